@@ -1,0 +1,84 @@
+// Probabilistic PCA (Tipping & Bishop, J. R. Statist. Soc. B 61(3), 1999).
+//
+//   z ~ N(0, I_d),  x | z ~ N(W z + mu, sigma^2 I_D),  so  x ~ N(mu, C),
+//   C = W W^T + sigma^2 I.
+//
+// Fitted by the closed-form maximum-likelihood solution or by EM; EM also
+// handles missing entries (NaN) exactly. Every per-sample quantity is computed
+// in O(D d) with M = W^T W + sigma^2 I (d x d): the D x D matrix C is never
+// inverted.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "vaekit/common.hpp"
+
+namespace vaekit {
+
+enum class PPCAMethod { ClosedForm, EM };
+
+struct PPCAOptions {
+  Index n_components = 2;
+  PPCAMethod method = PPCAMethod::ClosedForm;
+  int max_iter = 1000;            // EM iterations at most
+  double tol = 1e-6;              // EM stops when |L_k - L_{k-1}| <= tol * |L_k|
+  std::uint64_t seed = 0;         // EM's random initialisation of W
+  int n_threads = 0;              // <= 0: all cores
+  // Called after each EM iteration with (iteration, mean log-likelihood);
+  // returning false stops EM (the model keeps the last complete iteration).
+  std::function<bool(int, double)> on_iteration;
+};
+
+template <class T>
+class PPCA {
+ public:
+  PPCA() = default;
+  // A model from its parameters: components (d x D, the rows are the columns
+  // of W), mean (D), noise variance sigma^2 > 0.
+  PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance);
+
+  // Maximum-likelihood fit. X is n x D, samples in rows; with method EM, NaN
+  // entries are missing values. Throws InvalidArgument on bad input.
+  static PPCA fit(ConstRowMatrixRef<T> X, const PPCAOptions& options);
+
+  Index n_components() const { return components_.rows(); }
+  Index n_features() const { return components_.cols(); }
+  const RowMatrix<T>& components() const { return components_; }
+  const Vector<T>& mean() const { return mean_; }
+  T noise_variance() const { return noise_variance_; }
+  // Variances along the principal axes: the d largest eigenvalues of C.
+  const Vector<T>& explained_variance() const { return explained_variance_; }
+  int n_iter() const { return n_iter_; }
+  // Mean log-likelihood per sample after each EM iteration (empty for closed form).
+  const std::vector<double>& log_likelihood_curve() const { return log_likelihood_curve_; }
+
+  // Posterior mean E[z | x] = M^-1 W^T (x - mu), n x d. A row with NaN
+  // entries uses its observed coordinates only (its own M).
+  RowMatrix<T> transform(ConstRowMatrixRef<T> X, int n_threads = 0) const;
+  // Z W^T + mu, n x D.
+  RowMatrix<T> inverse_transform(ConstRowMatrixRef<T> Z) const;
+  // Exact log p(x) per sample; NaN entries are marginalised out.
+  Vector<T> score_samples(ConstRowMatrixRef<T> X, int n_threads = 0) const;
+  // n draws of x; row i depends only on (seed, i).
+  RowMatrix<T> sample(Index n_samples, std::uint64_t seed, int n_threads = 0) const;
+  // C = W W^T + sigma^2 I and its inverse (Woodbury), D x D.
+  Matrix<T> covariance() const;
+  Matrix<T> precision() const;
+
+ private:
+  void finalize();  // canonical rotation of W, explained variance, M's factor
+
+  RowMatrix<T> components_;  // d x D, W^T
+  Vector<T> mean_;
+  T noise_variance_ = T(1);
+  Vector<T> explained_variance_;
+  int n_iter_ = 0;
+  std::vector<double> log_likelihood_curve_;
+};
+
+extern template class PPCA<float>;
+extern template class PPCA<double>;
+
+}  // namespace vaekit

@@ -1,0 +1,682 @@
+// Probabilistic PCA: closed-form maximum likelihood, EM (with missing values),
+// posterior means and exact log-likelihoods. Equation numbers refer to
+// Tipping & Bishop (1999), "Probabilistic principal component analysis".
+#include "vaekit/ppca.hpp"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "parallel.hpp"
+#include "vaekit/random.hpp"
+
+namespace vaekit {
+namespace {
+
+constexpr double kLog2Pi = 1.8378770664093454835606594728112;
+// Rows per block in the blocked passes: a block of centred rows stays in cache
+// between the two small GEMMs that use it.
+constexpr Index kBlockRows = 256;
+
+// Smallest noise variance we allow: a tiny fraction of the largest variance in
+// the data (or a tiny absolute value for constant data), so that constant,
+// rank-deficient or n < D data still give a finite model.
+template <class T>
+T noise_floor(double largest_variance) {
+  const double eps = std::numeric_limits<T>::epsilon();
+  if (largest_variance > 0 && std::isfinite(largest_variance)) {
+    return static_cast<T>(std::max(eps * largest_variance,
+                                   static_cast<double>(std::numeric_limits<T>::min()) / eps));
+  }
+  return std::sqrt(std::numeric_limits<T>::min());
+}
+
+template <class T>
+Index block_count(Index n) {
+  return (n + kBlockRows - 1) / kBlockRows;
+}
+
+// Scans X once: throws on +-inf (and on NaN unless allowed); tells whether any NaN was seen.
+template <class T>
+bool scan_values(ConstRowMatrixRef<T> X, bool allow_nan, const char* what) {
+  const Index n = X.rows();
+  int saw_nan = 0, saw_inf = 0;
+#pragma omp parallel for schedule(static) reduction(| : saw_nan, saw_inf)
+  for (int i = 0; i < static_cast<int>(n); ++i) {
+    const T* row = X.row(i).data();  // rows are contiguous in a RowMatrix Ref
+    for (Index j = 0; j < X.cols(); ++j) {
+      if (std::isnan(row[j])) saw_nan = 1;
+      else if (std::isinf(row[j])) saw_inf = 1;
+    }
+  }
+  require(!saw_inf, std::string(what) + " contains infinity");
+  require(allow_nan || !saw_nan, std::string(what) + " contains NaN");
+  return saw_nan;
+}
+
+// Column means of X, accumulated in double.
+template <class T>
+Vector<T> column_means(ConstRowMatrixRef<T> X) {
+  const Index n = X.rows(), D = X.cols();
+  Eigen::VectorXd total = Eigen::VectorXd::Zero(D);
+#pragma omp parallel
+  {
+    Eigen::VectorXd local = Eigen::VectorXd::Zero(D);
+#pragma omp for schedule(static)
+    for (int i = 0; i < static_cast<int>(n); ++i) local += X.row(i).transpose().template cast<double>();
+#pragma omp critical(vaekit_column_means)
+    total += local;
+  }
+  return (total / static_cast<double>(n)).template cast<T>();
+}
+
+// Sample covariance S = 1/n sum (x - mu)(x - mu)^T (lower triangle filled),
+// centred block by block so that no copy of X is made and no cancellation
+// from a large mean creeps in; each thread accumulates a symmetric rank-k
+// update (half the flops of a general product).
+template <class T>
+Matrix<T> covariance_of(ConstRowMatrixRef<T> X, const Vector<T>& mean) {
+  const Index n = X.rows(), D = X.cols();
+  Matrix<T> total = Matrix<T>::Zero(D, D);
+  const int blocks = static_cast<int>(block_count<T>(n));
+#pragma omp parallel
+  {
+    Matrix<T> local = Matrix<T>::Zero(D, D);
+    RowMatrix<T> centred(kBlockRows, D);
+#pragma omp for schedule(static)
+    for (int b = 0; b < blocks; ++b) {
+      const Index start = static_cast<Index>(b) * kBlockRows;
+      const Index rows = std::min(kBlockRows, n - start);
+      centred.topRows(rows) = X.middleRows(start, rows).rowwise() - mean.transpose();
+      local.template selfadjointView<Eigen::Lower>().rankUpdate(centred.topRows(rows).transpose());
+    }
+#pragma omp critical(vaekit_covariance)
+    total.template triangularView<Eigen::Lower>() += local;
+  }
+  total.template triangularView<Eigen::Lower>() *= T(1) / static_cast<T>(n);
+  return total;
+}
+
+// W = U_d (L_d - sigma^2 I)^{1/2} (eq. 7 with R = I), stored transposed.
+template <class T>
+RowMatrix<T> components_from_eigen(const Matrix<T>& eigenvectors_d, const Vector<T>& eigenvalues_d,
+                                   T noise_variance) {
+  RowMatrix<T> components = eigenvectors_d.transpose();
+  for (Index k = 0; k < components.rows(); ++k) {
+    components.row(k) *= std::sqrt(std::max(eigenvalues_d(k) - noise_variance, T(0)));
+  }
+  return components;
+}
+
+// ------------------------------------------------------------------ EM loop
+// Shared by the complete-data and the missing-data EM: estep() returns the
+// mean log-likelihood of the current parameters and stores what mstep() needs.
+template <class EStep, class MStep>
+void run_em(const PPCAOptions& options, EStep&& estep, MStep&& mstep, int& n_iter,
+            std::vector<double>& curve) {
+  n_iter = 0;
+  curve.clear();
+  double previous = estep();
+  for (int iteration = 1; iteration <= options.max_iter; ++iteration) {
+    mstep();
+    const double current = estep();
+    curve.push_back(current);
+    n_iter = iteration;
+    if (!std::isfinite(current)) throw std::runtime_error("PPCA EM: the log-likelihood became non-finite");
+    if (options.on_iteration && !options.on_iteration(iteration, current)) break;
+    if (std::abs(current - previous) <= options.tol * std::abs(current)) break;
+    previous = current;
+  }
+}
+
+template <class T>
+Matrix<T> random_init(Index D, Index d, double scale, std::uint64_t seed) {
+  Philox rng(seed, /*stream=*/0);
+  Matrix<T> W(D, d);
+  for (Index j = 0; j < d; ++j)
+    for (Index i = 0; i < D; ++i) W(i, j) = static_cast<T>(scale * rng.normal());
+  return W;
+}
+
+// EM on complete data, O(n D d) per iteration: two products with X, no
+// centred copy of X, no D x D matrix. mu is the sample mean (its ML value).
+template <class T>
+void fit_em_complete(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T>& mean,
+                     Matrix<T>& W, T& noise_variance, int& n_iter, std::vector<double>& curve) {
+  const Index n = X.rows(), D = X.cols(), d = options.n_components;
+  mean = column_means<T>(X);
+
+  // sum_n ||x_n - mu||^2, in double.
+  double sum_sq = 0;
+#pragma omp parallel for schedule(static) reduction(+ : sum_sq)
+  for (int i = 0; i < static_cast<int>(n); ++i)
+    sum_sq += (X.row(i).transpose() - mean).template cast<double>().squaredNorm();
+  const double average_variance = sum_sq / (static_cast<double>(n) * D);
+  const T floor = noise_floor<T>(average_variance * D);
+
+  W = random_init<T>(D, d, std::sqrt(std::max(average_variance, 1e-300)), options.seed);
+  noise_variance = std::max(static_cast<T>(average_variance), floor);
+
+  RowMatrix<T> projected(n, d);  // A = (X - mu) W
+  RowMatrix<T> posterior(n, d);  // E[z_n] rows
+  Matrix<T> M_inverse(d, d), sum_zz(d, d);
+  const Matrix<T> identity = Matrix<T>::Identity(d, d);
+
+  auto estep = [&]() -> double {
+    projected.noalias() = X * W;
+    projected.rowwise() -= (mean.transpose() * W);
+    Matrix<T> M = W.transpose() * W;
+    M.diagonal().array() += noise_variance;
+    Eigen::LLT<Matrix<T>> llt(M);
+    M_inverse = llt.solve(identity);
+    const Matrix<T> AtA = projected.transpose() * projected;
+    const double log_det_M = 2.0 * llt.matrixLLT().diagonal().array().template cast<double>().log().sum();
+    // Mean log-likelihood (eq. 4) with C^-1 by Woodbury and |C| by the determinant lemma.
+    const double trace_term = (M_inverse.cwiseProduct(AtA)).template cast<double>().sum();
+    const double s2 = noise_variance;
+    const double log_likelihood =
+        -0.5 * (D * kLog2Pi + (D - d) * std::log(s2) + log_det_M) - 0.5 * (sum_sq - trace_term) / (s2 * n);
+    // E-step (eqs. 25-26): <z_n> = M^-1 W^T (x_n - mu); sum <z z^T> = n s2 M^-1 + sum <z><z>^T.
+    posterior.noalias() = projected * M_inverse;
+    sum_zz.noalias() = M_inverse * AtA * M_inverse;
+    sum_zz += static_cast<T>(n) * noise_variance * M_inverse;
+    return log_likelihood;
+  };
+  auto mstep = [&]() {
+    // M-step (eqs. 27-28): W = [sum (x - mu) <z>^T][sum <z z^T>]^-1,
+    // s2 = (sum ||x - mu||^2 - tr(W_new^T sum (x - mu)<z>^T)) / (n D).
+    Matrix<T> B = X.transpose() * posterior;
+    B -= mean * posterior.colwise().sum();
+    W = sum_zz.llt().solve(B.transpose()).transpose();
+    const double explained = (W.cwiseProduct(B)).template cast<double>().sum();
+    noise_variance = std::max(static_cast<T>((sum_sq - explained) / (static_cast<double>(n) * D)), floor);
+  };
+  run_em(options, estep, mstep, n_iter, curve);
+}
+
+// EM with entries missing at random (NaN). The E-step of row n uses only its
+// observed coordinates O_n, with M_n = sigma^2 I + W_O^T W_O; the M-step
+// solves, for each feature i, the weighted least-squares problem for (w_i, mu_i)
+// over the rows where i is observed. Each iteration maximises the expected
+// complete-data log-likelihood exactly, so the observed-data log-likelihood
+// never decreases.
+template <class T>
+void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T>& mean,
+                    Matrix<T>& W, T& noise_variance, int& n_iter, std::vector<double>& curve) {
+  const Index n = X.rows(), D = X.cols(), d = options.n_components;
+
+  // Observed values with zeros for the missing ones, and the missing columns of each row.
+  RowMatrix<T> filled(n, D);
+  std::vector<Index> missing_start(n + 1, 0);
+  std::vector<Index> missing_columns;
+  std::vector<Index> observed_count(D, 0);
+  Eigen::VectorXd sum_x = Eigen::VectorXd::Zero(D), sum_xx = Eigen::VectorXd::Zero(D);
+  for (Index r = 0; r < n; ++r) {
+    for (Index i = 0; i < D; ++i) {
+      const T value = X(r, i);
+      if (std::isnan(value)) {
+        filled(r, i) = T(0);
+        missing_columns.push_back(i);
+      } else {
+        filled(r, i) = value;
+        ++observed_count[i];
+        sum_x(i) += value;
+        sum_xx(i) += static_cast<double>(value) * value;
+      }
+    }
+    missing_start[r + 1] = static_cast<Index>(missing_columns.size());
+  }
+  for (Index i = 0; i < D; ++i) {
+    require(observed_count[i] > 0, "feature " + std::to_string(i) + " has no observed value (all NaN)");
+  }
+  const double n_observed = static_cast<double>(n) * D - static_cast<double>(missing_columns.size());
+  // Per feature, accumulate over whichever is fewer: the rows where it is
+  // missing (and subtract from the total) or the rows where it is observed.
+  std::vector<char> subtract_mode(D);
+  std::vector<Index> direct_features;
+  for (Index i = 0; i < D; ++i) {
+    subtract_mode[i] = (n - observed_count[i]) <= observed_count[i];
+    if (!subtract_mode[i]) direct_features.push_back(i);
+  }
+
+  mean.resize(D);
+  double average_variance = 0, largest_variance = 0;
+  for (Index i = 0; i < D; ++i) {
+    const double mu = sum_x(i) / observed_count[i];
+    const double variance = std::max(sum_xx(i) / observed_count[i] - mu * mu, 0.0);
+    mean(i) = static_cast<T>(mu);
+    average_variance += variance / D;
+    largest_variance = std::max(largest_variance, variance);
+  }
+  const T floor = noise_floor<T>(largest_variance * D);
+  W = random_init<T>(D, d, std::sqrt(std::max(average_variance, 1e-300)), options.seed);
+  noise_variance = std::max(static_cast<T>(average_variance), floor);
+
+  const int n_threads = detail::max_threads();
+  RowMatrix<T> projected(n, d), posterior(n, d);
+  // Per-thread accumulators: sum <z z^T> and sum <z> over all rows, and per
+  // feature over the selected rows (missing or observed, see subtract_mode).
+  std::vector<Matrix<T>> total_zz(n_threads, Matrix<T>(d, d));
+  std::vector<Vector<T>> total_z(n_threads, Vector<T>(d));
+  std::vector<Matrix<T>> feature_zz(n_threads, Matrix<T>(d, d * D));
+  std::vector<Matrix<T>> feature_z(n_threads, Matrix<T>(d, D));
+  std::vector<double> thread_loglik(n_threads);
+  const Matrix<T> identity = Matrix<T>::Identity(d, d);
+
+  auto estep = [&]() -> double {
+    const Matrix<T> G = W.transpose() * W;
+    Matrix<T> M_full = G;
+    M_full.diagonal().array() += noise_variance;
+    const Eigen::LLT<Matrix<T>> llt_full(M_full);
+    const double log_det_full = 2.0 * llt_full.matrixLLT().diagonal().array().template cast<double>().log().sum();
+    const Vector<T> mean_W = W.transpose() * mean;
+    projected.noalias() = filled * W;
+    const double s2 = noise_variance;
+    const double log_s2 = std::log(s2);
+    detail::ExceptionSlot errors;
+#pragma omp parallel
+    {
+      const int t = detail::thread_id();
+      total_zz[t].setZero();
+      total_z[t].setZero();
+      feature_zz[t].setZero();
+      feature_z[t].setZero();
+      thread_loglik[t] = 0;
+      Matrix<T> M(d, d), Sigma(d, d), zz(d, d);
+      Vector<T> a(d), z(d);
+      std::vector<char> is_missing(D, 0);
+#pragma omp for schedule(dynamic, 64)
+      for (int r = 0; r < static_cast<int>(n); ++r) {
+        errors.run([&] {
+          const Index begin = missing_start[r], end = missing_start[r + 1];
+          const Index n_missing = end - begin, n_obs = D - n_missing;
+          // a_n = W_O^T (x_O - mu_O): the product over filled rows, corrected
+          // for the missing entries' mean contributions.
+          a = projected.row(r).transpose() - mean_W;
+          for (Index k = begin; k < end; ++k) a += mean(missing_columns[k]) * W.row(missing_columns[k]).transpose();
+          double log_det_M;
+          if (n_missing == 0) {
+            z = llt_full.solve(a);
+            Sigma = noise_variance * llt_full.solve(identity);
+            log_det_M = log_det_full;
+          } else {
+            if (n_missing <= n_obs) {
+              M = M_full;
+              for (Index k = begin; k < end; ++k) M.noalias() -= W.row(missing_columns[k]).transpose() * W.row(missing_columns[k]);
+            } else {
+              M = noise_variance * identity;
+              for (Index k = begin; k < end; ++k) is_missing[missing_columns[k]] = 1;
+              for (Index i = 0; i < D; ++i)
+                if (!is_missing[i]) M.noalias() += W.row(i).transpose() * W.row(i);
+              for (Index k = begin; k < end; ++k) is_missing[missing_columns[k]] = 0;
+            }
+            const Eigen::LLT<Matrix<T>> llt(M);
+            z = llt.solve(a);
+            Sigma = noise_variance * llt.solve(identity);
+            log_det_M = 2.0 * llt.matrixLLT().diagonal().array().template cast<double>().log().sum();
+          }
+          posterior.row(r) = z.transpose();
+          zz = Sigma;
+          zz.noalias() += z * z.transpose();
+          total_zz[t] += zz;
+          total_z[t] += z;
+          // ||x_O - mu_O||^2
+          double centred_sq = 0;
+          for (Index k = begin; k < end; ++k) is_missing[missing_columns[k]] = 1;
+          for (Index i = 0; i < D; ++i) {
+            if (!is_missing[i]) {
+              const double c = static_cast<double>(X(r, i)) - mean(i);
+              centred_sq += c * c;
+            }
+          }
+          // Feature accumulators.
+          for (Index k = begin; k < end; ++k) {
+            const Index i = missing_columns[k];
+            if (subtract_mode[i]) {
+              feature_zz[t].middleCols(i * d, d) += zz;
+              feature_z[t].col(i) += z;
+            }
+          }
+          for (Index i : direct_features) {
+            if (!is_missing[i]) {
+              feature_zz[t].middleCols(i * d, d) += zz;
+              feature_z[t].col(i) += z;
+            }
+          }
+          for (Index k = begin; k < end; ++k) is_missing[missing_columns[k]] = 0;
+          // log N(x_O; mu_O, W_O W_O^T + s2 I) by Woodbury and the determinant lemma.
+          const double quadratic = (centred_sq - static_cast<double>(a.dot(z))) / s2;
+          thread_loglik[t] += -0.5 * (n_obs * kLog2Pi + (n_obs - d) * log_s2 + log_det_M + quadratic);
+        });
+      }
+    }
+    errors.rethrow();
+    for (int t = 1; t < n_threads; ++t) {
+      total_zz[0] += total_zz[t];
+      total_z[0] += total_z[t];
+      feature_zz[0] += feature_zz[t];
+      feature_z[0] += feature_z[t];
+      thread_loglik[0] += thread_loglik[t];
+    }
+    return thread_loglik[0] / static_cast<double>(n);
+  };
+
+  auto mstep = [&]() {
+    // b_i = sum_{n in N_i} x_ni <z_n>: missing entries are zero in `filled`.
+    const Matrix<T> B = filled.transpose() * posterior;  // D x d
+    double residual = 0;
+    Vector<T> new_mean(D);
+    Matrix<T> new_W(D, d);
+#pragma omp parallel reduction(+ : residual)
+    {
+      Matrix<T> system(d + 1, d + 1);
+      Vector<T> rhs(d + 1);
+#pragma omp for schedule(static)
+      for (int i = 0; i < static_cast<int>(D); ++i) {
+        Matrix<T> A_i = feature_zz[0].middleCols(static_cast<Index>(i) * d, d);
+        Vector<T> e_i = feature_z[0].col(i);
+        if (subtract_mode[i]) {
+          A_i = total_zz[0] - A_i;
+          e_i = total_z[0] - e_i;
+        }
+        const T count = static_cast<T>(observed_count[i]);
+        // Normal equations of sum_{n in N_i} E[(x_ni - w_i^T z_n - mu_i)^2] in (w_i, mu_i).
+        system.topLeftCorner(d, d) = A_i;
+        system.topRightCorner(d, 1) = e_i;
+        system.bottomLeftCorner(1, d) = e_i.transpose();
+        system(d, d) = count;
+        rhs.head(d) = B.row(i).transpose();
+        rhs(d) = static_cast<T>(sum_x(i));
+        const Vector<T> solution = system.ldlt().solve(rhs);
+        const Vector<T> w = solution.head(d);
+        const double mu = solution(d);
+        new_W.row(i) = w.transpose();
+        new_mean(i) = static_cast<T>(mu);
+        // sum_{n in N_i} E[(x_ni - w^T z_n - mu)^2] at the new (w, mu).
+        residual += sum_xx(i) - 2 * mu * sum_x(i) + count * mu * mu
+                    - 2.0 * static_cast<double>(w.dot(B.row(i).transpose() - static_cast<T>(mu) * e_i))
+                    + static_cast<double>(w.dot(A_i * w));
+      }
+    }
+    W = new_W;
+    mean = new_mean;
+    noise_variance = std::max(static_cast<T>(residual / n_observed), floor);
+  };
+  run_em(options, estep, mstep, n_iter, curve);
+}
+
+}  // namespace
+
+template <class T>
+PPCA<T>::PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance)
+    : components_(std::move(components)), mean_(std::move(mean)), noise_variance_(noise_variance) {
+  require(components_.rows() >= 1 && components_.cols() >= 1, "PPCA: components must be a non-empty d x D matrix");
+  require(mean_.size() == components_.cols(), "PPCA: mean must have D entries, as components has columns");
+  require(std::isfinite(noise_variance_) && noise_variance_ > 0, "PPCA: noise_variance must be positive and finite");
+  require(components_.allFinite() && mean_.allFinite(), "PPCA: parameters must be finite");
+  // No rotation here: a model built from given parameters keeps them as given.
+  Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(components_ * components_.transpose(), Eigen::EigenvaluesOnly);
+  explained_variance_ = (eigen.eigenvalues().reverse().array().max(T(0)) + noise_variance_).matrix();
+}
+
+template <class T>
+void PPCA<T>::finalize() {
+  // Rotate W to orthogonal columns sorted by length: W = U S V^T  ->  W V = U S,
+  // from the eigendecomposition of the d x d matrix W^T W. The column signs are
+  // fixed so that each column's largest-magnitude entry is positive.
+  const Matrix<T> W = components_.transpose();
+  Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(W.transpose() * W);
+  const Index d = W.cols();
+  Matrix<T> rotated(W.rows(), d);
+  explained_variance_.resize(d);
+  for (Index k = 0; k < d; ++k) {
+    const Index source = d - 1 - k;  // eigenvalues ascend
+    rotated.col(k) = W * eigen.eigenvectors().col(source);
+    Index largest;
+    rotated.col(k).cwiseAbs().maxCoeff(&largest);
+    if (rotated(largest, k) < 0) rotated.col(k) = -rotated.col(k);
+    explained_variance_(k) = std::max(eigen.eigenvalues()(source), T(0)) + noise_variance_;
+  }
+  components_ = rotated.transpose();
+}
+
+template <class T>
+PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
+  const Index n = X.rows(), D = X.cols(), d = options.n_components;
+  require(n >= 1 && D >= 1, "PPCA.fit: X must have at least one sample and one feature");
+  require(d >= 1 && d <= D, "PPCA.fit: n_components must be between 1 and the number of features (" +
+                                std::to_string(D) + "), got " + std::to_string(d));
+  require(options.max_iter >= 1, "PPCA.fit: max_iter must be at least 1");
+  require(options.tol >= 0, "PPCA.fit: tol must be non-negative");
+  detail::ThreadScope threads(options.n_threads);
+  const bool em = options.method == PPCAMethod::EM;
+  const bool has_missing = scan_values<T>(X, /*allow_nan=*/true, "X");
+  require(em || !has_missing,
+          "X contains NaN: closed-form PPCA needs complete data; use method=\"em\" for missing values");
+
+  PPCA model;
+  if (!em) {
+    model.mean_ = column_means<T>(X);
+    Vector<T> top_values(d);
+    Matrix<T> top_vectors(D, d);
+    double trace = 0;
+    if (n >= D) {
+      // Eigendecomposition of the D x D covariance: O(n D^2 + D^3).
+      const Matrix<T> S = covariance_of<T>(X, model.mean_);
+      trace = S.diagonal().template cast<double>().sum();
+      Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(S);  // reads the lower triangle
+      for (Index k = 0; k < d; ++k) {
+        top_values(k) = std::max(eigen.eigenvalues()(D - 1 - k), T(0));
+        top_vectors.col(k) = eigen.eigenvectors().col(D - 1 - k);
+      }
+    } else {
+      // n < D: the thin SVD Xc = U S V^T of the centred data through the
+      // eigendecomposition of the n x n Gram matrix Xc Xc^T = U S^2 U^T, O(n^2 D);
+      // the right singular vectors follow as V = Xc^T U S^-1. Only the d
+      // leading pairs are used and the discarded eigenvalues enter through the
+      // trace, so nothing is lost to the squared condition number. (Eigen's
+      // own SVDs would also triple the compile time of this file.)
+      const RowMatrix<T> centred = X.rowwise() - model.mean_.transpose();
+      Matrix<T> gram = Matrix<T>::Zero(n, n);
+      gram.template selfadjointView<Eigen::Lower>().rankUpdate(centred);
+      gram.template triangularView<Eigen::Lower>() *= T(1) / static_cast<T>(n);
+      trace = gram.diagonal().template cast<double>().sum();
+      Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(gram);
+      const T tiny = std::numeric_limits<T>::epsilon() * std::max(eigen.eigenvalues()(n - 1), T(0));
+      for (Index k = 0; k < d; ++k) {
+        const T value = k < n ? std::max(eigen.eigenvalues()(n - 1 - k), T(0)) : T(0);
+        top_values(k) = value;
+        if (k < n && value > tiny) {
+          // v_k = Xc^T u_k / s_k with s_k = sqrt(n l_k).
+          top_vectors.col(k) = centred.transpose() * eigen.eigenvectors().col(n - 1 - k);
+          top_vectors.col(k) /= std::sqrt(value * static_cast<T>(n));
+        } else {
+          top_vectors.col(k).setZero();  // no variance left: W's column is zero
+        }
+      }
+    }
+    // sigma^2 = mean of the D - d discarded eigenvalues (eq. 8).
+    const double retained = top_values.template cast<double>().sum();
+    const double discarded = D > d ? std::max(trace - retained, 0.0) / static_cast<double>(D - d) : 0.0;
+    model.noise_variance_ = std::max(static_cast<T>(discarded), noise_floor<T>(top_values(0)));
+    model.components_ = components_from_eigen<T>(top_vectors, top_values, model.noise_variance_);
+    model.n_iter_ = 1;
+  } else {
+    Matrix<T> W;
+    if (has_missing) {
+      fit_em_missing<T>(X, options, model.mean_, W, model.noise_variance_, model.n_iter_,
+                        model.log_likelihood_curve_);
+    } else {
+      fit_em_complete<T>(X, options, model.mean_, W, model.noise_variance_, model.n_iter_,
+                         model.log_likelihood_curve_);
+    }
+    model.components_ = W.transpose();
+  }
+  model.finalize();
+  return model;
+}
+
+namespace {
+
+// Posterior means and/or exact log-likelihoods of the rows of X, block by
+// block: one GEMM for the complete rows of a block, a per-row solve for rows
+// with NaN. The quadratic form uses the identity
+//   (x - mu)^T C^-1 (x - mu) = ||x - mu - W z||^2 / s2 + ||z||^2,  z = E[z|x],
+// a sum of non-negative terms: no cancellation even when s2 is tiny.
+template <class T>
+void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* means,
+                    Vector<T>* log_likelihood, int n_threads) {
+  const Index n = X.rows(), D = model.n_features(), d = model.n_components();
+  require(X.cols() == D, "X has " + std::to_string(X.cols()) + " features, but the model was fitted with " +
+                             std::to_string(D));
+  detail::ThreadScope threads(n_threads);
+  scan_values<T>(X, /*allow_nan=*/true, "X");
+  const RowMatrix<T>& Wt = model.components();  // d x D
+  const T s2 = model.noise_variance();
+  const Matrix<T> identity = Matrix<T>::Identity(d, d);
+  Matrix<T> M = Wt * Wt.transpose();
+  M.diagonal().array() += s2;
+  const Eigen::LLT<Matrix<T>> llt(M);
+  const Matrix<T> M_inverse = llt.solve(identity);
+  const double log_det_M = 2.0 * llt.matrixLLT().diagonal().array().template cast<double>().log().sum();
+  const double log_s2 = std::log(static_cast<double>(s2));
+  if (means) means->resize(n, d);
+  if (log_likelihood) log_likelihood->resize(n);
+  const int blocks = static_cast<int>(block_count<T>(n));
+
+#pragma omp parallel
+  {
+    RowMatrix<T> centred(kBlockRows, D), projected(kBlockRows, d), z(kBlockRows, d), residual(kBlockRows, D);
+    std::vector<Index> nan_rows;
+    std::vector<Index> observed;
+#pragma omp for schedule(static)
+    for (int b = 0; b < blocks; ++b) {
+      const Index start = static_cast<Index>(b) * kBlockRows;
+      const Index rows = std::min(kBlockRows, n - start);
+      nan_rows.clear();
+      for (Index r = 0; r < rows; ++r) {
+        centred.row(r) = X.row(start + r) - model.mean().transpose();
+        if (centred.row(r).hasNaN()) {
+          nan_rows.push_back(r);
+          centred.row(r).setZero();  // keeps the block GEMM finite; redone below
+        }
+      }
+      auto C = centred.topRows(rows);
+      auto Z = z.topRows(rows);
+      projected.topRows(rows).noalias() = C * Wt.transpose();
+      Z.noalias() = projected.topRows(rows) * M_inverse;
+      if (log_likelihood) {
+        residual.topRows(rows) = C;
+        residual.topRows(rows).noalias() -= Z * Wt;
+        for (Index r = 0; r < rows; ++r) {
+          const double quadratic = residual.row(r).template cast<double>().squaredNorm() / s2 +
+                                   Z.row(r).template cast<double>().squaredNorm();
+          (*log_likelihood)(start + r) =
+              static_cast<T>(-0.5 * (D * kLog2Pi + (D - d) * log_s2 + log_det_M + quadratic));
+        }
+      }
+      // Rows with missing entries: their own M_n = s2 I + W_O^T W_O.
+      for (Index r : nan_rows) {
+        observed.clear();
+        for (Index i = 0; i < D; ++i)
+          if (!std::isnan(X(start + r, i))) observed.push_back(i);
+        const Index n_obs = static_cast<Index>(observed.size());
+        Matrix<T> M_n = s2 * identity;
+        Vector<T> a = Vector<T>::Zero(d);
+        for (Index i : observed) {
+          M_n.noalias() += Wt.col(i) * Wt.col(i).transpose();
+          a += (X(start + r, i) - model.mean()(i)) * Wt.col(i);
+        }
+        const Eigen::LLT<Matrix<T>> llt_n(M_n);
+        const Vector<T> z_n = llt_n.solve(a);
+        Z.row(r) = z_n.transpose();
+        if (log_likelihood) {
+          double residual_sq = 0;
+          for (Index i : observed) {
+            const double e = static_cast<double>(X(start + r, i) - model.mean()(i)) - Wt.col(i).dot(z_n);
+            residual_sq += e * e;
+          }
+          const double log_det_n = 2.0 * llt_n.matrixLLT().diagonal().array().template cast<double>().log().sum();
+          const double quadratic = residual_sq / s2 + z_n.template cast<double>().squaredNorm();
+          (*log_likelihood)(start + r) =
+              static_cast<T>(-0.5 * (n_obs * kLog2Pi + (n_obs - d) * log_s2 + log_det_n + quadratic));
+        }
+      }
+      if (means) means->middleRows(start, rows) = Z;
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+RowMatrix<T> PPCA<T>::transform(ConstRowMatrixRef<T> X, int n_threads) const {
+  RowMatrix<T> means;
+  posterior_pass<T>(*this, X, &means, nullptr, n_threads);
+  return means;
+}
+
+template <class T>
+Vector<T> PPCA<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads) const {
+  Vector<T> log_likelihood;
+  posterior_pass<T>(*this, X, nullptr, &log_likelihood, n_threads);
+  return log_likelihood;
+}
+
+template <class T>
+RowMatrix<T> PPCA<T>::inverse_transform(ConstRowMatrixRef<T> Z) const {
+  require(Z.cols() == n_components(), "Z has " + std::to_string(Z.cols()) + " columns, but the model has " +
+                                          std::to_string(n_components()) + " components");
+  require(Z.allFinite(), "Z contains NaN or infinity");
+  RowMatrix<T> X = Z * components_;
+  X.rowwise() += mean_.transpose();
+  return X;
+}
+
+template <class T>
+RowMatrix<T> PPCA<T>::sample(Index n_samples, std::uint64_t seed, int n_threads) const {
+  require(n_samples >= 0, "n_samples must be non-negative");
+  const Index D = n_features(), d = n_components();
+  detail::ThreadScope threads(n_threads);
+  RowMatrix<T> latent(n_samples, d), X(n_samples, D);
+  const T noise_std = std::sqrt(noise_variance_);
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < static_cast<int>(n_samples); ++i) {
+    // Row i: d latent draws then D noise draws from stream i.
+    Philox rng(seed, static_cast<std::uint64_t>(i));
+    rng.fill_normal(latent.row(i).data(), d);
+    rng.fill_normal(X.row(i).data(), D);
+  }
+  X *= noise_std;
+  X.noalias() += latent * components_;
+  X.rowwise() += mean_.transpose();
+  return X;
+}
+
+template <class T>
+Matrix<T> PPCA<T>::covariance() const {
+  Matrix<T> C = components_.transpose() * components_;
+  C.diagonal().array() += noise_variance_;
+  return C;
+}
+
+template <class T>
+Matrix<T> PPCA<T>::precision() const {
+  // C^-1 = (I - W M^-1 W^T) / s2 (Woodbury), M = W^T W + s2 I.
+  Matrix<T> M = components_ * components_.transpose();
+  M.diagonal().array() += noise_variance_;
+  const Matrix<T> M_inv_Wt = M.llt().solve(Matrix<T>(components_));
+  Matrix<T> P = -(components_.transpose() * M_inv_Wt);
+  P.diagonal().array() += T(1);
+  P /= noise_variance_;
+  return P;
+}
+
+template class PPCA<float>;
+template class PPCA<double>;
+
+}  // namespace vaekit

@@ -1,0 +1,88 @@
+// Bindings of vaekit::PPCA<T> as PPCAFloat32 / PPCAFloat64. Arrays arrive as
+// Eigen::Ref views of the numpy buffers (no copy when the dtype matches and
+// the rows are contiguous); the GIL is released around every computation.
+#include <string>
+
+#include "pybind11.hpp"
+#include "vaekit/ppca.hpp"
+
+namespace vaekit::python {
+namespace {
+
+PPCAMethod parse_method(const std::string& method) {
+  if (method == "closed_form") return PPCAMethod::ClosedForm;
+  if (method == "em") return PPCAMethod::EM;
+  throw InvalidArgument("method must be \"closed_form\" or \"em\", got \"" + method + "\"");
+}
+
+template <class T>
+void register_ppca_type(py::module_& m, const char* name) {
+  using Model = PPCA<T>;
+  using Ref = ConstRowMatrixRef<T>;
+  // module_local: the baseline and the AVX2 module each register the same C++ type.
+  py::class_<Model>(m, name, py::module_local())
+      .def(py::init<RowMatrix<T>, Vector<T>, T>(), py::arg("components"), py::arg("mean"),
+           py::arg("noise_variance"))
+      .def_static(
+          "fit",
+          [](Ref X, Index n_components, const std::string& method, int max_iter, double tol, std::uint64_t seed,
+             int n_threads, int verbose) {
+            PPCAOptions options;
+            options.n_components = n_components;
+            options.method = parse_method(method);
+            options.max_iter = max_iter;
+            options.tol = tol;
+            options.seed = seed;
+            options.n_threads = n_threads;
+            bool interrupted = false;
+            // Runs on the calling thread between EM iterations: takes the GIL
+            // only to look for Ctrl-C and to print.
+            options.on_iteration = [&](int iteration, double log_likelihood) {
+              py::gil_scoped_acquire gil;
+              if (verbose > 0) {
+                py::print("PPCA EM iteration", iteration, "mean log-likelihood", log_likelihood,
+                          py::arg("flush") = true);
+              }
+              if (PyErr_CheckSignals() != 0) {
+                interrupted = true;
+                return false;
+              }
+              return true;
+            };
+            Model model;
+            {
+              // Safe: X is a view kept alive by the caller's argument; no Python
+              // object is touched until the GIL is re-acquired.
+              py::gil_scoped_release release;
+              model = Model::fit(X, options);
+            }
+            if (interrupted) throw py::error_already_set();
+            return model;
+          },
+          py::arg("X"), py::arg("n_components"), py::arg("method"), py::arg("max_iter"), py::arg("tol"),
+          py::arg("seed"), py::arg("n_threads") = 0, py::arg("verbose") = 0)
+      .def_property_readonly("components", &Model::components)
+      .def_property_readonly("mean", &Model::mean)
+      .def_property_readonly("noise_variance", &Model::noise_variance)
+      .def_property_readonly("explained_variance", &Model::explained_variance)
+      .def_property_readonly("n_iter", &Model::n_iter)
+      .def_property_readonly("log_likelihood_curve", &Model::log_likelihood_curve)
+      .def("transform", &Model::transform, py::arg("X"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>())
+      .def("score_samples", &Model::score_samples, py::arg("X"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>())
+      .def("inverse_transform", &Model::inverse_transform, py::arg("Z"), py::call_guard<py::gil_scoped_release>())
+      .def("sample", &Model::sample, py::arg("n_samples"), py::arg("seed"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>())
+      .def("covariance", &Model::covariance, py::call_guard<py::gil_scoped_release>())
+      .def("precision", &Model::precision, py::call_guard<py::gil_scoped_release>());
+}
+
+}  // namespace
+
+void register_ppca(py::module_& m) {
+  register_ppca_type<float>(m, "PPCAFloat32");
+  register_ppca_type<double>(m, "PPCAFloat64");
+}
+
+}  // namespace vaekit::python

@@ -1,0 +1,67 @@
+"""The main job: fit vaekit's models on scikit-learn's digits and report.
+
+Run with ``python -m vaekit.demo``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from . import PPCA, __version__
+from ._native import core
+
+
+def _ppca_section(X_train, X_test, n_components):
+    print(f"\nPPCA, d = {n_components}")
+    for method in ("closed_form", "em"):
+        start = time.perf_counter()
+        model = PPCA(n_components, method=method, random_state=0).fit(X_train)
+        seconds = time.perf_counter() - start
+        print(f"  {method:<12} train log-lik {model.score(X_train):9.3f} nats/sample   "
+              f"test {model.score(X_test):9.3f}   noise variance {model.noise_variance_:.4f}   "
+              f"{model.n_iter_:4d} iter   {seconds * 1e3:7.1f} ms")
+    closed = PPCA(n_components).fit(X_train)
+    ratio = closed.explained_variance_ratio_
+    print("  explained variance ratio of the first 5 axes:", np.array2string(ratio[:5], precision=3),
+          f" (all {n_components}: {ratio.sum():.3f})")
+    return closed
+
+
+def _missing_section(X_train, n_components, fraction=0.2):
+    rng = np.random.default_rng(0)
+    mask = rng.random(X_train.shape) < fraction
+    X_missing = X_train.copy()
+    X_missing[mask] = np.nan
+    start = time.perf_counter()
+    model = PPCA(n_components, method="em", random_state=0).fit(X_missing)
+    seconds = time.perf_counter() - start
+    # E[x_missing | x_observed] = mu + W E[z | x_observed] on the missing coordinates.
+    imputed = model.inverse_transform(model.transform(X_missing))
+    rmse_ppca = np.sqrt(np.mean((imputed[mask] - X_train[mask]) ** 2))
+    column_means = np.nanmean(X_missing, axis=0)
+    rmse_mean = np.sqrt(np.mean((np.broadcast_to(column_means, X_train.shape)[mask] - X_train[mask]) ** 2))
+    print(f"\nPPCA EM with {fraction:.0%} of the pixels removed ({mask.sum()} entries)")
+    print(f"  log-lik of the observed pixels {model.score(X_missing):9.3f} nats/sample, "
+          f"{model.n_iter_} iterations, {seconds * 1e3:.1f} ms")
+    print(f"  imputation RMSE: PPCA {rmse_ppca:.3f}   column means {rmse_mean:.3f}   "
+          f"(pixel values 0..16)")
+
+
+def main():
+    digits = load_digits()
+    X = digits.data.astype(np.float64)
+    X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
+    print(f"vaekit {__version__} (core: {core.variant}, OpenMP: {core.openmp_enabled()})")
+    print(f"scikit-learn digits: {X_train.shape[0]} train / {X_test.shape[0]} test samples, "
+          f"{X.shape[1]} pixels")
+    n_components = 10
+    _ppca_section(X_train, X_test, n_components)
+    _missing_section(X_train, n_components)
+
+
+if __name__ == "__main__":
+    main()
