@@ -5,6 +5,7 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
+#include <Eigen/QR>
 
 #include <algorithm>
 #include <cmath>
@@ -35,6 +36,10 @@ T noise_floor(double largest_variance) {
   return std::sqrt(std::numeric_limits<T>::min());
 }
 
+// Below about this many flops a parallel region costs more than it saves
+// (thread wake-up, and much worse when the cores are busy with other work).
+inline bool worth_parallel(Index flops) { return flops >= 200000; }
+
 template <class T>
 Index block_count(Index n) {
   return (n + kBlockRows - 1) / kBlockRows;
@@ -45,7 +50,7 @@ template <class T>
 bool scan_values(ConstRowMatrixRef<T> X, bool allow_nan, const char* what) {
   const Index n = X.rows();
   int saw_nan = 0, saw_inf = 0;
-#pragma omp parallel for schedule(static) reduction(| : saw_nan, saw_inf)
+#pragma omp parallel for schedule(static) reduction(| : saw_nan, saw_inf) if(worth_parallel(n * X.cols()))
   for (int i = 0; i < static_cast<int>(n); ++i) {
     const T* row = X.row(i).data();  // rows are contiguous in a RowMatrix Ref
     for (Index j = 0; j < X.cols(); ++j) {
@@ -63,7 +68,7 @@ template <class T>
 Vector<T> column_means(ConstRowMatrixRef<T> X) {
   const Index n = X.rows(), D = X.cols();
   Eigen::VectorXd total = Eigen::VectorXd::Zero(D);
-#pragma omp parallel
+#pragma omp parallel if(worth_parallel(n * D))
   {
     Eigen::VectorXd local = Eigen::VectorXd::Zero(D);
 #pragma omp for schedule(static)
@@ -83,7 +88,7 @@ Matrix<T> covariance_of(ConstRowMatrixRef<T> X, const Vector<T>& mean) {
   const Index n = X.rows(), D = X.cols();
   Matrix<T> total = Matrix<T>::Zero(D, D);
   const int blocks = static_cast<int>(block_count<T>(n));
-#pragma omp parallel
+#pragma omp parallel if(worth_parallel(n * D * D / 64))
   {
     Matrix<T> local = Matrix<T>::Zero(D, D);
     RowMatrix<T> centred(kBlockRows, D);
@@ -99,6 +104,71 @@ Matrix<T> covariance_of(ConstRowMatrixRef<T> X, const Vector<T>& mean) {
   }
   total.template triangularView<Eigen::Lower>() *= T(1) / static_cast<T>(n);
   return total;
+}
+
+// The d leading eigenpairs of a symmetric positive semi-definite matrix S
+// (lower triangle given; the upper is filled here), eigenvalues descending.
+// Subspace iteration with Rayleigh-Ritz on a block of k > d vectors: each step
+// costs one D x D x k product, where a full eigendecomposition costs about
+// 10 D^3 flops of mostly matrix-vector work (20 s at D = 3000). It stops when
+// every wanted Ritz pair has a residual ||S q - theta q|| below tol * theta_1,
+// which bounds the eigenvalue error by residual^2 / gap; a matrix whose
+// spectrum gives no gap in time falls back to the full solver, so the result
+// is always the exact decomposition to working precision.
+template <class T>
+void leading_eigenpairs(Matrix<T>& S, Index d, Vector<T>& values, Matrix<T>& vectors) {
+  const Index D = S.rows();
+  S.template triangularView<Eigen::StrictlyUpper>() = S.transpose();
+  const Index k = std::min(D, std::max<Index>(2 * d, d + 20));
+  values.resize(d);
+  vectors.resize(D, d);
+  auto full_solver = [&] {
+    Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(S);
+    for (Index i = 0; i < d; ++i) {
+      values(i) = eigen.eigenvalues()(D - 1 - i);
+      vectors.col(i) = eigen.eigenvectors().col(D - 1 - i);
+    }
+  };
+  if (2 * k >= D || D <= 64) {
+    full_solver();
+    return;
+  }
+  const double tol = std::pow(static_cast<double>(std::numeric_limits<T>::epsilon()), 2.0 / 3.0);
+  const int max_iter = static_cast<int>(std::max<Index>(50, 2 * D / k));
+  Matrix<T> Q(D, k), Y(D, k), ritz(k, k);
+  {
+    Philox rng(0x5eed5eedull, 1);
+    for (Index j = 0; j < k; ++j)
+      for (Index i = 0; i < D; ++i) Q(i, j) = static_cast<T>(rng.normal());
+  }
+  Eigen::HouseholderQR<Matrix<T>> qr(D, k);
+  qr.compute(Q);
+  Q = qr.householderQ() * Matrix<T>::Identity(D, k);
+  Eigen::SelfAdjointEigenSolver<Matrix<T>> small(k);
+  Vector<T> theta(k);
+  for (int iteration = 0; iteration < max_iter; ++iteration) {
+    Y.noalias() = S * Q;
+    ritz.noalias() = Q.transpose() * Y;
+    small.compute(ritz);
+    // Ritz vectors in descending order of Ritz value: Q <- Q V, Y <- Y V = S Q V.
+    const Matrix<T> V = small.eigenvectors().rowwise().reverse();
+    theta = small.eigenvalues().reverse();
+    Q = Q * V;
+    Y = Y * V;
+    const double scale = std::max(static_cast<double>(std::abs(theta(0))), std::numeric_limits<double>::min());
+    bool converged = true;
+    for (Index i = 0; i < d && converged; ++i) {
+      converged = (Y.col(i) - theta(i) * Q.col(i)).norm() <= tol * scale;
+    }
+    if (converged) {
+      values = theta.head(d);
+      vectors = Q.leftCols(d);
+      return;
+    }
+    qr.compute(Y);
+    Q = qr.householderQ() * Matrix<T>::Identity(D, k);
+  }
+  full_solver();
 }
 
 // W = U_d (L_d - sigma^2 I)^{1/2} (eq. 7 with R = I), stored transposed.
@@ -148,11 +218,11 @@ template <class T>
 void fit_em_complete(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T>& mean,
                      Matrix<T>& W, T& noise_variance, int& n_iter, std::vector<double>& curve) {
   const Index n = X.rows(), D = X.cols(), d = options.n_components;
-  mean = column_means<T>(X);
+  // mean: the sample mean (its ML value), computed by the caller.
 
   // sum_n ||x_n - mu||^2, in double.
   double sum_sq = 0;
-#pragma omp parallel for schedule(static) reduction(+ : sum_sq)
+#pragma omp parallel for schedule(static) reduction(+ : sum_sq) if(worth_parallel(n * D))
   for (int i = 0; i < static_cast<int>(n); ++i)
     sum_sq += (X.row(i).transpose() - mean).template cast<double>().squaredNorm();
   const double average_variance = sum_sq / (static_cast<double>(n) * D);
@@ -278,14 +348,17 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
     const double s2 = noise_variance;
     const double log_s2 = std::log(s2);
     detail::ExceptionSlot errors;
-#pragma omp parallel
-    {
-      const int t = detail::thread_id();
+    // Zeroed here, not in the region: a team may have fewer threads than max_threads().
+    for (int t = 0; t < n_threads; ++t) {
       total_zz[t].setZero();
       total_z[t].setZero();
       feature_zz[t].setZero();
       feature_z[t].setZero();
       thread_loglik[t] = 0;
+    }
+#pragma omp parallel if(worth_parallel(n * D * d))
+    {
+      const int t = detail::thread_id();
       Matrix<T> M(d, d), Sigma(d, d), zz(d, d);
       Vector<T> a(d), z(d);
       std::vector<char> is_missing(D, 0);
@@ -371,7 +444,7 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
     double residual = 0;
     Vector<T> new_mean(D);
     Matrix<T> new_W(D, d);
-#pragma omp parallel reduction(+ : residual)
+#pragma omp parallel reduction(+ : residual) if(worth_parallel(D * d * d * 8))
     {
       Matrix<T> system(d + 1, d + 1);
       Vector<T> rhs(d + 1);
@@ -454,25 +527,25 @@ PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
   require(options.tol >= 0, "PPCA.fit: tol must be non-negative");
   detail::ThreadScope threads(options.n_threads);
   const bool em = options.method == PPCAMethod::EM;
-  const bool has_missing = scan_values<T>(X, /*allow_nan=*/true, "X");
+  // One pass for the mean, which also tells whether every value is finite
+  // (NaN and +-inf propagate into it); only then is X scanned again to say what is wrong.
+  const Vector<T> column_mean = column_means<T>(X);
+  const bool has_missing = !column_mean.allFinite() && scan_values<T>(X, /*allow_nan=*/true, "X");
   require(em || !has_missing,
           "X contains NaN: closed-form PPCA needs complete data; use method=\"em\" for missing values");
 
   PPCA model;
   if (!em) {
-    model.mean_ = column_means<T>(X);
+    model.mean_ = column_mean;
     Vector<T> top_values(d);
     Matrix<T> top_vectors(D, d);
     double trace = 0;
     if (n >= D) {
       // Eigendecomposition of the D x D covariance: O(n D^2 + D^3).
-      const Matrix<T> S = covariance_of<T>(X, model.mean_);
+      Matrix<T> S = covariance_of<T>(X, model.mean_);
       trace = S.diagonal().template cast<double>().sum();
-      Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(S);  // reads the lower triangle
-      for (Index k = 0; k < d; ++k) {
-        top_values(k) = std::max(eigen.eigenvalues()(D - 1 - k), T(0));
-        top_vectors.col(k) = eigen.eigenvectors().col(D - 1 - k);
-      }
+      leading_eigenpairs<T>(S, d, top_values, top_vectors);
+      top_values = top_values.cwiseMax(T(0));
     } else {
       // n < D: the thin SVD Xc = U S V^T of the centred data through the
       // eigendecomposition of the n x n Gram matrix Xc Xc^T = U S^2 U^T, O(n^2 D);
@@ -485,14 +558,17 @@ PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
       gram.template selfadjointView<Eigen::Lower>().rankUpdate(centred);
       gram.template triangularView<Eigen::Lower>() *= T(1) / static_cast<T>(n);
       trace = gram.diagonal().template cast<double>().sum();
-      Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(gram);
-      const T tiny = std::numeric_limits<T>::epsilon() * std::max(eigen.eigenvalues()(n - 1), T(0));
+      Vector<T> gram_values;
+      Matrix<T> gram_vectors;
+      const Index d_gram = std::min(d, n);  // at most n non-zero eigenvalues
+      leading_eigenpairs<T>(gram, d_gram, gram_values, gram_vectors);
+      const T tiny = std::numeric_limits<T>::epsilon() * std::max(gram_values(0), T(0));
       for (Index k = 0; k < d; ++k) {
-        const T value = k < n ? std::max(eigen.eigenvalues()(n - 1 - k), T(0)) : T(0);
+        const T value = k < d_gram ? std::max(gram_values(k), T(0)) : T(0);
         top_values(k) = value;
-        if (k < n && value > tiny) {
+        if (value > tiny) {
           // v_k = Xc^T u_k / s_k with s_k = sqrt(n l_k).
-          top_vectors.col(k) = centred.transpose() * eigen.eigenvectors().col(n - 1 - k);
+          top_vectors.col(k) = centred.transpose() * gram_vectors.col(k);
           top_vectors.col(k) /= std::sqrt(value * static_cast<T>(n));
         } else {
           top_vectors.col(k).setZero();  // no variance left: W's column is zero
@@ -511,6 +587,7 @@ PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
       fit_em_missing<T>(X, options, model.mean_, W, model.noise_variance_, model.n_iter_,
                         model.log_likelihood_curve_);
     } else {
+      model.mean_ = column_mean;
       fit_em_complete<T>(X, options, model.mean_, W, model.noise_variance_, model.n_iter_,
                          model.log_likelihood_curve_);
     }
@@ -534,7 +611,7 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* 
   require(X.cols() == D, "X has " + std::to_string(X.cols()) + " features, but the model was fitted with " +
                              std::to_string(D));
   detail::ThreadScope threads(n_threads);
-  scan_values<T>(X, /*allow_nan=*/true, "X");
+  int saw_infinity = 0;
   const RowMatrix<T>& Wt = model.components();  // d x D
   const T s2 = model.noise_variance();
   const Matrix<T> identity = Matrix<T>::Identity(d, d);
@@ -548,7 +625,7 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* 
   if (log_likelihood) log_likelihood->resize(n);
   const int blocks = static_cast<int>(block_count<T>(n));
 
-#pragma omp parallel
+#pragma omp parallel if(worth_parallel(n * D * d)) reduction(| : saw_infinity)
   {
     RowMatrix<T> centred(kBlockRows, D), projected(kBlockRows, d), z(kBlockRows, d), residual(kBlockRows, D);
     std::vector<Index> nan_rows;
@@ -560,7 +637,8 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* 
       nan_rows.clear();
       for (Index r = 0; r < rows; ++r) {
         centred.row(r) = X.row(start + r) - model.mean().transpose();
-        if (centred.row(r).hasNaN()) {
+        if (!centred.row(r).allFinite()) {
+          if ((centred.row(r).array().abs() == std::numeric_limits<T>::infinity()).any()) saw_infinity = 1;
           nan_rows.push_back(r);
           centred.row(r).setZero();  // keeps the block GEMM finite; redone below
         }
@@ -609,6 +687,7 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* 
       if (means) means->middleRows(start, rows) = Z;
     }
   }
+  require(!saw_infinity, "X contains infinity");
 }
 
 }  // namespace
@@ -644,7 +723,7 @@ RowMatrix<T> PPCA<T>::sample(Index n_samples, std::uint64_t seed, int n_threads)
   detail::ThreadScope threads(n_threads);
   RowMatrix<T> latent(n_samples, d), X(n_samples, D);
   const T noise_std = std::sqrt(noise_variance_);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(worth_parallel(n_samples * D))
   for (int i = 0; i < static_cast<int>(n_samples); ++i) {
     // Row i: d latent draws then D noise draws from stream i.
     Philox rng(seed, static_cast<std::uint64_t>(i));

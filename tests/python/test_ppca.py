@@ -1,0 +1,307 @@
+"""PPCA against independent references: scipy's Gaussian density, a numpy
+eigendecomposition of the sample covariance, and planted low-rank data."""
+
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.stats import multivariate_normal
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from vaekit import PPCA
+
+
+def planted_data(n=600, D=12, d=3, noise=0.3, seed=0, offset=4.0):
+    """x = W z + mu + noise * eps with a known W (D x d)."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(D, d)) * np.linspace(3, 1, d)
+    X = rng.normal(size=(n, d)) @ W.T + noise * rng.normal(size=(n, D)) + offset
+    return X, W
+
+
+def reference_ppca(X, d):
+    """Tipping & Bishop's closed form, from numpy's eigh of S (divide by n)."""
+    mean = X.mean(axis=0)
+    S = np.cov(X, rowvar=False, bias=True)
+    eigenvalues, eigenvectors = np.linalg.eigh(S)
+    eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]
+    noise_variance = eigenvalues[d:].mean()
+    W = eigenvectors[:, :d] * np.sqrt(eigenvalues[:d] - noise_variance)
+    C = W @ W.T + noise_variance * np.eye(X.shape[1])
+    return mean, W, noise_variance, C, eigenvalues
+
+
+def principal_angles_sin(A, B):
+    """Largest sine of the principal angles between span(A) and span(B)."""
+    Qa, _ = np.linalg.qr(A)
+    Qb, _ = np.linalg.qr(B)
+    cosines = np.linalg.svd(Qa.T @ Qb, compute_uv=False)
+    return np.sqrt(max(0.0, 1 - cosines.min() ** 2))
+
+
+# ------------------------------------------------------------ closed form
+def test_score_samples_equals_scipy_density_of_model_covariance():
+    X, _ = planted_data()
+    model = PPCA(3).fit(X)
+    reference = multivariate_normal(model.mean_, model.get_covariance()).logpdf(X)
+    assert_allclose(model.score_samples(X), reference, rtol=1e-6)
+    assert model.score(X) == pytest.approx(reference.mean(), rel=1e-6)
+
+
+def test_score_samples_on_new_data_equals_scipy_density():
+    X, _ = planted_data(seed=0)
+    X_new, _ = planted_data(n=50, seed=1)
+    model = PPCA(2).fit(X)
+    reference = multivariate_normal(model.mean_, model.get_covariance()).logpdf(X_new)
+    assert_allclose(model.score_samples(X_new), reference, rtol=1e-6)
+
+
+def test_closed_form_equals_numpy_eigendecomposition():
+    X, _ = planted_data()
+    mean, W, noise_variance, C, eigenvalues = reference_ppca(X, 3)
+    model = PPCA(3).fit(X)
+    assert_allclose(model.mean_, mean, rtol=1e-10)
+    assert model.noise_variance_ == pytest.approx(noise_variance, rel=1e-10)
+    assert_allclose(model.explained_variance_, eigenvalues[:3], rtol=1e-10)
+    assert_allclose(model.get_covariance(), C, rtol=1e-9, atol=1e-12)
+    # Columns of W agree up to sign (the eigenvalues are distinct here).
+    signs = np.sign(np.sum(model.components_ * W.T, axis=1))
+    assert_allclose(model.components_, signs[:, None] * W.T, atol=1e-8)
+    assert model.n_iter_ == 1
+
+
+def test_log_likelihood_is_the_closed_form_maximum():
+    X, _ = planted_data()
+    mean, _, noise_variance, C, eigenvalues = reference_ppca(X, 3)
+    n, D = X.shape
+    # Tipping & Bishop eq. 4 at the ML: L/n = -1/2 (D log 2pi + log|C| + tr(C^-1 S)).
+    S = np.cov(X, rowvar=False, bias=True)
+    expected = -0.5 * (D * np.log(2 * np.pi) + np.linalg.slogdet(C)[1] + np.trace(np.linalg.solve(C, S)))
+    assert PPCA(3).fit(X).score(X) == pytest.approx(expected, rel=1e-9)
+
+
+def test_fewer_samples_than_features():
+    X, _ = planted_data(n=8, D=30, d=2)
+    mean, W, noise_variance, C, eigenvalues = reference_ppca(X, 2)
+    model = PPCA(2).fit(X)
+    assert model.noise_variance_ == pytest.approx(noise_variance, rel=1e-8)
+    assert_allclose(model.explained_variance_, eigenvalues[:2], rtol=1e-8)
+    assert_allclose(model.get_covariance(), C, rtol=1e-8, atol=1e-10)
+    reference = multivariate_normal(model.mean_, model.get_covariance()).logpdf(X)
+    assert_allclose(model.score_samples(X), reference, rtol=1e-6)
+
+
+def test_float32_is_kept_and_agrees_with_float64():
+    X, _ = planted_data()
+    model64 = PPCA(3).fit(X)
+    model32 = PPCA(3).fit(X.astype(np.float32))
+    assert model32.components_.dtype == np.float32
+    assert model32.transform(X.astype(np.float32)).dtype == np.float32
+    assert model32.score_samples(X.astype(np.float32)).dtype == np.float32
+    assert model32.inverse_transform(np.zeros((1, 3), np.float32)).dtype == np.float32
+    assert model32.noise_variance_ == pytest.approx(model64.noise_variance_, rel=1e-4)
+    assert_allclose(model32.get_covariance(), model64.get_covariance(), rtol=1e-3, atol=1e-3)
+    assert_allclose(model32.score_samples(X.astype(np.float32)), model64.score_samples(X), rtol=1e-4)
+
+
+# ------------------------------------------------------------ posterior and sampling
+def test_transform_is_the_posterior_mean():
+    X, _ = planted_data()
+    model = PPCA(3).fit(X)
+    W = model.components_.T
+    M = W.T @ W + model.noise_variance_ * np.eye(3)
+    expected = np.linalg.solve(M, W.T @ (X - model.mean_).T).T  # Tipping & Bishop eq. 6
+    assert_allclose(model.transform(X), expected, rtol=1e-9, atol=1e-10)
+
+
+def test_inverse_transform_maps_latents_through_w_and_mean():
+    X, _ = planted_data()
+    model = PPCA(3).fit(X)
+    Z = np.random.default_rng(3).normal(size=(7, 3))
+    assert_allclose(model.inverse_transform(Z), Z @ model.components_ + model.mean_, rtol=1e-12)
+
+
+def test_precision_is_the_inverse_covariance():
+    X, _ = planted_data()
+    model = PPCA(3).fit(X)
+    assert_allclose(model.get_precision() @ model.get_covariance(), np.eye(X.shape[1]), atol=1e-10)
+
+
+def test_samples_follow_the_model_distribution():
+    X, _ = planted_data()
+    model = PPCA(3).fit(X)
+    draws = model.sample(200_000, random_state=0)
+    assert draws.shape == (200_000, X.shape[1])
+    assert_allclose(draws.mean(axis=0), model.mean_, atol=0.05)
+    assert_allclose(np.cov(draws, rowvar=False), model.get_covariance(), atol=0.15)
+
+
+def test_sample_is_reproducible_and_zero_samples_is_empty():
+    X, _ = planted_data()
+    model = PPCA(3).fit(X)
+    assert_allclose(model.sample(5, random_state=1), model.sample(5, random_state=1))
+    assert not np.allclose(model.sample(5, random_state=1), model.sample(5, random_state=2))
+    assert model.sample(0).shape == (0, X.shape[1])
+    with pytest.raises(ValueError, match="n_samples"):
+        model.sample(-1)
+
+
+# ------------------------------------------------------------ EM
+def test_em_reaches_closed_form_log_likelihood_monotonically():
+    X, _ = planted_data()
+    closed = PPCA(3).fit(X)
+    em = PPCA(3, method="em", tol=1e-10, max_iter=5000, random_state=0).fit(X)
+    assert em.score(X) == pytest.approx(closed.score(X), rel=1e-3)
+    assert em.score(X) <= closed.score(X) + 1e-9  # the closed form is the maximum
+    curve = em.log_likelihood_curve_
+    assert len(curve) == em.n_iter_
+    assert np.all(np.diff(curve) >= -1e-10 * np.abs(curve[1:]))
+    assert curve[-1] == pytest.approx(em.score(X), rel=1e-10)
+    assert_allclose(em.get_covariance(), closed.get_covariance(), rtol=1e-2, atol=1e-2)
+
+
+def test_em_is_reproducible_for_a_seed():
+    X, _ = planted_data()
+    a = PPCA(3, method="em", random_state=5, max_iter=50).fit(X)
+    b = PPCA(3, method="em", random_state=5, max_iter=50).fit(X)
+    assert_allclose(a.components_, b.components_, rtol=0, atol=0)
+    assert_allclose(a.log_likelihood_curve_, b.log_likelihood_curve_, rtol=0, atol=0)
+
+
+def test_em_stops_at_max_iter():
+    X, _ = planted_data()
+    model = PPCA(3, method="em", max_iter=7, tol=0.0, random_state=0).fit(X)
+    assert model.n_iter_ == 7
+    assert model.log_likelihood_curve_.shape == (7,)
+
+
+def remove_entries(X, fraction, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = rng.random(X.shape) < fraction
+    X_missing = X.copy()
+    X_missing[mask] = np.nan
+    return X_missing, mask
+
+
+def observed_log_likelihood(model, X_missing):
+    """log N(x_O; mu_O, C_OO) per row, with scipy."""
+    C = model.get_covariance()
+    result = []
+    for row in X_missing:
+        observed = ~np.isnan(row)
+        if not observed.any():  # nothing observed: log p = log 1
+            result.append(0.0)
+            continue
+        result.append(multivariate_normal(model.mean_[observed], C[np.ix_(observed, observed)]).logpdf(row[observed]))
+    return np.array(result)
+
+
+def test_em_with_missing_values_scores_the_observed_marginal():
+    X, _ = planted_data(n=300)
+    X_missing, _ = remove_entries(X, 0.25)
+    model = PPCA(3, method="em", random_state=0).fit(X_missing)
+    reference = observed_log_likelihood(model, X_missing)
+    assert_allclose(model.score_samples(X_missing), reference, rtol=1e-6)
+    assert model.log_likelihood_curve_[-1] == pytest.approx(reference.mean(), rel=1e-8)
+
+
+def test_em_with_missing_values_never_decreases_the_likelihood():
+    X, _ = planted_data(n=300)
+    X_missing, _ = remove_entries(X, 0.3, seed=1)
+    curve = PPCA(3, method="em", random_state=0, tol=1e-9).fit(X_missing).log_likelihood_curve_
+    assert len(curve) > 5
+    assert np.all(np.diff(curve) >= -1e-10 * np.abs(curve[1:]))
+
+
+def test_em_with_missing_values_recovers_the_planted_subspace_and_beats_mean_imputation():
+    X, W = planted_data(n=1000, D=20, d=3, noise=0.2)
+    X_missing, mask = remove_entries(X, 0.3, seed=2)
+    model = PPCA(3, method="em", random_state=0).fit(X_missing)
+    assert principal_angles_sin(model.components_.T, W) < 0.05
+    assert_allclose(model.mean_, X.mean(axis=0), atol=0.1)
+    imputed = model.inverse_transform(model.transform(X_missing))
+    error_ppca = np.sqrt(np.mean((imputed[mask] - X[mask]) ** 2))
+    column_means = np.nanmean(X_missing, axis=0)
+    error_mean = np.sqrt(np.mean((np.broadcast_to(column_means, X.shape)[mask] - X[mask]) ** 2))
+    assert error_ppca < 0.3 * error_mean
+
+
+def test_em_missing_with_many_missing_rows_and_columns_matches_reference_likelihood():
+    # Some columns mostly missing (the per-feature "observed rows" path), some rows empty.
+    X, _ = planted_data(n=200, D=8, d=2)
+    X_missing, _ = remove_entries(X, 0.1, seed=3)
+    X_missing[:150, 0] = np.nan
+    X_missing[5] = np.nan
+    model = PPCA(2, method="em", random_state=0, tol=1e-9).fit(X_missing)
+    curve = model.log_likelihood_curve_
+    assert np.all(np.diff(curve) >= -1e-10 * np.abs(curve[1:]))
+    reference = observed_log_likelihood(model, X_missing)
+    assert_allclose(model.score_samples(X_missing), reference, rtol=1e-6, atol=1e-12)
+    assert np.all(np.isfinite(model.transform(X_missing)))
+
+
+def test_missing_values_without_em_raise_a_helpful_error():
+    X, _ = planted_data()
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match='method="em"'):
+        PPCA(2).fit(X)
+
+
+def test_a_column_without_any_observed_value_is_an_error():
+    X, _ = planted_data()
+    X[:, 2] = np.nan
+    with pytest.raises(ValueError, match="feature 2 has no observed value"):
+        PPCA(2, method="em").fit(X)
+
+
+# ------------------------------------------------------------ edge cases and API
+def test_constant_and_rank_deficient_data_give_finite_models():
+    constant = PPCA(2).fit(np.full((20, 5), 3.0))
+    assert constant.noise_variance_ > 0
+    assert np.all(np.isfinite(constant.score_samples(np.full((3, 5), 3.0))))
+    X, _ = planted_data(n=100, D=6, d=2, noise=0.0)
+    model = PPCA(3).fit(X)
+    assert model.noise_variance_ > 0
+    assert np.all(np.isfinite(model.transform(X)))
+    assert np.all(np.isfinite(model.score_samples(X)))
+
+
+def test_too_many_components_is_an_error():
+    X, _ = planted_data(n=10, D=5)
+    with pytest.raises(ValueError, match="n_components"):
+        PPCA(6).fit(X)
+    with pytest.raises(ValueError, match="n_components"):
+        PPCA(0).fit(X)
+
+
+def test_unknown_method_is_an_error():
+    X, _ = planted_data()
+    with pytest.raises(ValueError, match="method"):
+        PPCA(2, method="svd").fit(X)
+
+
+def test_pickle_round_trip_keeps_the_model():
+    X, _ = planted_data()
+    model = PPCA(3, method="em", random_state=0).fit(X)
+    restored = pickle.loads(pickle.dumps(model))
+    assert_allclose(restored.transform(X), model.transform(X))
+    assert_allclose(restored.score_samples(X), model.score_samples(X))
+
+
+def test_pipeline_with_scaler_and_classifier():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    pipeline = make_pipeline(StandardScaler(), PPCA(20), LogisticRegression(max_iter=2000))
+    pipeline.fit(X[:1200], y[:1200])
+    assert pipeline.score(X[1200:], y[1200:]) > 0.85
+
+
+def test_fortran_ordered_input_gives_the_same_results():
+    X, _ = planted_data()
+    model = PPCA(3).fit(X)
+    assert_allclose(PPCA(3).fit(np.asfortranarray(X)).components_, model.components_)
+    assert_allclose(model.transform(np.asfortranarray(X)), model.transform(X))
