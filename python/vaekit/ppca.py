@@ -86,19 +86,22 @@ class PPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ fit
-    def _check_params(self, n_samples, n_features):
+    def _check_params(self):
+        """Checks that do not need the data: run before X is converted or copied."""
         if self.method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
         check_scalar(self.n_components, "n_components", Integral, min_val=1)
+        check_scalar(self.max_iter, "max_iter", Integral, min_val=1)
+        check_scalar(self.tol, "tol", Real, min_val=0.0)
+        check_scalar(self.verbose, "verbose", (Integral, bool), min_val=0)
+
+    def _check_n_components(self, n_samples, n_features):
         limit = min(n_samples, n_features)
         if self.n_components > limit:
             raise ValueError(
                 f"n_components={self.n_components} must be at most min(n_samples, n_features)={limit} "
                 f"for X with {n_samples} samples and {n_features} features"
             )
-        check_scalar(self.max_iter, "max_iter", Integral, min_val=1)
-        check_scalar(self.tol, "tol", Real, min_val=0.0)
-        check_scalar(self.verbose, "verbose", (Integral, bool), min_val=0)
 
     def fit(self, X, y=None):
         """Fit the model by maximum likelihood.
@@ -114,12 +117,11 @@ class PPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         -------
         self : PPCA
         """
-        if self.method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
+        self._check_params()
         # NaN passes this check so that the C++ core can say which method handles it.
         X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", ensure_all_finite="allow-nan",
                           ensure_min_samples=2, reset=True)
-        self._check_params(*X.shape)
+        self._check_n_components(*X.shape)
         native = _native_class(X.dtype)
         model = native.fit(X, int(self.n_components), self.method, int(self.max_iter), float(self.tol),
                            seed_from_random_state(self.random_state), 0, int(self.verbose))

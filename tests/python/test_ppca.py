@@ -305,3 +305,22 @@ def test_fortran_ordered_input_gives_the_same_results():
     model = PPCA(3).fit(X)
     assert_allclose(PPCA(3).fit(np.asfortranarray(X)).components_, model.components_)
     assert_allclose(model.transform(np.asfortranarray(X)), model.transform(X))
+
+
+@pytest.mark.parametrize("spectrum", ["decaying", "flat"])
+def test_closed_form_with_many_features_equals_numpy_eigendecomposition(spectrum):
+    # D large enough for the iterative leading-eigenpair solver (not the small-D path).
+    rng = np.random.default_rng(7)
+    n, D, d = 3000, 200, 5
+    if spectrum == "decaying":
+        X = (rng.normal(size=(n, D)) * np.geomspace(10, 0.1, D)) @ np.linalg.qr(rng.normal(size=(D, D)))[0]
+    else:  # white noise: eigenvalues close together, the hardest case for subspace iteration
+        X = rng.normal(size=(n, D))
+    mean, W, noise_variance, C, eigenvalues = reference_ppca(X, d)
+    model = PPCA(d).fit(X)
+    assert model.noise_variance_ == pytest.approx(noise_variance, rel=1e-9)
+    assert_allclose(model.explained_variance_, eigenvalues[:d], rtol=1e-9)
+    assert model.score(X) == pytest.approx(
+        multivariate_normal(mean, C).logpdf(X).mean(), rel=1e-9)
+    if spectrum == "decaying":
+        assert_allclose(model.get_covariance(), C, rtol=1e-7, atol=1e-9)
