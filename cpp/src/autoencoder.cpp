@@ -31,20 +31,6 @@ double row_loss(ReconstructionLoss loss, const T* x, const T* y, Index D, T* d_o
   return total;
 }
 
-template <class Body>
-void for_each_block(Index n, Index block, int n_threads, Body&& body) {
-  detail::ThreadScope threads(n_threads);
-  detail::ExceptionSlot errors;
-  const int blocks = static_cast<int>((n + block - 1) / block);
-#pragma omp parallel for schedule(dynamic)
-  for (int b = 0; b < blocks; ++b) {
-    errors.run([&] {
-      const Index start = static_cast<Index>(b) * block;
-      body(start, std::min(block, n - start));
-    });
-  }
-  errors.rethrow();
-}
 
 template <class T>
 void check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const char* expected) {
@@ -93,8 +79,9 @@ void Autoencoder<T>::set_parameters(ConstVectorRef<T> parameters) {
 template <class T>
 void Autoencoder<T>::initialize(std::uint64_t seed) {
   parameters_.setZero();
-  encoder_.initialize(parameters_.data(), mix_seed(seed, 0));
-  decoder_.initialize(parameters_.data(), mix_seed(seed, 1));
+  const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
+  encoder_.initialize(parameters_.data(), mix_seed(init_seed, 0));
+  decoder_.initialize(parameters_.data(), mix_seed(init_seed, 1));
 }
 
 template <class T>
@@ -156,7 +143,7 @@ void Autoencoder<T>::train(ConstRowMatrixRef<T> X, const TrainingOptions& option
 
 template <class T>
 void Autoencoder<T>::fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
-  initialize(mix_seed(options.seed, detail::kSeedInitialisation));
+  initialize(options.seed);
   adam_.reset(n_parameters());
   history_.clear();
   train(X, options, /*single_epoch=*/false);
@@ -172,7 +159,7 @@ RowMatrix<T> Autoencoder<T>::transform(ConstRowMatrixRef<T> X, int n_threads) co
   check_input<T>(X, n_features(), "X", "n_features");
   const Index n = X.rows(), d = n_components();
   RowMatrix<T> Z(n, d);
-  for_each_block(n, kInferenceBlock, n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     encoder_.reserve(workspace, rows);
     const RowMatrix<T> block = X.middleRows(start, rows);
@@ -188,7 +175,7 @@ RowMatrix<T> Autoencoder<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_thr
   const Index n = Z.rows(), D = n_features();
   RowMatrix<T> X(n, D);
   const bool bce = config_.loss == ReconstructionLoss::Bce;
-  for_each_block(n, kInferenceBlock, n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     decoder_.reserve(workspace, rows);
     const RowMatrix<T> block = Z.middleRows(start, rows);
@@ -203,7 +190,7 @@ Vector<T> Autoencoder<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads) c
   check_input<T>(X, n_features(), "X", "n_features");
   const Index n = X.rows(), D = n_features();
   Vector<T> scores(n);
-  for_each_block(n, kInferenceBlock, n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, kInferenceBlock, 2.0 * n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> encoder_workspace, decoder_workspace;
     encoder_.reserve(encoder_workspace, rows);
     decoder_.reserve(decoder_workspace, rows);

@@ -31,6 +31,29 @@ enum SeedPurpose : std::uint64_t {
   kSeedSampling = 6,
 };
 
+// Work below which a computation stays on one thread (a few hundred
+// microseconds of arithmetic: less than the cost of a thread team on a busy machine).
+constexpr double kMinParallelFlops = 1e7;
+
+// Calls body(start, rows) for consecutive blocks of `block` rows out of n, in
+// parallel when there is more than one block and enough work (`flops_per_row`).
+// The first exception thrown by a block is rethrown after the parallel region.
+template <class Body>
+void for_each_block(Index n, Index block, double flops_per_row, int n_threads, Body&& body) {
+  const int blocks = static_cast<int>((n + block - 1) / block);
+  const bool parallel = blocks > 1 && flops_per_row * static_cast<double>(n) >= kMinParallelFlops;
+  ThreadScope threads(parallel ? n_threads : 1);
+  ExceptionSlot errors;
+#pragma omp parallel for schedule(dynamic) if (parallel)
+  for (int b = 0; b < blocks; ++b) {
+    errors.run([&] {
+      const Index start = static_cast<Index>(b) * block;
+      body(start, std::min(block, n - start));
+    });
+  }
+  errors.rethrow();
+}
+
 // Fisher-Yates shuffle of 0..n-1 from a Philox stream.
 inline void shuffled_indices(std::vector<Index>& order, Index n, Philox& rng) {
   order.resize(n);
@@ -69,7 +92,12 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
   require(options.n_iter_no_change >= 1, model_name + ": n_iter_no_change must be at least 1");
   require(X.allFinite(), model_name + ": X contains NaN or infinity");
   if (adam.first_moment.size() != params.size()) adam.reset(params.size());
-  ThreadScope threads(options.n_threads);
+  // A batch of tiny networks (~6 flops per parameter and row, forward and
+  // backward) costs less than waking a thread team for each of its GEMMs and
+  // element-wise passes: such problems run on the calling thread alone.
+  const double flops_per_batch =
+      6.0 * static_cast<double>(std::min<Index>(options.batch_size, n)) * static_cast<double>(params.size());
+  ThreadScope threads(flops_per_batch < kMinParallelFlops ? 1 : options.n_threads);
 
   // Validation split (fit with early stopping only): a seeded permutation.
   const bool use_validation = options.early_stopping && !single_epoch;

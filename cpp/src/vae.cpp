@@ -141,8 +141,9 @@ Vector<T> VAE<T>::noise_variance() const {
 template <class T>
 void VAE<T>::initialize(std::uint64_t seed) {
   parameters_.setZero();
-  encoder_.initialize(parameters_.data(), mix_seed(seed, 0));
-  decoder_.initialize(parameters_.data(), mix_seed(seed, 1));
+  const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
+  encoder_.initialize(parameters_.data(), mix_seed(init_seed, 0));
+  decoder_.initialize(parameters_.data(), mix_seed(init_seed, 1));
   // The log-variance heads start constant: the encoder's at log k^2 = 0 (q has
   // the prior's unit variance whatever the scale of x: random weights there
   // would give k^2 = e^{+-|x|} and a huge initial KL on unscaled data), the
@@ -295,7 +296,7 @@ void VAE<T>::train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool 
 
 template <class T>
 void VAE<T>::fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
-  initialize(mix_seed(options.seed, detail::kSeedInitialisation));
+  initialize(options.seed);
   adam_.reset(n_parameters());
   history_.clear();
   train(X, options, /*single_epoch=*/false);
@@ -309,21 +310,6 @@ void VAE<T>::partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options)
 // ================================================================ inference
 namespace {
 
-// Calls body(start, rows, thread) for blocks of `block` rows, in parallel.
-template <class Body>
-void for_each_block(Index n, Index block, int n_threads, Body&& body) {
-  detail::ThreadScope threads(n_threads);
-  detail::ExceptionSlot errors;
-  const int blocks = static_cast<int>((n + block - 1) / block);
-#pragma omp parallel for schedule(dynamic)
-  for (int b = 0; b < blocks; ++b) {
-    errors.run([&] {
-      const Index start = static_cast<Index>(b) * block;
-      body(start, std::min(block, n - start));
-    });
-  }
-  errors.rethrow();
-}
 
 template <class T>
 void check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const char* expected) {
@@ -342,7 +328,7 @@ void VAE<T>::encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& st
   const Index n = X.rows(), D = n_features(), d = n_components();
   mean.resize(n, d);
   stddev.resize(n, d);
-  for_each_block(n, kInferenceBlock, n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     encoder_.reserve(workspace, rows);
     const RowMatrix<T> block = X.middleRows(start, rows);  // contiguous rows for predict
@@ -370,7 +356,7 @@ RowMatrix<T> VAE<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_threads) co
   const Index n = Z.rows(), D = n_features(), width = decoder_.n_outputs();
   RowMatrix<T> X(n, D);
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
-  for_each_block(n, kInferenceBlock, n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     decoder_.reserve(workspace, rows);
     const RowMatrix<T> block = Z.middleRows(start, rows);
@@ -392,7 +378,7 @@ RowMatrix<T> VAE<T>::sample(Index n_samples, std::uint64_t seed, bool noise, int
   const std::uint64_t sample_seed = mix_seed(seed, detail::kSeedSampling);
   const Vector<T> g2 = noise_variance();
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
-  for_each_block(n_samples, kInferenceBlock, n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n_samples, kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     decoder_.reserve(workspace, rows);
     RowMatrix<T> latent(rows, d);
@@ -443,7 +429,7 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
   const std::uint64_t evaluation_seed = mix_seed(seed, detail::kSeedEvaluationNoise);
   const T* learned = parameters_.data() + log_variance_offset();
   Vector<T> result(n);
-  for_each_block(n, block, n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, block, 2.0 * (encoder_.n_parameters() + S * decoder_.n_parameters()), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> encoder_workspace, decoder_workspace;
     encoder_.reserve(encoder_workspace, rows);
     decoder_.reserve(decoder_workspace, rows * chunk);

@@ -44,6 +44,7 @@ class Autoencoder {
   Index n_parameters() const { return static_cast<Index>(parameters_.size()); }
   const Vector<T>& parameters() const { return parameters_; }
   void set_parameters(ConstVectorRef<T> parameters);
+  // Random initial parameters (MLP::initialize); fit(X, options) starts from initialize(options.seed).
   void initialize(std::uint64_t seed);
 
   // Mean loss over the rows of X and its gradient at `parameters`.

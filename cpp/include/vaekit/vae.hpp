@@ -92,7 +92,8 @@ class VAE {
   // g^2: one value (Fixed, Scalar), one per feature (Diagonal), none (Network, Bernoulli).
   Vector<T> noise_variance() const;
 
-  // Random initial parameters (MLP::initialize), log g^2 = log(noise_variance).
+  // Random initial parameters (MLP::initialize), log g^2 = log(noise_variance);
+  // fit(X, options) starts from initialize(options.seed).
   void initialize(std::uint64_t seed);
 
   // The training objective -ELBO_beta, averaged over the rows of X, and its
