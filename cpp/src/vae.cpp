@@ -39,10 +39,12 @@ double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T*
   double total = 0;
   if (config.likelihood == Likelihood::Bernoulli) {
     // log p = sum x f - softplus(f): the log-sigmoid form, stable for any logit.
+    // softplus(f) = max(f, 0) + log1p(e) and sigmoid(f) share e = exp(-|f|).
     for (Index j = 0; j < D; ++j) {
       const T f = out[j];
-      total += static_cast<double>(x[j] * f - softplus(f));
-      if (d_out) d_out[j] = scale * (sigmoid(f) - x[j]);
+      const T e = std::exp(-std::abs(f));
+      total += static_cast<double>(x[j] * f - ((f > T(0) ? f : T(0)) + std::log1p(e)));
+      if (d_out) d_out[j] = scale * ((f >= T(0) ? T(1) : e) / (T(1) + e) - x[j]);
     }
     return total;
   }

@@ -183,6 +183,16 @@ def test_same_seed_gives_bit_identical_models():
     assert not np.array_equal(first.encoder_coefs_[0], other.encoder_coefs_[0])
 
 
+def test_same_seed_gives_bit_identical_models_with_two_threads():
+    # Large enough for the threaded GEMMs and element-wise passes to be used.
+    X = np.random.default_rng(0).normal(size=(1000, 60))
+    params = dict(hidden_layer_sizes=(128,), likelihood="gaussian", decoder_variance="diagonal", max_iter=2,
+                  random_state=1, n_threads=2)
+    first, second = VAE(**params).fit(X), VAE(**params).fit(X)
+    assert all(np.array_equal(a, b) for a, b in zip(first.decoder_coefs_, second.decoder_coefs_))
+    assert np.array_equal(first.log_likelihood(X, 300, random_state=0), second.log_likelihood(X, 300, random_state=0))
+
+
 def test_scores_do_not_depend_on_row_position_or_other_rows():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(203, 7))
