@@ -117,8 +117,9 @@ Activation parse_activation(const std::string& name) {
   if (name == "tanh") return Activation::Tanh;
   if (name == "sigmoid" || name == "logistic") return Activation::Sigmoid;
   if (name == "softplus") return Activation::Softplus;
-  throw InvalidArgument("activation must be one of \"identity\", \"relu\", \"tanh\", \"sigmoid\", \"softplus\"; got \"" +
-                        name + "\"");
+  throw InvalidArgument(
+      "activation must be one of \"identity\", \"relu\", \"tanh\", \"sigmoid\", \"softplus\"; got \"" + name +
+      "\"");
 }
 
 const char* activation_name(Activation activation) {

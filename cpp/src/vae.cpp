@@ -315,8 +315,9 @@ namespace {
 
 template <class T>
 void check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const char* expected) {
-  require(X.cols() == columns, std::string(what) + " has " + std::to_string(X.cols()) + " columns, but the model expects " +
-                                   std::to_string(columns) + " (" + expected + ")");
+  require(X.cols() == columns, std::string(what) + " has " + std::to_string(X.cols()) +
+                                   " columns, but the model expects " + std::to_string(columns) + " (" + expected +
+                                   ")");
   require(X.allFinite(), std::string(what) + " contains NaN or infinity");
 }
 
@@ -327,7 +328,7 @@ constexpr Index kInferenceBlock = 64;
 template <class T>
 void VAE<T>::encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads) const {
   check_input<T>(X, n_features(), "X", "n_features");
-  const Index n = X.rows(), D = n_features(), d = n_components();
+  const Index n = X.rows(), d = n_components();
   mean.resize(n, d);
   stddev.resize(n, d);
   detail::for_each_block(n, kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
@@ -341,7 +342,6 @@ void VAE<T>::encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& st
         stddev(start + r, c) = std::exp(T(0.5) * clamp_log_variance(out[r * 2 * d + d + c]));
       }
     }
-    (void)D;
   });
 }
 
@@ -380,7 +380,8 @@ RowMatrix<T> VAE<T>::sample(Index n_samples, std::uint64_t seed, bool noise, int
   const std::uint64_t sample_seed = mix_seed(seed, detail::kSeedSampling);
   const Vector<T> g2 = noise_variance();
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
-  detail::for_each_block(n_samples, kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
+  const double flops_per_sample = 2.0 * decoder_.n_parameters();
+  detail::for_each_block(n_samples, kInferenceBlock, flops_per_sample, n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     decoder_.reserve(workspace, rows);
     RowMatrix<T> latent(rows, d);
@@ -431,7 +432,8 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
   const std::uint64_t evaluation_seed = mix_seed(seed, detail::kSeedEvaluationNoise);
   const T* learned = parameters_.data() + log_variance_offset();
   Vector<T> result(n);
-  detail::for_each_block(n, block, 2.0 * (encoder_.n_parameters() + S * decoder_.n_parameters()), n_threads, [&](Index start, Index rows) {
+  const double flops_per_row = 2.0 * (encoder_.n_parameters() + S * decoder_.n_parameters());
+  detail::for_each_block(n, block, flops_per_row, n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> encoder_workspace, decoder_workspace;
     encoder_.reserve(encoder_workspace, rows);
     decoder_.reserve(decoder_workspace, rows * chunk);
@@ -439,7 +441,8 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
     const T* E = encoder_.predict(parameters_.data(), x_block.data(), rows, encoder_workspace);
     std::vector<Philox> streams;
     std::vector<double> accumulated(rows, 0.0), running_max(rows, -INFINITY);
-    for (Index r = 0; r < rows; ++r) streams.emplace_back(mix_seed(evaluation_seed, detail::hash_row(x_block.row(r).data(), D)));
+    for (Index r = 0; r < rows; ++r)
+      streams.emplace_back(mix_seed(evaluation_seed, detail::hash_row(x_block.row(r).data(), D)));
     RowMatrix<T> eps(rows * chunk, d), latent(rows * chunk, d);
     for (Index done = 0; done < S; done += chunk) {
       const Index count = std::min(chunk, S - done);

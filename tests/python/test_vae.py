@@ -166,7 +166,8 @@ def test_noise_variance_attribute_per_mode():
     assert fitted["diagonal"].noise_variance_.shape == (4,)
     assert fitted["network"].noise_variance_ is None
     assert fitted["network"].decoder_coefs_[-1].shape == (8, 8)  # mean head, then log-variance head
-    bernoulli = VAE(likelihood="bernoulli", max_iter=2, random_state=0).fit(np.random.default_rng(0).uniform(size=(50, 4)))
+    binary_like = np.random.default_rng(0).uniform(size=(50, 4))
+    bernoulli = VAE(likelihood="bernoulli", max_iter=2, random_state=0).fit(binary_like)
     assert bernoulli.noise_variance_ is None
 
 
