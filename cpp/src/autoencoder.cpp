@@ -86,24 +86,26 @@ void Autoencoder<T>::initialize(std::uint64_t seed) {
 
 template <class T>
 double Autoencoder<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, T* gradient,
-                                               Workspace& workspace) const {
+                                               Workspace& workspace, Index batch_rows) const {
   const Index D = n_features();
-  encoder_.forward(params, X, rows, workspace.encoder);
+  encoder_.forward(params, X, rows, workspace.encoder, /*parallel=*/false);
   const T* latent = encoder_.output(workspace.encoder, rows).data();
-  decoder_.forward(params, latent, rows, workspace.decoder);
+  decoder_.forward(params, latent, rows, workspace.decoder, /*parallel=*/false);
   const auto Y = decoder_.output(workspace.decoder, rows);
   auto G = decoder_.output_gradient(workspace.decoder, rows);
-  const T scale = T(1) / static_cast<T>(rows);
-  // Per-row losses summed serially afterwards: the same total whatever the thread count.
-  auto losses = workspace.losses.head(rows);
-#pragma omp parallel for schedule(static) if (rows * D >= 32768)
-  for (int i = 0; i < static_cast<int>(rows); ++i) {
-    losses(i) = row_loss(config_.loss, X + static_cast<Index>(i) * D, Y.row(i).data(), D, G.row(i).data(), scale);
+  // The loss is a mean over the batch_rows rows of the whole batch (this call
+  // may compute a slice of them).
+  const T scale = T(1) / static_cast<T>(batch_rows);
+  double total = 0;
+  for (Index i = 0; i < rows; ++i) {
+    total += row_loss(config_.loss, X + i * D, Y.row(i).data(), D, G.row(i).data(), scale);
   }
-  decoder_.backward(params, latent, rows, workspace.decoder, gradient, /*want_input_gradient=*/true);
+  decoder_.backward(params, latent, rows, workspace.decoder, gradient, /*want_input_gradient=*/true,
+                    /*parallel=*/false);
   encoder_.output_gradient(workspace.encoder, rows) = decoder_.input_gradient(workspace.decoder, rows);
-  encoder_.backward(params, X, rows, workspace.encoder, gradient, /*want_input_gradient=*/false);
-  return losses.sum() / static_cast<double>(rows);
+  encoder_.backward(params, X, rows, workspace.encoder, gradient, /*want_input_gradient=*/false,
+                    /*parallel=*/false);
+  return total / static_cast<double>(batch_rows);
 }
 
 template <class T>
@@ -116,25 +118,32 @@ double Autoencoder<T>::loss_and_gradient(ConstVectorRef<T> parameters, ConstRowM
   Workspace workspace;
   encoder_.reserve(workspace.encoder, X.rows());
   decoder_.reserve(workspace.decoder, X.rows());
-  workspace.losses.resize(X.rows());
   gradient = Vector<T>::Zero(n_parameters());
-  return batch_loss_and_gradient(params.data(), X_copy.data(), X.rows(), gradient.data(), workspace);
+  return batch_loss_and_gradient(params.data(), X_copy.data(), X.rows(), gradient.data(), workspace, X.rows());
 }
 
 template <class T>
 void Autoencoder<T>::train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch) {
   require(X.cols() == n_features(), "Autoencoder: X has " + std::to_string(X.cols()) + " features, the model " +
                                         std::to_string(n_features()));
-  Workspace workspace;
+  std::vector<Workspace> workspaces;  // one per slice of a batch
+  detail::BatchSlicer<T> slicer;
+  const Index D = n_features();
   detail::run_training<T>(
       "Autoencoder", parameters_, decay_mask_, X, options, adam_, history_, single_epoch,
       [&](Index rows) {
-        encoder_.reserve(workspace.encoder, rows);
-        decoder_.reserve(workspace.decoder, rows);
-        workspace.losses.resize(rows);
+        slicer.reserve(rows, n_parameters());
+        workspaces.resize(slicer.max_slices());
+        for (Workspace& workspace : workspaces) {
+          encoder_.reserve(workspace.encoder, slicer.max_rows_per_slice(rows));
+          decoder_.reserve(workspace.decoder, slicer.max_rows_per_slice(rows));
+        }
       },
       [&](const T* batch, Index rows, std::uint64_t, T* gradient) {
-        return batch_loss_and_gradient(parameters_.data(), batch, rows, gradient, workspace);
+        return slicer.run(rows, gradient, n_parameters(), [&](int slice, Index begin, Index count, T* target) {
+          return batch_loss_and_gradient(parameters_.data(), batch + begin * D, count, target, workspaces[slice],
+                                         rows);
+        });
       },
       [&](ConstRowMatrixRef<T> validation) {
         return score_samples(validation, options.n_threads).template cast<double>().mean();

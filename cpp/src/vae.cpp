@@ -167,7 +167,6 @@ void VAE<T>::reserve(VAEWorkspace<T>& workspace, Index rows) const {
   const Index latent_rows = rows * config_.n_mc_samples;
   encoder_.reserve(workspace.encoder, rows);
   decoder_.reserve(workspace.decoder, latent_rows);
-  workspace.eps.resize(latent_rows * config_.n_components);
   workspace.latent.resize(latent_rows * config_.n_components);
   workspace.row_log_likelihood.resize(latent_rows);
   if (n_log_variance() > 0) workspace.log_variance_gradient.resize(latent_rows * config_.n_features);
@@ -181,13 +180,13 @@ void VAE<T>::reserve(VAEWorkspace<T>& workspace, Index rows) const {
 //   dKL/dh = h, dKL/d(log k^2) = (k^2 - 1) / 2.
 template <class T>
 double VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, const T* eps, T* gradient,
-                                       VAEWorkspace<T>& workspace) const {
+                                       VAEWorkspace<T>& workspace, Index batch_rows) const {
   const Index D = config_.n_features, d = config_.n_components, S = config_.n_mc_samples;
   const Index latent_rows = rows * S;
   const T beta = static_cast<T>(config_.beta);
 
   // Encoder: rows x 2d, means then raw log-variances.
-  encoder_.forward(params, X, rows, workspace.encoder);
+  encoder_.forward(params, X, rows, workspace.encoder, /*parallel=*/false);
   const auto E = encoder_.output(workspace.encoder, rows);
 
   // Reparameterisation: z_ij = h_i + exp(log k_i^2 / 2) * eps_ij.
@@ -201,25 +200,26 @@ double VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, 
   }
 
   // Decoder and the likelihood term; dL/d(decoder output) written in place.
-  decoder_.forward(params, Z.data(), latent_rows, workspace.decoder);
+  decoder_.forward(params, Z.data(), latent_rows, workspace.decoder, /*parallel=*/false);
   const auto F = decoder_.output(workspace.decoder, latent_rows);
   auto G = decoder_.output_gradient(workspace.decoder, latent_rows);
-  const T scale = T(1) / static_cast<T>(latent_rows);  // d(mean over rows of (1/S) sum_j)
+  // The loss is a mean over the batch_rows rows of the whole batch (this call
+  // may compute a slice of them): d/d(term of row i, draw j) = 1 / (batch_rows S).
+  const T scale = T(1) / static_cast<T>(batch_rows * S);
   const T* learned = params + log_variance_offset();
   T* lv_gradient = n_log_variance() > 0 ? workspace.log_variance_gradient.data() : nullptr;
-  const bool parallel = latent_rows * D >= 32768;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int r = 0; r < static_cast<int>(latent_rows); ++r) {
+  for (Index r = 0; r < latent_rows; ++r) {
     workspace.row_log_likelihood(r) = static_cast<T>(log_likelihood_given_latent(
         config_, X + (r / S) * D, F.row(r).data(), learned, G.row(r).data(),
-        lv_gradient ? lv_gradient + static_cast<Index>(r) * D : nullptr, scale));
+        lv_gradient ? lv_gradient + r * D : nullptr, scale));
   }
-  decoder_.backward(params, Z.data(), latent_rows, workspace.decoder, gradient, /*want_input_gradient=*/true);
+  decoder_.backward(params, Z.data(), latent_rows, workspace.decoder, gradient, /*want_input_gradient=*/true,
+                    /*parallel=*/false);
   const auto GZ = decoder_.input_gradient(workspace.decoder, latent_rows);
 
   // Encoder output gradient: the reparameterisation path plus the KL term.
   auto GE = encoder_.output_gradient(workspace.encoder, rows);
-  const T kl_scale = beta / static_cast<T>(rows);
+  const T kl_scale = beta / static_cast<T>(batch_rows);
   double total = 0;
   for (Index i = 0; i < rows; ++i) {
     double log_likelihood = 0, kl = 0;
@@ -239,7 +239,8 @@ double VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, 
     }
     total += -log_likelihood / static_cast<double>(S) + static_cast<double>(config_.beta) * kl;
   }
-  encoder_.backward(params, X, rows, workspace.encoder, gradient, /*want_input_gradient=*/false);
+  encoder_.backward(params, X, rows, workspace.encoder, gradient, /*want_input_gradient=*/false,
+                    /*parallel=*/false);
 
   // Learned Scalar / Diagonal log-variances: sum the per-row derivatives.
   if (lv_gradient) {
@@ -252,7 +253,7 @@ double VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, 
       for (Index j = 0; j < D; ++j) out[j] *= inside_clamp(learned[j]);
     }
   }
-  return total / static_cast<double>(rows);
+  return total / static_cast<double>(batch_rows);
 }
 
 template <class T>
@@ -268,7 +269,7 @@ double VAE<T>::loss_and_gradient(ConstVectorRef<T> parameters, ConstRowMatrixRef
   reserve(workspace, X.rows());
   gradient = Vector<T>::Zero(n_parameters());
   return batch_loss_and_gradient(params.data(), X_copy.data(), X.rows(), eps_copy.data(), gradient.data(),
-                                 workspace);
+                                 workspace, X.rows());
 }
 
 // ================================================================= training
@@ -276,17 +277,29 @@ template <class T>
 void VAE<T>::train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch) {
   require(X.cols() == n_features(), "VAE: X has " + std::to_string(X.cols()) + " features, the model " +
                                         std::to_string(n_features()));
-  VAEWorkspace<T> workspace;
-  const Index d = n_components();
+  std::vector<VAEWorkspace<T>> workspaces;  // one per slice of a batch
+  detail::BatchSlicer<T> slicer;
+  Vector<T> eps;  // the batch's standard normal draws, (rows * n_mc_samples) x d
+  const Index D = n_features(), d = n_components(), S = config_.n_mc_samples;
   const std::uint64_t noise_seed = mix_seed(options.seed, detail::kSeedTrainingNoise);
   const std::uint64_t evaluation_seed = options.seed;
   detail::run_training<T>(
       "VAE", parameters_, decay_mask_, X, options, adam_, history_, single_epoch,
-      [&](Index rows) { reserve(workspace, rows); },
+      [&](Index rows) {
+        slicer.reserve(rows, n_parameters());
+        workspaces.resize(slicer.max_slices());
+        for (VAEWorkspace<T>& workspace : workspaces) reserve(workspace, slicer.max_rows_per_slice(rows));
+        eps.resize(rows * S * d);
+      },
       [&](const T* batch, Index rows, std::uint64_t stream, T* gradient) {
+        // The draws of the whole batch come from one stream: the same noise
+        // whatever the thread count.
         Philox rng(noise_seed, stream);
-        rng.fill_normal(workspace.eps.data(), rows * config_.n_mc_samples * d);
-        return batch_loss_and_gradient(parameters_.data(), batch, rows, workspace.eps.data(), gradient, workspace);
+        rng.fill_normal(eps.data(), rows * S * d);
+        return slicer.run(rows, gradient, n_parameters(), [&](int slice, Index begin, Index count, T* target) {
+          return batch_loss_and_gradient(parameters_.data(), batch + begin * D, count, eps.data() + begin * S * d,
+                                         target, workspaces[slice], rows);
+        });
       },
       [&](ConstRowMatrixRef<T> validation) {
         // Mean ELBO_beta of the validation rows: the negated training objective.

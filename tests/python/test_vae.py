@@ -194,6 +194,16 @@ def test_same_seed_gives_bit_identical_models_with_two_threads():
     assert np.array_equal(first.log_likelihood(X, 300, random_state=0), second.log_likelihood(X, 300, random_state=0))
 
 
+def test_thread_count_changes_only_rounding():
+    # Two threads split each batch in two slices whose gradients are summed:
+    # the same mathematics as one thread, up to rounding.
+    X = np.random.default_rng(0).normal(size=(1000, 60))
+    params = dict(hidden_layer_sizes=(128,), max_iter=3, dtype=np.float64, random_state=1)
+    one, two = VAE(n_threads=1, **params).fit(X), VAE(n_threads=2, **params).fit(X)
+    np.testing.assert_allclose(one.loss_curve_, two.loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(one.decoder_coefs_[-1], two.decoder_coefs_[-1], rtol=1e-7, atol=1e-9)
+
+
 def test_scores_do_not_depend_on_row_position_or_other_rows():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(203, 7))

@@ -68,9 +68,11 @@ class Autoencoder {
  private:
   struct Workspace {
     MLPWorkspace<T> encoder, decoder;
-    Vector<double> losses;  // per row of the batch
   };
-  double batch_loss_and_gradient(const T* params, const T* X, Index rows, T* gradient, Workspace& workspace) const;
+  // Loss and gradient of `rows` rows of a batch of `batch_rows` rows, both
+  // divided by batch_rows (a slice's share of the batch mean); single-threaded.
+  double batch_loss_and_gradient(const T* params, const T* X, Index rows, T* gradient, Workspace& workspace,
+                                 Index batch_rows) const;
   void train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch);
 
   AutoencoderConfig config_;

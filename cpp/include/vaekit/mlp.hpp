@@ -8,7 +8,11 @@
 //
 // Two forward paths:
 //  - forward/backward (training): batched GEMMs on Eigen maps plus fused
-//    element-wise passes, into a workspace allocated once per fit;
+//    element-wise passes, into a workspace allocated once per fit. With
+//    `parallel`, Eigen threads the products and the element-wise passes use
+//    OpenMP; vaekit's own training loop instead calls them single-threaded
+//    on slices of each batch, one slice per thread (see BatchSlicer in
+//    cpp/src/training.hpp for why);
 //  - predict (inference): a product in which every row is computed by the same
 //    instruction sequence whatever the other rows of the call, so a sample's
 //    transform/score does not depend on its position in X or on the other

@@ -66,7 +66,7 @@ struct VAEConfig {
 template <class T>
 struct VAEWorkspace {
   MLPWorkspace<T> encoder, decoder;
-  Vector<T> eps, latent;          // (rows * n_mc_samples) x d
+  Vector<T> latent;               // z, (rows * n_mc_samples) x d
   Vector<T> row_log_likelihood;   // log p(x|z) per latent row
   Vector<T> log_variance_gradient;  // (rows * n_mc_samples) x D, Scalar/Diagonal only
 };
@@ -132,8 +132,10 @@ class VAE {
 
  private:
   enum class Estimate { Elbo, Importance };
+  // Loss and gradient of `rows` rows of a batch of `batch_rows` rows, both
+  // divided by batch_rows (a slice's share of the batch mean); single-threaded.
   double batch_loss_and_gradient(const T* params, const T* X, Index rows, const T* eps, T* gradient,
-                                 VAEWorkspace<T>& workspace) const;
+                                 VAEWorkspace<T>& workspace, Index batch_rows) const;
   void reserve(VAEWorkspace<T>& workspace, Index rows) const;
   Vector<T> evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate, double beta,
                      int n_threads) const;
