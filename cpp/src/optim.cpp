@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "denormals.hpp"
 #include "parallel.hpp"
 
 namespace vaekit {
@@ -22,14 +23,20 @@ void adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamS
   T* m = state.first_moment.data();
   T* v = state.second_moment.data();
   const bool use_decay = decay_mask != nullptr && options.weight_decay != 0.0;
-#pragma omp parallel for schedule(static) if (n >= 65536)
-  for (int i = 0; i < static_cast<int>(n); ++i) {
-    const T g = gradient[i];
-    m[i] = b1 * m[i] + (T(1) - b1) * g;
-    v[i] = b2 * v[i] + (T(1) - b2) * g * g;
-    T update = step_size * m[i] / (std::sqrt(v[i]) + eps_hat);
-    if (use_decay) update += decay * decay_mask[i] * params[i];
-    params[i] -= update;
+#pragma omp parallel if (n >= 65536)
+  {
+    // Tiny gradients would make tiny moments (g^2 underflows first): flushed
+    // to zero rather than computed slowly as denormals; see denormals.hpp.
+    detail::FlushDenormals flush_denormals;
+#pragma omp for schedule(static)
+    for (int i = 0; i < static_cast<int>(n); ++i) {
+      const T g = gradient[i];
+      m[i] = b1 * m[i] + (T(1) - b1) * g;
+      v[i] = b2 * v[i] + (T(1) - b2) * g * g;
+      T update = step_size * m[i] / (std::sqrt(v[i]) + eps_hat);
+      if (use_decay) update += decay * decay_mask[i] * params[i];
+      params[i] -= update;
+    }
   }
 }
 

@@ -17,11 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "denormals.hpp"
 #include "parallel.hpp"
 #include "vaekit/optim.hpp"
 #include "vaekit/random.hpp"
 
 namespace vaekit::detail {
+
 
 // Salts of the purposes a training seed is used for (mix_seed(seed, salt)).
 enum SeedPurpose : std::uint64_t {
@@ -100,6 +102,7 @@ class BatchSlicer {
     ExceptionSlot errors;
 #pragma omp parallel num_threads(slices)
     {
+      FlushDenormals flush_denormals;  // per thread: see denormals.hpp
 #ifdef _OPENMP
       const int team = omp_get_num_threads();
 #else
@@ -178,6 +181,7 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
   const double flops_per_batch =
       6.0 * static_cast<double>(std::min<Index>(options.batch_size, n)) * static_cast<double>(params.size());
   ThreadScope threads(flops_per_batch < kMinParallelFlops ? 1 : options.n_threads);
+  FlushDenormals flush_denormals;
 
   // Validation split (fit with early stopping only): a seeded permutation.
   const bool use_validation = options.early_stopping && !single_epoch;

@@ -41,6 +41,8 @@ struct AdamState {
 };
 
 // One Adam step on params[0..n) in place; decay_mask may be null (no decay).
+// Denormal values are flushed to zero during the step (the caller's
+// floating-point mode is restored afterwards).
 template <class T>
 void adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamState<T>& state,
                const AdamOptions& options);
