@@ -58,4 +58,5 @@ PYBIND11_MODULE(VAEKIT_MODULE_NAME, m) {
   pybind11::register_local_exception<vaekit::InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);
 
   vaekit::python::register_ppca(m);
+  vaekit::python::register_neural(m);
 }

@@ -17,5 +17,6 @@ namespace py = pybind11;
 
 // Registration functions, one per area (register_*.cpp).
 void register_ppca(py::module_& m);
+void register_neural(py::module_& m);
 
 }  // namespace vaekit::python

@@ -4,8 +4,10 @@ A C++ core (Eigen + OpenMP) under scikit-learn-style estimators.
 """
 
 from ._native import core as _core_module
+from .autoencoder import Autoencoder
 from .ppca import PPCA
+from .vae import VAE
 
 __version__ = _core_module.__version__
 
-__all__ = ["PPCA", "__version__"]
+__all__ = ["PPCA", "Autoencoder", "VAE", "__version__"]

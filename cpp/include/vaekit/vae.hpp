@@ -1,0 +1,155 @@
+// Variational autoencoder (Kingma & Welling 2014): the ELBO, its gradient,
+// training, and the IWAE estimate of log p(x) (Burda et al. 2016).
+//
+//   prior       z ~ N(0, I_d)
+//   encoder     q(z|x) = N(h(x), diag k(x)^2): an MLP whose last layer has 2d
+//               outputs, the mean h first, then the log-variance log k^2
+//   decoder     p(x|z) = N(f(z), diag g^2)    (likelihood "gaussian")
+//               p(x|z) = Bernoulli(sigmoid(f(z))) (likelihood "bernoulli";
+//                        soft targets x in [0, 1] are allowed)
+//   ELBO_beta   E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)), z = h + k * eps,
+//               KL = 1/2 sum(h^2 + k^2 - log k^2 - 1) in closed form;
+//               E_q estimated with n_mc_samples draws of eps per sample.
+//
+// Every constant is included (log N(x; f, g^2) = -1/2 sum_j [log(2 pi g_j^2)
+// + (x_j - f_j)^2 / g_j^2]), so the ELBO is in nats per sample, a true lower
+// bound on log p(x), comparable with PPCA's log-likelihood.
+//
+// Decoder variance g^2 (gaussian likelihood only):
+//   Fixed     g^2 = noise_variance (1.0: the plain "MSE + KL" objective)
+//   Scalar    one learned log g^2
+//   Diagonal  one learned log g_j^2 per feature
+//   Network   the decoder's last layer has 2D outputs: the mean f(z) first,
+//             then log g^2(z) per feature (a second head sharing the hidden layers)
+//
+// Log-variances (the encoder's log k^2 and every log g^2) are clamped to
+// [kMinLogVariance, kMaxLogVariance] = [-20, 20] (std between 4.5e-5 and 2.2e4):
+// this keeps exp() finite in float32 whatever the weights. Inside the range the
+// clamp is the identity (gradient 1); outside it is flat (gradient 0).
+//
+// Parameters live in one flat buffer: [encoder | decoder | learned decoder
+// log-variance (1 for Scalar, D for Diagonal, none otherwise)].
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vaekit/common.hpp"
+#include "vaekit/mlp.hpp"
+#include "vaekit/optim.hpp"
+
+namespace vaekit {
+
+enum class Likelihood { Gaussian, Bernoulli };
+enum class DecoderVariance { Fixed, Scalar, Diagonal, Network };
+
+Likelihood parse_likelihood(const std::string& name);                 // "gaussian", "bernoulli"
+DecoderVariance parse_decoder_variance(const std::string& name);      // "fixed", "scalar", "diagonal", "network"
+
+constexpr double kMinLogVariance = -20.0;
+constexpr double kMaxLogVariance = 20.0;
+
+struct VAEConfig {
+  Index n_features = 0;                        // D
+  Index n_components = 2;                      // d
+  std::vector<Index> hidden_layer_sizes{256};  // encoder D -> sizes -> 2d; decoder d -> reversed sizes -> D
+  Activation activation = Activation::ReLU;    // hidden layers; output layers are linear
+  Likelihood likelihood = Likelihood::Gaussian;
+  DecoderVariance decoder_variance = DecoderVariance::Fixed;  // ignored (Fixed) for Bernoulli
+  double noise_variance = 1.0;  // g^2 for Fixed; the initial g^2 of Scalar, Diagonal and Network
+  double beta = 1.0;            // weight of the KL term in the training objective
+  int n_mc_samples = 1;         // eps draws per sample in the training objective
+};
+
+// Buffers of one training batch, allocated once per fit.
+template <class T>
+struct VAEWorkspace {
+  MLPWorkspace<T> encoder, decoder;
+  Vector<T> latent;               // z, (rows * n_mc_samples) x d
+  Vector<T> row_log_likelihood;   // log p(x|z) per latent row
+  Vector<T> log_variance_gradient;  // (rows * n_mc_samples) x D, Scalar/Diagonal only
+};
+
+template <class T>
+class VAE {
+ public:
+  using Scalar = T;
+
+  explicit VAE(const VAEConfig& config);
+
+  const VAEConfig& config() const { return config_; }
+  Index n_features() const { return config_.n_features; }
+  Index n_components() const { return config_.n_components; }
+  const MLP<T>& encoder() const { return encoder_; }
+  const MLP<T>& decoder() const { return decoder_; }
+  Index n_parameters() const { return static_cast<Index>(parameters_.size()); }
+  const Vector<T>& parameters() const { return parameters_; }
+  void set_parameters(ConstVectorRef<T> parameters);
+  // Learned decoder log-variances: n_log_variance() entries from log_variance_offset().
+  Index log_variance_offset() const { return decoder_.end_offset(); }
+  Index n_log_variance() const;
+  // g^2: one value (Fixed, Scalar), one per feature (Diagonal), none (Network, Bernoulli).
+  Vector<T> noise_variance() const;
+
+  // Random initial parameters (MLP::initialize), log g^2 = log(noise_variance);
+  // fit(X, options) starts from initialize(options.seed).
+  void initialize(std::uint64_t seed);
+
+  // The training objective -ELBO_beta, averaged over the rows of X, and its
+  // gradient with respect to `parameters`, for given standard normal draws
+  // eps ((rows * n_mc_samples) x d; draw j of row i in row i * n_mc_samples + j).
+  // For gradient checks and custom training loops.
+  double loss_and_gradient(ConstVectorRef<T> parameters, ConstRowMatrixRef<T> X, ConstRowMatrixRef<T> eps,
+                           Vector<T>& gradient) const;
+
+  // Initialises the parameters (seed from options), resets the optimiser and
+  // the history, and trains (see TrainingOptions). Training objective per
+  // epoch: history().loss_curve (mean -ELBO_beta); with early stopping,
+  // validation_scores holds the mean ELBO_beta of the validation split.
+  void fit(ConstRowMatrixRef<T> X, const TrainingOptions& options);
+  // One epoch over X, continuing from the current parameters and Adam state.
+  void partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options);
+  const TrainingHistory& history() const { return history_; }
+  TrainingHistory& history() { return history_; }
+  const AdamState<T>& optimizer_state() const { return adam_; }
+  AdamState<T>& optimizer_state() { return adam_; }
+
+  // Inference. Each row's result depends only on that row (and on the seed for
+  // the stochastic ones), never on its position or on the other rows.
+  RowMatrix<T> transform(ConstRowMatrixRef<T> X, int n_threads = 0) const;  // h(x), n x d
+  void encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads = 0) const;
+  // Decoder mean f(z) (probabilities sigmoid(f(z)) for Bernoulli), n x D.
+  RowMatrix<T> inverse_transform(ConstRowMatrixRef<T> Z, int n_threads = 0) const;
+  // z ~ N(0, I) then the decoder mean, or with `noise` a draw of x ~ p(x|z).
+  RowMatrix<T> sample(Index n_samples, std::uint64_t seed, bool noise, int n_threads = 0) const;
+  // ELBO (beta = 1) per row in nats, with n_mc_samples draws of eps per row;
+  // the draws of a row come from a Philox stream keyed by (seed, hash of the row's bytes).
+  Vector<T> score_samples(ConstRowMatrixRef<T> X, int n_mc_samples, std::uint64_t seed, int n_threads = 0) const;
+  // IWAE estimate of log p(x) per row: log (1/m) sum_j p(x, z_j) / q(z_j|x),
+  // z_j ~ q(z|x), m = n_samples (m = 1: a one-sample ELBO), same streams as score_samples.
+  Vector<T> log_likelihood(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, int n_threads = 0) const;
+
+ private:
+  enum class Estimate { Elbo, Importance };
+  // Loss and gradient of `rows` rows of a batch of `batch_rows` rows, both
+  // divided by batch_rows (a slice's share of the batch mean); single-threaded.
+  double batch_loss_and_gradient(const T* params, const T* X, Index rows, const T* eps, T* gradient,
+                                 VAEWorkspace<T>& workspace, Index batch_rows) const;
+  void reserve(VAEWorkspace<T>& workspace, Index rows) const;
+  Vector<T> evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate, double beta,
+                     int n_threads) const;
+  void train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch);
+
+  VAEConfig config_;
+  MLP<T> encoder_, decoder_;
+  Vector<T> parameters_;
+  Vector<T> decay_mask_;
+  AdamState<T> adam_;
+  TrainingHistory history_;
+};
+
+extern template class VAE<float>;
+extern template class VAE<double>;
+
+}  // namespace vaekit

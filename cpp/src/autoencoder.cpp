@@ -1,0 +1,219 @@
+// Autoencoder: reconstruction loss, its gradient, training and inference.
+#include "vaekit/autoencoder.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "parallel.hpp"
+#include "training.hpp"
+#include "vaekit/random.hpp"
+
+namespace vaekit {
+namespace {
+
+// Loss of one row, y the decoder output (reconstruction or logits); if
+// d_out is given it receives scale * dloss/dy.
+template <class T>
+double row_loss(ReconstructionLoss loss, const T* x, const T* y, Index D, T* d_out, T scale) {
+  double total = 0;
+  if (loss == ReconstructionLoss::Mse) {
+    for (Index j = 0; j < D; ++j) {
+      const T residual = y[j] - x[j];
+      total += 0.5 * static_cast<double>(residual) * residual;
+      if (d_out) d_out[j] = scale * residual;
+    }
+  } else {
+    for (Index j = 0; j < D; ++j) {
+      total += static_cast<double>(softplus(y[j]) - x[j] * y[j]);
+      if (d_out) d_out[j] = scale * (sigmoid(y[j]) - x[j]);
+    }
+  }
+  return total;
+}
+
+
+template <class T>
+void check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const char* expected) {
+  require(X.cols() == columns, std::string(what) + " has " + std::to_string(X.cols()) +
+                                   " columns, but the model expects " + std::to_string(columns) + " (" + expected +
+                                   ")");
+  require(X.allFinite(), std::string(what) + " contains NaN or infinity");
+}
+
+constexpr Index kInferenceBlock = 64;
+
+}  // namespace
+
+ReconstructionLoss parse_reconstruction_loss(const std::string& name) {
+  if (name == "mse") return ReconstructionLoss::Mse;
+  if (name == "bce") return ReconstructionLoss::Bce;
+  throw InvalidArgument("loss must be \"mse\" or \"bce\", got \"" + name + "\"");
+}
+
+template <class T>
+Autoencoder<T>::Autoencoder(const AutoencoderConfig& config) : config_(config) {
+  require(config_.n_features >= 1, "Autoencoder: n_features must be at least 1");
+  require(config_.n_components >= 1, "Autoencoder: n_components must be at least 1");
+  std::vector<Index> encoder_sizes{config_.n_features};
+  for (Index size : config_.hidden_layer_sizes) encoder_sizes.push_back(size);
+  encoder_sizes.push_back(config_.n_components);
+  std::vector<Index> decoder_sizes{config_.n_components};
+  for (auto it = config_.hidden_layer_sizes.rbegin(); it != config_.hidden_layer_sizes.rend(); ++it)
+    decoder_sizes.push_back(*it);
+  decoder_sizes.push_back(config_.n_features);
+  encoder_ = MLP<T>(encoder_sizes, config_.activation, Activation::Identity, 0);
+  decoder_ = MLP<T>(decoder_sizes, config_.activation, Activation::Identity, encoder_.end_offset());
+  parameters_ = Vector<T>::Zero(decoder_.end_offset());
+  decay_mask_ = Vector<T>::Zero(parameters_.size());
+  encoder_.mark_weights(decay_mask_.data());
+  decoder_.mark_weights(decay_mask_.data());
+}
+
+template <class T>
+void Autoencoder<T>::set_parameters(ConstVectorRef<T> parameters) {
+  require(parameters.size() == parameters_.size(), "Autoencoder: expected " + std::to_string(parameters_.size()) +
+                                                       " parameters, got " + std::to_string(parameters.size()));
+  parameters_ = parameters;
+}
+
+template <class T>
+void Autoencoder<T>::initialize(std::uint64_t seed) {
+  parameters_.setZero();
+  const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
+  encoder_.initialize(parameters_.data(), mix_seed(init_seed, 0));
+  decoder_.initialize(parameters_.data(), mix_seed(init_seed, 1));
+}
+
+template <class T>
+double Autoencoder<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, T* gradient,
+                                               Workspace& workspace, Index batch_rows) const {
+  const Index D = n_features();
+  encoder_.forward(params, X, rows, workspace.encoder, /*parallel=*/false);
+  const T* latent = encoder_.output(workspace.encoder, rows).data();
+  decoder_.forward(params, latent, rows, workspace.decoder, /*parallel=*/false);
+  const auto Y = decoder_.output(workspace.decoder, rows);
+  auto G = decoder_.output_gradient(workspace.decoder, rows);
+  // The loss is a mean over the batch_rows rows of the whole batch (this call
+  // may compute a slice of them).
+  const T scale = T(1) / static_cast<T>(batch_rows);
+  double total = 0;
+  for (Index i = 0; i < rows; ++i) {
+    total += row_loss(config_.loss, X + i * D, Y.row(i).data(), D, G.row(i).data(), scale);
+  }
+  decoder_.backward(params, latent, rows, workspace.decoder, gradient, /*want_input_gradient=*/true,
+                    /*parallel=*/false);
+  encoder_.output_gradient(workspace.encoder, rows) = decoder_.input_gradient(workspace.decoder, rows);
+  encoder_.backward(params, X, rows, workspace.encoder, gradient, /*want_input_gradient=*/false,
+                    /*parallel=*/false);
+  return total / static_cast<double>(batch_rows);
+}
+
+template <class T>
+double Autoencoder<T>::loss_and_gradient(ConstVectorRef<T> parameters, ConstRowMatrixRef<T> X,
+                                         Vector<T>& gradient) const {
+  require(parameters.size() == n_parameters(), "Autoencoder.loss_and_gradient: wrong number of parameters");
+  require(X.cols() == n_features() && X.rows() >= 1, "Autoencoder.loss_and_gradient: X must be n x n_features");
+  const RowMatrix<T> X_copy = X;
+  const Vector<T> params = parameters;
+  Workspace workspace;
+  encoder_.reserve(workspace.encoder, X.rows());
+  decoder_.reserve(workspace.decoder, X.rows());
+  gradient = Vector<T>::Zero(n_parameters());
+  return batch_loss_and_gradient(params.data(), X_copy.data(), X.rows(), gradient.data(), workspace, X.rows());
+}
+
+template <class T>
+void Autoencoder<T>::train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch) {
+  require(X.cols() == n_features(), "Autoencoder: X has " + std::to_string(X.cols()) + " features, the model " +
+                                        std::to_string(n_features()));
+  std::vector<Workspace> workspaces;  // one per slice of a batch
+  detail::BatchSlicer<T> slicer;
+  const Index D = n_features();
+  detail::run_training<T>(
+      "Autoencoder", parameters_, decay_mask_, X, options, adam_, history_, single_epoch,
+      [&](Index rows) {
+        slicer.reserve(rows, n_parameters());
+        workspaces.resize(slicer.max_slices());
+        for (Workspace& workspace : workspaces) {
+          encoder_.reserve(workspace.encoder, slicer.max_rows_per_slice(rows));
+          decoder_.reserve(workspace.decoder, slicer.max_rows_per_slice(rows));
+        }
+      },
+      [&](const T* batch, Index rows, std::uint64_t, T* gradient) {
+        return slicer.run(rows, gradient, n_parameters(), [&](int slice, Index begin, Index count, T* target) {
+          return batch_loss_and_gradient(parameters_.data(), batch + begin * D, count, target, workspaces[slice],
+                                         rows);
+        });
+      },
+      [&](ConstRowMatrixRef<T> validation) {
+        return score_samples(validation, options.n_threads).template cast<double>().mean();
+      });
+}
+
+template <class T>
+void Autoencoder<T>::fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
+  initialize(options.seed);
+  adam_.reset(n_parameters());
+  history_.clear();
+  train(X, options, /*single_epoch=*/false);
+}
+
+template <class T>
+void Autoencoder<T>::partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
+  train(X, options, /*single_epoch=*/true);
+}
+
+template <class T>
+RowMatrix<T> Autoencoder<T>::transform(ConstRowMatrixRef<T> X, int n_threads) const {
+  check_input<T>(X, n_features(), "X", "n_features");
+  const Index n = X.rows(), d = n_components();
+  RowMatrix<T> Z(n, d);
+  detail::for_each_block(n, kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
+    MLPInferenceWorkspace<T> workspace;
+    encoder_.reserve(workspace, rows);
+    const RowMatrix<T> block = X.middleRows(start, rows);
+    const T* out = encoder_.predict(parameters_.data(), block.data(), rows, workspace);
+    std::copy(out, out + rows * d, Z.row(start).data());
+  });
+  return Z;
+}
+
+template <class T>
+RowMatrix<T> Autoencoder<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_threads) const {
+  check_input<T>(Z, n_components(), "Z", "n_components");
+  const Index n = Z.rows(), D = n_features();
+  RowMatrix<T> X(n, D);
+  const bool bce = config_.loss == ReconstructionLoss::Bce;
+  detail::for_each_block(n, kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
+    MLPInferenceWorkspace<T> workspace;
+    decoder_.reserve(workspace, rows);
+    const RowMatrix<T> block = Z.middleRows(start, rows);
+    const T* out = decoder_.predict(parameters_.data(), block.data(), rows, workspace);
+    for (Index i = 0; i < rows * D; ++i) X.row(start).data()[i] = bce ? sigmoid(out[i]) : out[i];
+  });
+  return X;
+}
+
+template <class T>
+Vector<T> Autoencoder<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads) const {
+  check_input<T>(X, n_features(), "X", "n_features");
+  const Index n = X.rows(), D = n_features();
+  Vector<T> scores(n);
+  detail::for_each_block(n, kInferenceBlock, 2.0 * n_parameters(), n_threads, [&](Index start, Index rows) {
+    MLPInferenceWorkspace<T> encoder_workspace, decoder_workspace;
+    encoder_.reserve(encoder_workspace, rows);
+    decoder_.reserve(decoder_workspace, rows);
+    const RowMatrix<T> block = X.middleRows(start, rows);
+    const T* latent = encoder_.predict(parameters_.data(), block.data(), rows, encoder_workspace);
+    const T* out = decoder_.predict(parameters_.data(), latent, rows, decoder_workspace);
+    for (Index r = 0; r < rows; ++r)
+      scores(start + r) = static_cast<T>(-row_loss(config_.loss, block.row(r).data(), out + r * D, D,
+                                                   static_cast<T*>(nullptr), T(0)));
+  });
+  return scores;
+}
+
+template class Autoencoder<float>;
+template class Autoencoder<double>;
+
+}  // namespace vaekit

@@ -1,0 +1,275 @@
+// Dense layers: initialisation, batched forward/backward for training, and a
+// row-invariant forward pass for inference.
+#include "vaekit/mlp.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "parallel.hpp"
+#include "vaekit/random.hpp"
+
+namespace vaekit {
+namespace {
+
+// Element-wise passes go parallel only above this many entries: below it the
+// cost of waking the team exceeds the work.
+constexpr Index kParallelEntries = 32768;
+
+template <class T>
+inline T activate(Activation activation, T v) {
+  switch (activation) {
+    case Activation::ReLU: return v > T(0) ? v : T(0);
+    case Activation::Tanh: return std::tanh(v);
+    case Activation::Sigmoid: return sigmoid(v);
+    case Activation::Softplus: return softplus(v);
+    case Activation::Identity: break;
+  }
+  return v;
+}
+
+// Derivative of the activation expressed through its output y = act(v), so
+// that the forward pass needs to keep the outputs only:
+// relu' = [y > 0], tanh' = 1 - y^2, sigmoid' = y (1 - y),
+// softplus' = sigmoid(v) = 1 - e^{-y}, computed as -expm1(-y) for small y.
+template <class T>
+inline T derivative_from_output(Activation activation, T y) {
+  switch (activation) {
+    case Activation::ReLU: return y > T(0) ? T(1) : T(0);
+    case Activation::Tanh: return T(1) - y * y;
+    case Activation::Sigmoid: return y * (T(1) - y);
+    case Activation::Softplus: return -std::expm1(-y);
+    case Activation::Identity: break;
+  }
+  return T(1);
+}
+
+// Y = act(Y + b), row by row: bias and activation in one pass over Y.
+template <class T>
+void add_bias_and_activate(T* Y, Index rows, Index cols, const T* b, Activation activation, bool parallel) {
+  const bool go_parallel = parallel && rows * cols >= kParallelEntries;
+#pragma omp parallel for schedule(static) if (go_parallel)
+  for (int i = 0; i < static_cast<int>(rows); ++i) {
+    T* y = Y + static_cast<Index>(i) * cols;
+    switch (activation) {
+      case Activation::Identity:
+        for (Index j = 0; j < cols; ++j) y[j] += b[j];
+        break;
+      case Activation::ReLU:
+        for (Index j = 0; j < cols; ++j) y[j] = std::max(y[j] + b[j], T(0));
+        break;
+      default:
+        for (Index j = 0; j < cols; ++j) y[j] = activate(activation, y[j] + b[j]);
+        break;
+    }
+  }
+}
+
+// G *= act'(Y), the backward counterpart of add_bias_and_activate.
+template <class T>
+void multiply_by_derivative(T* G, const T* Y, Index rows, Index cols, Activation activation, bool parallel) {
+  if (activation == Activation::Identity) return;
+  const bool go_parallel = parallel && rows * cols >= kParallelEntries;
+#pragma omp parallel for schedule(static) if (go_parallel)
+  for (int i = 0; i < static_cast<int>(rows); ++i) {
+    T* g = G + static_cast<Index>(i) * cols;
+    const T* y = Y + static_cast<Index>(i) * cols;
+    if (activation == Activation::ReLU) {
+      for (Index j = 0; j < cols; ++j) g[j] = y[j] > T(0) ? g[j] : T(0);
+    } else {
+      for (Index j = 0; j < cols; ++j) g[j] *= derivative_from_output(activation, y[j]);
+    }
+  }
+}
+
+// y_r = x_r W + b for four rows at once. Every row goes through the same
+// statements in the same order (k ascending, the same vector/scalar split of
+// j), so its result does not depend on which rows share the block. Loading
+// each row of W once for four rows quarters the traffic of a row-at-a-time loop.
+template <class T>
+void affine_four_rows(const T* const* x, const T* W, const T* b, Index n_in, Index n_out, T* const* y) {
+  T* __restrict y0 = y[0];
+  T* __restrict y1 = y[1];
+  T* __restrict y2 = y[2];
+  T* __restrict y3 = y[3];
+  for (Index j = 0; j < n_out; ++j) {
+    y0[j] = b[j];
+    y1[j] = b[j];
+    y2[j] = b[j];
+    y3[j] = b[j];
+  }
+  for (Index k = 0; k < n_in; ++k) {
+    const T* __restrict w = W + k * n_out;
+    const T a0 = x[0][k], a1 = x[1][k], a2 = x[2][k], a3 = x[3][k];
+    for (Index j = 0; j < n_out; ++j) {
+      y0[j] += a0 * w[j];
+      y1[j] += a1 * w[j];
+      y2[j] += a2 * w[j];
+      y3[j] += a3 * w[j];
+    }
+  }
+}
+
+}  // namespace
+
+Activation parse_activation(const std::string& name) {
+  if (name == "identity") return Activation::Identity;
+  if (name == "relu") return Activation::ReLU;
+  if (name == "tanh") return Activation::Tanh;
+  if (name == "sigmoid" || name == "logistic") return Activation::Sigmoid;
+  if (name == "softplus") return Activation::Softplus;
+  throw InvalidArgument(
+      "activation must be one of \"identity\", \"relu\", \"tanh\", \"sigmoid\", \"softplus\"; got \"" + name +
+      "\"");
+}
+
+const char* activation_name(Activation activation) {
+  switch (activation) {
+    case Activation::Identity: return "identity";
+    case Activation::ReLU: return "relu";
+    case Activation::Tanh: return "tanh";
+    case Activation::Sigmoid: return "sigmoid";
+    case Activation::Softplus: return "softplus";
+  }
+  return "identity";
+}
+
+template <class T>
+MLP<T>::MLP(const std::vector<Index>& sizes, Activation hidden, Activation output, Index offset) : offset_(offset) {
+  require(sizes.size() >= 2, "an MLP needs at least an input and an output size");
+  for (Index size : sizes) require(size >= 1, "MLP layer sizes must be positive");
+  Index position = offset;
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
+    DenseLayer layer;
+    layer.n_in = sizes[l];
+    layer.n_out = sizes[l + 1];
+    layer.weight_offset = position;
+    layer.bias_offset = position + layer.n_in * layer.n_out;
+    layer.activation = l + 2 == sizes.size() ? output : hidden;
+    position = layer.bias_offset + layer.n_out;
+    layers_.push_back(layer);
+  }
+  n_parameters_ = position - offset;
+}
+
+template <class T>
+Index MLP<T>::max_width() const {
+  Index width = n_inputs();
+  for (const DenseLayer& layer : layers_) width = std::max(width, layer.n_out);
+  return width;
+}
+
+template <class T>
+void MLP<T>::initialize(T* params, std::uint64_t seed) const {
+  for (int l = 0; l < n_layers(); ++l) {
+    const DenseLayer& layer = layers_[l];
+    Philox rng(seed, static_cast<std::uint64_t>(l));
+    MatrixMap W = weights(params, l);
+    if (layer.activation == Activation::ReLU) {
+      const double scale = std::sqrt(2.0 / static_cast<double>(layer.n_in));
+      for (Index i = 0; i < W.size(); ++i) W.data()[i] = static_cast<T>(scale * rng.normal());
+    } else {
+      const double bound = std::sqrt(6.0 / static_cast<double>(layer.n_in + layer.n_out));
+      for (Index i = 0; i < W.size(); ++i) W.data()[i] = static_cast<T>(bound * (2.0 * rng.uniform() - 1.0));
+    }
+    biases(params, l).setZero();
+  }
+}
+
+template <class T>
+void MLP<T>::mark_weights(T* mask) const {
+  for (const DenseLayer& layer : layers_) std::fill_n(mask + layer.weight_offset, layer.n_in * layer.n_out, T(1));
+}
+
+template <class T>
+void MLP<T>::reserve(MLPWorkspace<T>& workspace, Index max_rows) const {
+  if (workspace.max_rows >= max_rows && workspace.outputs.size() == layers_.size()) return;
+  workspace.max_rows = max_rows;
+  workspace.outputs.resize(layers_.size());
+  for (std::size_t l = 0; l < layers_.size(); ++l) workspace.outputs[l].resize(max_rows * layers_[l].n_out);
+  for (Vector<T>& delta : workspace.delta) delta.resize(max_rows * max_width());
+}
+
+template <class T>
+void MLP<T>::forward(const T* params, const T* input, Index rows, MLPWorkspace<T>& workspace, bool parallel) const {
+  const T* x = input;
+  for (int l = 0; l < n_layers(); ++l) {
+    const DenseLayer& layer = layers_[l];
+    MatrixMap Y(workspace.outputs[l].data(), rows, layer.n_out);
+    // One GEMM per layer (Eigen threads it over OpenMP), then bias + activation in one pass.
+    Y.noalias() = ConstMatrixMap(x, rows, layer.n_in) * weights(params, l);
+    add_bias_and_activate(Y.data(), rows, layer.n_out, params + layer.bias_offset, layer.activation, parallel);
+    x = Y.data();
+  }
+}
+
+template <class T>
+void MLP<T>::backward(const T* params, const T* input, Index rows, MLPWorkspace<T>& workspace, T* gradient,
+                      bool want_input_gradient, bool parallel) const {
+  int current = workspace.current;
+  for (int l = n_layers() - 1; l >= 0; --l) {
+    const DenseLayer& layer = layers_[l];
+    MatrixMap G(workspace.delta[current].data(), rows, layer.n_out);
+    const T* layer_input = l > 0 ? workspace.outputs[l - 1].data() : input;
+    // dL/d(pre-activation) = dL/d(output) * act'(output), in place.
+    multiply_by_derivative(G.data(), workspace.outputs[l].data(), rows, layer.n_out, layer.activation, parallel);
+    const ConstMatrixMap X(layer_input, rows, layer.n_in);
+    // dL/dW = X^T G, dL/db = column sums of G. X^T is a view: no transposed copy.
+    weights(gradient, l).noalias() = X.transpose() * G;
+    biases(gradient, l).noalias() = G.colwise().sum().transpose();
+    if (l > 0 || want_input_gradient) {
+      // dL/dX = G W^T; the first layer's is skipped unless asked for (the
+      // encoder's input is the data: it would be a wasted GEMM per batch).
+      MatrixMap previous(workspace.delta[1 - current].data(), rows, layer.n_in);
+      previous.noalias() = G * weights(params, l).transpose();
+      current = 1 - current;
+    }
+  }
+  workspace.current = current;
+}
+
+template <class T>
+void MLP<T>::reserve(MLPInferenceWorkspace<T>& workspace, Index max_rows) const {
+  max_rows = ((max_rows + 3) / 4) * 4;
+  if (workspace.max_rows >= max_rows) return;
+  workspace.max_rows = max_rows;
+  for (Vector<T>& buffer : workspace.buffer) buffer.resize(max_rows * max_width());
+  workspace.zero_row = Vector<T>::Zero(max_width());
+  workspace.scratch_rows.resize(3 * max_width());
+}
+
+template <class T>
+const T* MLP<T>::predict(const T* params, const T* input, Index rows, MLPInferenceWorkspace<T>& workspace) const {
+  const T* x = input;
+  int target = 0;
+  for (int l = 0; l < n_layers(); ++l) {
+    const DenseLayer& layer = layers_[l];
+    T* Y = workspace.buffer[target].data();
+    const T* W = params + layer.weight_offset;
+    const T* b = params + layer.bias_offset;
+    for (Index start = 0; start < rows; start += 4) {
+      // A partial block is completed with a zero input row and scratch outputs,
+      // so that every row goes through the same four-row kernel.
+      const T* x_rows[4];
+      T* y_rows[4];
+      for (Index r = 0; r < 4; ++r) {
+        if (start + r < rows) {
+          x_rows[r] = x + (start + r) * layer.n_in;
+          y_rows[r] = Y + (start + r) * layer.n_out;
+        } else {
+          x_rows[r] = workspace.zero_row.data();
+          y_rows[r] = workspace.scratch_rows.data() + (r - 1) * max_width();
+        }
+      }
+      affine_four_rows(x_rows, W, b, layer.n_in, layer.n_out, y_rows);
+    }
+    add_bias_and_activate(Y, rows, layer.n_out, workspace.zero_row.data(), layer.activation, false);
+    x = Y;
+    target = 1 - target;
+  }
+  return x;
+}
+
+template class MLP<float>;
+template class MLP<double>;
+
+}  // namespace vaekit

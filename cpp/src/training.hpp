@@ -1,0 +1,317 @@
+// The mini-batch training loop shared by the Autoencoder and the VAE (private
+// to the library's sources). A model supplies three callables:
+//   reserve(max_rows)                       size its workspaces once per fit
+//                                           (called under the fit's thread count)
+//   loss_and_gradient(batch, rows, stream, gradient) -> mean loss of the batch
+//                                           at the current parameters; `stream`
+//                                           identifies the batch for its noise.
+//                                           Models split the batch with BatchSlicer.
+//   validation_score(X) -> mean score (higher is better) at the current parameters
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "denormals.hpp"
+#include "parallel.hpp"
+#include "vaekit/optim.hpp"
+#include "vaekit/random.hpp"
+
+namespace vaekit::detail {
+
+
+// Salts of the purposes a training seed is used for (mix_seed(seed, salt)).
+enum SeedPurpose : std::uint64_t {
+  kSeedInitialisation = 1,
+  kSeedShuffle = 2,
+  kSeedValidationSplit = 3,
+  kSeedTrainingNoise = 4,
+  kSeedEvaluationNoise = 5,
+  kSeedSampling = 6,
+};
+
+// Work below which a computation stays on one thread (a few hundred
+// microseconds of arithmetic: less than the cost of a thread team on a busy machine).
+constexpr double kMinParallelFlops = 1e7;
+
+// Calls body(start, rows) for consecutive blocks of `block` rows out of n, in
+// parallel when there is more than one block and enough work (`flops_per_row`).
+// The first exception thrown by a block is rethrown after the parallel region.
+template <class Body>
+void for_each_block(Index n, Index block, double flops_per_row, int n_threads, Body&& body) {
+  const int blocks = static_cast<int>((n + block - 1) / block);
+  const bool parallel = blocks > 1 && flops_per_row * static_cast<double>(n) >= kMinParallelFlops;
+  ThreadScope threads(parallel ? n_threads : 1);
+  ExceptionSlot errors;
+#pragma omp parallel for schedule(dynamic) if (parallel)
+  for (int b = 0; b < blocks; ++b) {
+    errors.run([&] {
+      const Index start = static_cast<Index>(b) * block;
+      body(start, std::min(block, n - start));
+    });
+  }
+  errors.rethrow();
+}
+
+// Data parallelism inside a mini-batch. The batch's rows are cut into
+// contiguous slices, one per thread; each thread runs the whole forward and
+// backward pass of its slice (Eigen runs single-threaded products inside a
+// parallel region) into its own gradient buffer, and the buffers are then
+// summed in slice order. The cut depends only on the batch size and the thread
+// count, never on which thread runs which slice, so a given thread count gives
+// bit-identical results.
+//
+// Why not let Eigen thread each product: a batch makes some twenty products
+// and element-wise passes, and Eigen's threaded GEMM hands work between its
+// threads by spin-waiting several times per product. When the cores are shared
+// with other work (another build, a joblib grid search), a spinning thread
+// waits a whole scheduler time slice for a descheduled partner, and we measured
+// training slowing down 10-30x. Here a batch has one parallel region and one
+// barrier (plus Adam's loop).
+template <class T>
+class BatchSlicer {
+ public:
+  static constexpr Index kMinRowsPerSlice = 16;
+
+  // Sizes everything for batches of up to `max_rows` rows and `n_parameters`
+  // gradient entries, for the thread count in effect (detail::max_threads()).
+  void reserve(Index max_rows, Index n_parameters) {
+    max_slices_ = static_cast<int>(std::max<Index>(1, std::min<Index>(max_threads(), max_rows / kMinRowsPerSlice)));
+    slice_gradients_.assign(max_slices_ - 1, Vector<T>(n_parameters));
+    slice_losses_.assign(max_slices_, 0.0);
+  }
+  int max_slices() const { return max_slices_; }
+  Index max_rows_per_slice(Index max_rows) const { return (max_rows + max_slices_ - 1) / max_slices_; }
+
+  // slice_loss(slice, begin, count, gradient) computes the rows [begin,
+  // begin + count) of the batch into `gradient` and returns their loss; both
+  // already divided by the batch size. Returns the batch loss; `gradient`
+  // receives the batch gradient.
+  template <class SliceLoss>
+  double run(Index rows, T* gradient, Index n_parameters, SliceLoss&& slice_loss) {
+    const int slices = static_cast<int>(std::max<Index>(1, std::min<Index>(max_slices_, rows / kMinRowsPerSlice)));
+    if (slices == 1) {
+      ThreadScope single(1);  // a small batch: no team, and no threaded products either
+      return slice_loss(0, Index(0), rows, gradient);
+    }
+    ExceptionSlot errors;
+#pragma omp parallel num_threads(slices)
+    {
+      FlushDenormals flush_denormals;  // per thread: see denormals.hpp
+#ifdef _OPENMP
+      const int team = omp_get_num_threads();
+#else
+      const int team = 1;
+#endif
+      // Any team size computes the same slices: a slice is the unit of work.
+      for (int s = thread_id(); s < slices; s += team) {
+        errors.run([&] {
+          const Index begin = rows * s / slices, end = rows * (s + 1) / slices;
+          T* target = s == 0 ? gradient : slice_gradients_[s - 1].data();
+          slice_losses_[s] = slice_loss(s, begin, end - begin, target);
+        });
+      }
+#pragma omp barrier
+      // gradient = slice 0 + slice 1 + ..., in slice order for every entry.
+#pragma omp for schedule(static)
+      for (int i = 0; i < static_cast<int>(n_parameters); ++i) {
+        T total = gradient[i];
+        for (int s = 1; s < slices; ++s) total += slice_gradients_[s - 1][i];
+        gradient[i] = total;
+      }
+    }
+    errors.rethrow();
+    double loss = 0;
+    for (int s = 0; s < slices; ++s) loss += slice_losses_[s];
+    return loss;
+  }
+
+ private:
+  int max_slices_ = 1;
+  std::vector<Vector<T>> slice_gradients_;
+  std::vector<double> slice_losses_;
+};
+
+// Fisher-Yates shuffle of 0..n-1 from a Philox stream.
+inline void shuffled_indices(std::vector<Index>& order, Index n, Philox& rng) {
+  order.resize(n);
+  for (Index i = 0; i < n; ++i) order[i] = i;
+  for (Index i = n - 1; i > 0; --i) {
+    const Index j = static_cast<Index>(rng.uniform() * static_cast<double>(i + 1));
+    std::swap(order[i], order[std::min(j, i)]);
+  }
+}
+
+// FNV-1a hash of a row's bytes: the identity of a sample for its evaluation
+// noise, independent of where the row sits in X (see VAE::score_samples).
+template <class T>
+std::uint64_t hash_row(const T* row, Index n) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(row);
+  const std::size_t count = static_cast<std::size_t>(n) * sizeof(T);
+  for (std::size_t i = 0; i < count; ++i) {
+    hash ^= bytes[i];
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+template <class T, class Reserve, class LossAndGradient, class ValidationScore>
+void run_training(const std::string& model_name, Vector<T>& params, const Vector<T>& decay_mask,
+                  ConstRowMatrixRef<T> X, const TrainingOptions& options, AdamState<T>& adam,
+                  TrainingHistory& history, bool single_epoch, Reserve&& reserve,
+                  LossAndGradient&& loss_and_gradient, ValidationScore&& validation_score) {
+  using Clock = std::chrono::steady_clock;
+  const Index n = X.rows(), D = X.cols();
+  require(n >= 1, model_name + ": X must contain at least one sample");
+  require(options.batch_size >= 1, model_name + ": batch_size must be at least 1");
+  require(options.max_iter >= 1, model_name + ": max_iter must be at least 1");
+  require(options.adam.learning_rate > 0, model_name + ": learning_rate must be positive");
+  require(options.n_iter_no_change >= 1, model_name + ": n_iter_no_change must be at least 1");
+  require(X.allFinite(), model_name + ": X contains NaN or infinity");
+  if (adam.first_moment.size() != params.size()) adam.reset(params.size());
+  // A batch of tiny networks (~6 flops per parameter and row, forward and
+  // backward) costs less than waking a thread team for each of its GEMMs and
+  // element-wise passes: such problems run on the calling thread alone.
+  const double flops_per_batch =
+      6.0 * static_cast<double>(std::min<Index>(options.batch_size, n)) * static_cast<double>(params.size());
+  ThreadScope threads(flops_per_batch < kMinParallelFlops ? 1 : options.n_threads);
+  FlushDenormals flush_denormals;
+
+  // Validation split (fit with early stopping only): a seeded permutation.
+  const bool use_validation = options.early_stopping && !single_epoch;
+  RowMatrix<T> train_copy, validation;
+  const T* train_data = X.data();
+  Index train_stride = X.outerStride();
+  Index n_train = n;
+  if (use_validation) {
+    require(options.validation_fraction > 0 && options.validation_fraction < 1,
+            model_name + ": validation_fraction must be in (0, 1)");
+    const Index n_validation =
+        std::max<Index>(1, static_cast<Index>(std::llround(options.validation_fraction * static_cast<double>(n))));
+    require(n - n_validation >= 1, model_name + ": early_stopping needs at least 2 samples");
+    std::vector<Index> order;
+    Philox split_rng(mix_seed(options.seed, kSeedValidationSplit));
+    shuffled_indices(order, n, split_rng);
+    n_train = n - n_validation;
+    validation.resize(n_validation, D);
+    train_copy.resize(n_train, D);
+    for (Index i = 0; i < n_validation; ++i) validation.row(i) = X.row(order[i]);
+    for (Index i = 0; i < n_train; ++i) train_copy.row(i) = X.row(order[n_validation + i]);
+    train_data = train_copy.data();
+    train_stride = D;
+  }
+
+  // Everything a batch needs is allocated here, once.
+  const Index batch_rows = std::min<Index>(options.batch_size, n_train);
+  const Index n_batches = (n_train + batch_rows - 1) / batch_rows;
+  reserve(batch_rows);
+  RowMatrix<T> batch(batch_rows, D);
+  Vector<T> gradient = Vector<T>::Zero(params.size());
+  std::vector<Index> order;
+  // Parameters and optimiser state at the end of the last complete epoch: what
+  // an interrupt or a divergence restores.
+  Vector<T> saved_params = params;
+  AdamState<T> saved_adam = adam;
+  Vector<T> best_params;
+  const T* mask = options.adam.weight_decay != 0.0 ? decay_mask.data() : nullptr;
+
+  double best_loss = history.loss_curve.empty()
+                         ? INFINITY
+                         : *std::min_element(history.loss_curve.begin(), history.loss_curve.end());
+  double best_score = -INFINITY;
+  int no_improvement = 0;
+  history.converged = false;
+  history.interrupted = false;
+  const int epochs = single_epoch ? 1 : options.max_iter;
+
+  for (int e = 0; e < epochs; ++e) {
+    const auto epoch_start = Clock::now();
+    const std::uint64_t epoch_id = static_cast<std::uint64_t>(history.n_iter);
+    Philox shuffle_rng(mix_seed(options.seed, kSeedShuffle), epoch_id);
+    shuffled_indices(order, n_train, shuffle_rng);
+    double total = 0;
+    for (Index b = 0; b < n_batches; ++b) {
+      const Index start = b * batch_rows;
+      const Index rows = std::min(batch_rows, n_train - start);
+      for (Index r = 0; r < rows; ++r) {
+        std::memcpy(batch.row(r).data(), train_data + order[start + r] * train_stride, sizeof(T) * D);
+      }
+      const std::uint64_t stream = (epoch_id << 32) | static_cast<std::uint64_t>(b);
+      const double loss = loss_and_gradient(batch.data(), rows, stream, gradient.data());
+      if (!std::isfinite(loss) || !gradient.allFinite()) {
+        params = saved_params;
+        adam = saved_adam;
+        std::ostringstream message;
+        message << model_name << " training diverged: the loss became non-finite in epoch " << epoch_id + 1
+                << " (batch " << b + 1 << " of " << n_batches << "). Lower the learning rate (learning_rate="
+                << options.adam.learning_rate
+                << ") or scale the input (e.g. with StandardScaler or MinMaxScaler); the model keeps the "
+                   "parameters of the last complete epoch.";
+        throw TrainingDiverged(message.str());
+      }
+      adam_step(params.data(), gradient.data(), mask, params.size(), adam, options.adam);
+      total += loss * static_cast<double>(rows);
+      if (options.on_batch && !options.on_batch()) {
+        params = saved_params;
+        adam = saved_adam;
+        history.interrupted = true;
+        return;
+      }
+    }
+    const double epoch_loss = total / static_cast<double>(n_train);
+    if (!params.allFinite()) {  // a finite loss, then an overflowing step
+      params = saved_params;
+      adam = saved_adam;
+      throw TrainingDiverged(model_name + " training diverged: the parameters became non-finite. Lower the "
+                             "learning rate or scale the input; the model keeps the parameters of the last "
+                             "complete epoch.");
+    }
+    history.n_iter += 1;
+    history.loss_curve.push_back(epoch_loss);
+    EpochReport report;
+    report.epoch = history.n_iter;
+    report.loss = epoch_loss;
+    bool improved = false;
+    if (use_validation) {
+      const double score = validation_score(ConstRowMatrixRef<T>(validation));
+      history.validation_scores.push_back(score);
+      report.validation_score = score;
+      report.has_validation = true;
+      // scikit-learn's MLP rule: an epoch counts as an improvement when it
+      // beats the best score by more than tol.
+      improved = score >= best_score + options.tol;
+      if (score > best_score) {
+        best_score = score;
+        best_params = params;
+      }
+    } else {
+      improved = epoch_loss <= best_loss - options.tol;
+    }
+    best_loss = std::min(best_loss, epoch_loss);
+    no_improvement = improved ? 0 : no_improvement + 1;
+    saved_params = params;
+    saved_adam = adam;
+    report.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    if (options.on_epoch && !options.on_epoch(report)) {
+      history.interrupted = true;
+      break;
+    }
+    if (!single_epoch && no_improvement > options.n_iter_no_change) {
+      history.converged = true;
+      break;
+    }
+  }
+  if (use_validation && best_params.size() == params.size()) {
+    params = best_params;
+    history.best_validation_score = best_score;
+  }
+  history.best_loss = best_loss;
+}
+
+}  // namespace vaekit::detail

@@ -1,0 +1,281 @@
+// Bindings of the neural models: vaekit::VAE<T> (VAEFloat32 / VAEFloat64) and
+// vaekit::Autoencoder<T> (AutoencoderFloat32 / AutoencoderFloat64). Thin: they
+// convert arguments, release the GIL and call the C++ library; training
+// reports progress and looks for Ctrl-C through the TrainingOptions callbacks.
+#include <chrono>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "pybind11.hpp"
+#include "vaekit/autoencoder.hpp"
+#include "vaekit/vae.hpp"
+
+namespace vaekit::python {
+namespace {
+
+TrainingOptions make_options(Index batch_size, int max_iter, double learning_rate, double weight_decay,
+                             bool early_stopping, double validation_fraction, int n_iter_no_change, double tol,
+                             std::uint64_t seed, int n_threads) {
+  TrainingOptions options;
+  options.batch_size = batch_size;
+  options.max_iter = max_iter;
+  options.adam.learning_rate = learning_rate;
+  options.adam.weight_decay = weight_decay;
+  options.early_stopping = early_stopping;
+  options.validation_fraction = validation_fraction;
+  options.n_iter_no_change = n_iter_no_change;
+  options.tol = tol;
+  options.seed = seed;
+  options.n_threads = n_threads;
+  return options;
+}
+
+// Runs fit or partial_fit with the GIL released. The callbacks run on this
+// thread and take the GIL only to print and to look for signals (at most every
+// 50 ms between batches, and after each epoch). On Ctrl-C the C++ loop restores
+// the last complete epoch and returns; the pending KeyboardInterrupt is then raised.
+template <class Model>
+void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOptions options, int verbose,
+           bool single_epoch) {
+  using Clock = std::chrono::steady_clock;
+  bool interrupted = false;
+  auto last_check = Clock::now();
+  options.on_batch = [&]() {
+    const auto now = Clock::now();
+    if (now - last_check < std::chrono::milliseconds(50)) return true;
+    last_check = now;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+      interrupted = true;
+      return false;
+    }
+    return true;
+  };
+  options.on_epoch = [&](const EpochReport& report) {
+    py::gil_scoped_acquire gil;
+    if (verbose > 0) {
+      std::string line = "Epoch " + std::to_string(report.epoch) + ", loss = " + std::to_string(report.loss);
+      if (report.has_validation) line += ", validation score = " + std::to_string(report.validation_score);
+      line += ", " + std::to_string(report.seconds) + " s";
+      py::print(line, py::arg("flush") = true);
+    }
+    if (PyErr_CheckSignals() != 0) {
+      interrupted = true;
+      return false;
+    }
+    return true;
+  };
+  {
+    // Safe: X is a view of an array the caller keeps alive, and no Python
+    // object is touched until a callback re-acquires the GIL.
+    py::gil_scoped_release release;
+    if (single_epoch) model.partial_fit(X, options);
+    else model.fit(X, options);
+  }
+  if (interrupted) throw py::error_already_set();
+}
+
+// The parts shared by both models: parameters, layers, optimiser state, history, training.
+template <class Model, class Class>
+void bind_common(Class& cls) {
+  using T = typename Model::Scalar;
+  using Ref = ConstRowMatrixRef<T>;
+  cls.def_property_readonly("n_parameters", &Model::n_parameters)
+      .def_property("parameters", [](const Model& m) { return Vector<T>(m.parameters()); },
+                    [](Model& m, const Vector<T>& p) { m.set_parameters(p); })
+      .def("initialize", &Model::initialize, py::arg("seed"))
+      // (coefs, intercepts) of "encoder" or "decoder": lists in scikit-learn's MLP layout.
+      .def("get_layers",
+           [](const Model& m, const std::string& which) {
+             const MLP<T>& net = which == "encoder" ? m.encoder() : m.decoder();
+             require(which == "encoder" || which == "decoder", "which must be \"encoder\" or \"decoder\"");
+             py::list coefs, intercepts;
+             for (int l = 0; l < net.n_layers(); ++l) {
+               coefs.append(RowMatrix<T>(net.weights(m.parameters().data(), l)));
+               intercepts.append(Vector<T>(net.biases(m.parameters().data(), l)));
+             }
+             return py::make_tuple(coefs, intercepts);
+           },
+           py::arg("which"))
+      .def("set_layers",
+           [](Model& m, const std::string& which, const std::vector<RowMatrix<T>>& coefs,
+              const std::vector<Vector<T>>& intercepts) {
+             require(which == "encoder" || which == "decoder", "which must be \"encoder\" or \"decoder\"");
+             const MLP<T>& net = which == "encoder" ? m.encoder() : m.decoder();
+             require(static_cast<int>(coefs.size()) == net.n_layers() &&
+                         static_cast<int>(intercepts.size()) == net.n_layers(),
+                     which + ": expected " + std::to_string(net.n_layers()) + " layers");
+             Vector<T> params = m.parameters();
+             for (int l = 0; l < net.n_layers(); ++l) {
+               const DenseLayer& layer = net.layer(l);
+               require(coefs[l].rows() == layer.n_in && coefs[l].cols() == layer.n_out &&
+                           intercepts[l].size() == layer.n_out,
+                       which + " layer " + std::to_string(l) + ": expected coefs of shape (" +
+                           std::to_string(layer.n_in) + ", " + std::to_string(layer.n_out) + ")");
+               net.weights(params.data(), l) = coefs[l];
+               net.biases(params.data(), l) = intercepts[l];
+             }
+             m.set_parameters(params);
+           },
+           py::arg("which"), py::arg("coefs"), py::arg("intercepts"))
+      .def("get_optimizer_state",
+           [](const Model& m) {
+             const auto& s = m.optimizer_state();
+             return py::make_tuple(Vector<T>(s.first_moment), Vector<T>(s.second_moment), s.step);
+           })
+      .def("set_optimizer_state",
+           [](Model& m, const Vector<T>& first, const Vector<T>& second, std::int64_t step) {
+             require(first.size() == m.n_parameters() && second.size() == m.n_parameters(),
+                     "optimizer state does not match the number of parameters");
+             auto& s = m.optimizer_state();
+             s.first_moment = first;
+             s.second_moment = second;
+             s.step = step;
+           })
+      .def_property_readonly("loss_curve", [](const Model& m) { return m.history().loss_curve; })
+      .def_property_readonly("validation_scores", [](const Model& m) { return m.history().validation_scores; })
+      .def_property_readonly("best_loss", [](const Model& m) { return m.history().best_loss; })
+      .def_property_readonly("best_validation_score", [](const Model& m) { return m.history().best_validation_score; })
+      .def_property_readonly("n_iter", [](const Model& m) { return m.history().n_iter; })
+      .def_property_readonly("converged", [](const Model& m) { return m.history().converged; })
+      .def("set_history",
+           [](Model& m, const std::vector<double>& loss_curve, const std::vector<double>& validation_scores,
+              int n_iter) {
+             auto& h = m.history();
+             h.loss_curve = loss_curve;
+             h.validation_scores = validation_scores;
+             h.n_iter = n_iter;
+           })
+      .def(
+          "fit",
+          [](Model& m, Ref X, Index batch_size, int max_iter, double learning_rate, double weight_decay,
+             bool early_stopping, double validation_fraction, int n_iter_no_change, double tol, std::uint64_t seed,
+             int n_threads, int verbose, bool partial) {
+            train(m, X,
+                  make_options(batch_size, max_iter, learning_rate, weight_decay, early_stopping,
+                               validation_fraction, n_iter_no_change, tol, seed, n_threads),
+                  verbose, partial);
+          },
+          py::arg("X"), py::arg("batch_size"), py::arg("max_iter"), py::arg("learning_rate"),
+          py::arg("weight_decay"), py::arg("early_stopping"), py::arg("validation_fraction"),
+          py::arg("n_iter_no_change"), py::arg("tol"), py::arg("seed"), py::arg("n_threads") = 0,
+          py::arg("verbose") = 0, py::arg("partial") = false)
+      .def("transform", &Model::transform, py::arg("X"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>())
+      .def("inverse_transform", &Model::inverse_transform, py::arg("Z"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>());
+}
+
+template <class T>
+void register_vae_type(py::module_& m, const char* name) {
+  using Model = VAE<T>;
+  using Ref = ConstRowMatrixRef<T>;
+  // module_local: the baseline and the AVX2 module each register the same C++ type.
+  py::class_<Model> cls(m, name, py::module_local());
+  cls.def(py::init([](Index n_features, Index n_components, const std::vector<Index>& hidden_layer_sizes,
+                      const std::string& activation, const std::string& likelihood,
+                      const std::string& decoder_variance, double noise_variance, double beta, int n_mc_samples) {
+            VAEConfig config;
+            config.n_features = n_features;
+            config.n_components = n_components;
+            config.hidden_layer_sizes = hidden_layer_sizes;
+            config.activation = parse_activation(activation);
+            config.likelihood = parse_likelihood(likelihood);
+            config.decoder_variance = parse_decoder_variance(decoder_variance);
+            config.noise_variance = noise_variance;
+            config.beta = beta;
+            config.n_mc_samples = n_mc_samples;
+            return Model(config);
+          }),
+          py::arg("n_features"), py::arg("n_components"), py::arg("hidden_layer_sizes"), py::arg("activation"),
+          py::arg("likelihood"), py::arg("decoder_variance"), py::arg("noise_variance"), py::arg("beta"),
+          py::arg("n_mc_samples"));
+  bind_common<Model>(cls);
+  cls.def_property(
+         "log_variance",
+         [](const Model& m) { return Vector<T>(m.parameters().segment(m.log_variance_offset(), m.n_log_variance())); },
+         [](Model& m, const Vector<T>& values) {
+           require(values.size() == m.n_log_variance(), "log_variance has the wrong size");
+           Vector<T> params = m.parameters();
+           params.segment(m.log_variance_offset(), m.n_log_variance()) = values;
+           m.set_parameters(params);
+         })
+      .def_property_readonly("noise_variance", &Model::noise_variance)
+      .def(
+          "loss_and_gradient",
+          [](const Model& m, const Vector<T>& params, Ref X, Ref eps) {
+            Vector<T> gradient;
+            double loss;
+            {
+              py::gil_scoped_release release;
+              loss = m.loss_and_gradient(params, X, eps, gradient);
+            }
+            return py::make_tuple(loss, gradient);
+          },
+          py::arg("parameters"), py::arg("X"), py::arg("eps"))
+      .def(
+          "encode",
+          [](const Model& m, Ref X, int n_threads) {
+            RowMatrix<T> mean, stddev;
+            {
+              py::gil_scoped_release release;
+              m.encode(X, mean, stddev, n_threads);
+            }
+            return py::make_tuple(mean, stddev);
+          },
+          py::arg("X"), py::arg("n_threads") = 0)
+      .def("sample", &Model::sample, py::arg("n_samples"), py::arg("seed"), py::arg("noise"),
+           py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>())
+      .def("score_samples", &Model::score_samples, py::arg("X"), py::arg("n_mc_samples"), py::arg("seed"),
+           py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>())
+      .def("log_likelihood", &Model::log_likelihood, py::arg("X"), py::arg("n_samples"), py::arg("seed"),
+           py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>());
+}
+
+template <class T>
+void register_autoencoder_type(py::module_& m, const char* name) {
+  using Model = Autoencoder<T>;
+  using Ref = ConstRowMatrixRef<T>;
+  py::class_<Model> cls(m, name, py::module_local());
+  cls.def(py::init([](Index n_features, Index n_components, const std::vector<Index>& hidden_layer_sizes,
+                      const std::string& activation, const std::string& loss) {
+            AutoencoderConfig config;
+            config.n_features = n_features;
+            config.n_components = n_components;
+            config.hidden_layer_sizes = hidden_layer_sizes;
+            config.activation = parse_activation(activation);
+            config.loss = parse_reconstruction_loss(loss);
+            return Model(config);
+          }),
+          py::arg("n_features"), py::arg("n_components"), py::arg("hidden_layer_sizes"), py::arg("activation"),
+          py::arg("loss"));
+  bind_common<Model>(cls);
+  cls.def(
+         "loss_and_gradient",
+         [](const Model& m, const Vector<T>& params, Ref X) {
+           Vector<T> gradient;
+           double loss;
+           {
+             py::gil_scoped_release release;
+             loss = m.loss_and_gradient(params, X, gradient);
+           }
+           return py::make_tuple(loss, gradient);
+         },
+         py::arg("parameters"), py::arg("X"))
+      .def("score_samples", &Model::score_samples, py::arg("X"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>());
+}
+
+}  // namespace
+
+void register_neural(py::module_& m) {
+  // A diverging fit is a ValueError, as in scikit-learn's MLP.
+  py::register_local_exception<TrainingDiverged>(m, "TrainingDiverged", PyExc_ValueError);
+  register_vae_type<float>(m, "VAEFloat32");
+  register_vae_type<double>(m, "VAEFloat64");
+  register_autoencoder_type<float>(m, "AutoencoderFloat32");
+  register_autoencoder_type<double>(m, "AutoencoderFloat64");
+}
+
+}  // namespace vaekit::python

@@ -1,0 +1,121 @@
+"""Autoencoder estimator (the loss lives in ``cpp/src/autoencoder.cpp``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._native import core
+from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
+
+_LOSSES = ("mse", "bce")
+
+
+class Autoencoder(_NeuralEstimator):
+    __doc__ = """Deterministic autoencoder trained with Adam on mini-batches.
+
+    Encoder ``e(x)`` and decoder ``d(z)`` are MLPs; the loss is the mean over
+    samples of ``||x - d(e(x))||^2 / 2`` (``loss="mse"``) or the binary
+    cross-entropy of the data with ``sigmoid(d(e(x)))`` (``loss="bce"``, data
+    in [0, 1], soft targets allowed).
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the code ``e(x)``.
+    hidden_layer_sizes : tuple of int, default=(256,)
+        Hidden layers of the encoder; the decoder uses them in reverse order.
+    activation : {"relu", "tanh", "sigmoid", "softplus", "identity"}, default="relu"
+        Activation of the hidden layers (output layers are linear).
+    loss : {"mse", "bce"}, default="mse"
+{training}
+
+    Attributes
+    ----------
+    encoder_coefs_ : list of ndarray
+        ``encoder_coefs_[l]`` of shape (n_in, n_out), scikit-learn's MLP layout
+        (a layer computes ``act(X @ coef + intercept)``).
+    encoder_intercepts_ : list of ndarray
+    decoder_coefs_ : list of ndarray
+        The last layer outputs the reconstruction (``mse``) or its logits (``bce``).
+    decoder_intercepts_ : list of ndarray
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+    validation_scores_ : list of float
+        With ``early_stopping``: minus the mean loss of the validation split per epoch.
+    best_loss_ : float
+    best_validation_score_ : float
+        Only with early stopping.
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+    """.replace("{training}", TRAINING_PARAMETERS_DOC)
+
+    def __init__(self, n_components=2, *, hidden_layer_sizes=(256,), activation="relu", loss="mse",
+                 batch_size=128, max_iter=200, learning_rate=1e-3, weight_decay=0.0, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None, verbose=0,
+                 n_threads=None, dtype=np.float32):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.n_threads = n_threads
+        self.dtype = dtype
+
+    @staticmethod
+    def _native_class(dtype):
+        return core.AutoencoderFloat32 if np.dtype(dtype) == np.float32 else core.AutoencoderFloat64
+
+    def _check_model_params(self):
+        if self.loss not in _LOSSES:
+            raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
+
+    def _native_arguments(self):
+        return (int(self.n_components), self._hidden_sizes, self.activation, self.loss)
+
+    def _check_training_data(self, X):
+        if self.loss == "bce":
+            check_unit_interval(X, 'loss="bce"')
+
+    def _store_extra(self, native):
+        pass
+
+    def _restore_extra(self, native):
+        pass
+
+    def inverse_transform(self, Z):
+        """Decode: ``d(z)``, or the probabilities ``sigmoid(d(z))`` for ``loss="bce"``.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        """
+        Z = self._validate_Z(Z)
+        return self._native_model().inverse_transform(Z, self._n_threads())
+
+    def score_samples(self, X):
+        """Minus the reconstruction loss of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        score : ndarray of shape (n_samples,)
+        """
+        X = self._validate_X(X)
+        return self._native_model().score_samples(X, self._n_threads())

@@ -1,0 +1,257 @@
+"""Variational autoencoder estimator (the ELBO lives in ``cpp/src/vae.cpp``)."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_scalar
+from sklearn.utils.validation import check_is_fitted
+
+from ._native import core
+from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
+from ._validation import check_n_samples, seed_from_random_state
+
+_LIKELIHOODS = ("gaussian", "bernoulli")
+_DECODER_VARIANCES = ("fixed", "scalar", "diagonal", "network")
+
+
+class VAE(_NeuralEstimator):
+    __doc__ = """Variational autoencoder (Kingma & Welling, 2014).
+
+    Prior ``z ~ N(0, I_d)``; encoder ``q(z|x) = N(h(x), diag k(x)^2)``; decoder
+    ``p(x|z) = N(f(z), g^2)`` (``likelihood="gaussian"``) or
+    ``Bernoulli(sigmoid(f(z)))`` (``likelihood="bernoulli"``, data in [0, 1],
+    soft targets allowed). Trained with Adam on mini-batches to maximise the
+    reparameterised ELBO ``E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))``, with
+    every constant included: it is in nats per sample and bounds ``log p(x)``
+    from below. With no hidden layers, ``likelihood="gaussian"`` and
+    ``decoder_variance="scalar"`` it is a linear VAE, whose optimum is PPCA's
+    maximum likelihood.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Latent dimension ``d``.
+    hidden_layer_sizes : tuple of int, default=(256,)
+        Hidden layers of the encoder; the decoder uses them in reverse order.
+        ``()`` gives linear maps.
+    activation : {"relu", "tanh", "sigmoid", "softplus", "identity"}, default="relu"
+        Activation of the hidden layers (output layers are linear).
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+    decoder_variance : {"fixed", "scalar", "diagonal", "network"}, default="fixed"
+        Gaussian decoder variance ``g^2``: ``noise_variance`` (fixed), one
+        learned value, one learned value per feature, or a second output head
+        of the decoder giving ``log g^2(z)`` per feature. Ignored for Bernoulli.
+    noise_variance : float, default=1.0
+        ``g^2`` for ``decoder_variance="fixed"`` (1.0 gives the plain
+        "squared error / 2 + KL" objective); the initial ``g^2`` otherwise.
+    beta : float, default=1.0
+        Weight of the KL term in the training objective (beta-VAE).
+    n_mc_samples : int, default=1
+        Draws of ``z`` per sample in the training objective and in ``score_samples``.
+{training}
+
+    Attributes
+    ----------
+    encoder_coefs_ : list of ndarray
+        Weights of the encoder's layers, ``encoder_coefs_[l]`` of shape
+        (n_in, n_out) (scikit-learn's MLP layout: a layer computes
+        ``act(X @ coef + intercept)``). The last layer has ``2 * n_components``
+        outputs: the posterior mean ``h(x)`` first, then ``log k(x)^2``.
+    encoder_intercepts_ : list of ndarray
+    decoder_coefs_ : list of ndarray
+        Weights of the decoder. The last layer outputs the mean ``f(z)`` (the
+        logits for Bernoulli); with ``decoder_variance="network"`` it has
+        ``2 * n_features`` outputs: ``f(z)`` first, then ``log g^2(z)``.
+    decoder_intercepts_ : list of ndarray
+    noise_variance_ : float, ndarray of shape (n_features,) or None
+        ``g^2``: a float for "fixed" and "scalar", one value per feature for
+        "diagonal", None for "network" (it depends on z) and for Bernoulli.
+    loss_curve_ : list of float
+        Mean training objective ``-(E_q[log p(x|z)] - beta * KL)`` per epoch
+        (the negative ELBO when ``beta=1``), estimated with the training noise.
+    validation_scores_ : list of float
+        With ``early_stopping``: the mean ``E_q[log p(x|z)] - beta * KL`` of
+        the validation split after each epoch; empty otherwise.
+    best_loss_ : float
+        Smallest entry of ``loss_curve_``.
+    best_validation_score_ : float
+        Largest entry of ``validation_scores_`` (only with early stopping).
+    n_iter_ : int
+        Epochs run (``partial_fit`` adds one per call).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when X has string feature names.
+
+    Notes
+    -----
+    Log-variances (``log k^2`` and ``log g^2``) are clamped to [-20, 20].
+    ``score_samples`` draws the noise of each row from a stream keyed by the
+    fitted model's seed and a hash of the row's values, so a row's score does
+    not depend on its position or on the other rows, and repeated calls agree.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vaekit import VAE
+    >>> X = np.random.default_rng(0).normal(size=(200, 5))
+    >>> vae = VAE(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
+    >>> vae.transform(X).shape
+    (200, 2)
+    """.replace("{training}", TRAINING_PARAMETERS_DOC)
+
+    def __init__(self, n_components=2, *, hidden_layer_sizes=(256,), activation="relu", likelihood="gaussian",
+                 decoder_variance="fixed", noise_variance=1.0, beta=1.0, n_mc_samples=1, batch_size=128,
+                 max_iter=200, learning_rate=1e-3, weight_decay=0.0, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None, verbose=0,
+                 n_threads=None, dtype=np.float32):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.decoder_variance = decoder_variance
+        self.noise_variance = noise_variance
+        self.beta = beta
+        self.n_mc_samples = n_mc_samples
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.n_threads = n_threads
+        self.dtype = dtype
+
+    # --------------------------------------------------- _NeuralEstimator
+    @staticmethod
+    def _native_class(dtype):
+        return core.VAEFloat32 if np.dtype(dtype) == np.float32 else core.VAEFloat64
+
+    def _check_model_params(self):
+        if self.likelihood not in _LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {_LIKELIHOODS}, got {self.likelihood!r}")
+        if self.decoder_variance not in _DECODER_VARIANCES:
+            raise ValueError(f"decoder_variance must be one of {_DECODER_VARIANCES}, got {self.decoder_variance!r}")
+        check_scalar(self.noise_variance, "noise_variance", Real, min_val=0.0, include_boundaries="neither")
+        check_scalar(self.beta, "beta", Real, min_val=0.0)
+        check_scalar(self.n_mc_samples, "n_mc_samples", Integral, min_val=1)
+
+    def _native_arguments(self):
+        return (int(self.n_components), self._hidden_sizes, self.activation, self.likelihood,
+                self.decoder_variance, float(self.noise_variance), float(self.beta), int(self.n_mc_samples))
+
+    def _check_training_data(self, X):
+        if self.likelihood == "bernoulli":
+            check_unit_interval(X, 'likelihood="bernoulli"')
+
+    def _store_extra(self, native):
+        self._decoder_log_variance = native.log_variance
+        variance = native.noise_variance
+        if variance.size == 0:
+            self.noise_variance_ = None
+        elif self.decoder_variance == "diagonal":
+            self.noise_variance_ = variance
+        else:
+            self.noise_variance_ = float(variance[0])
+
+    def _restore_extra(self, native):
+        native.log_variance = np.asarray(self._decoder_log_variance, dtype=self._model_dtype())
+
+    # ------------------------------------------------------------ methods
+    def encode(self, X):
+        """Posterior ``q(z|x) = N(h(x), diag k(x)^2)`` of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples, n_components)
+            ``h(x)``.
+        std : ndarray of shape (n_samples, n_components)
+            ``k(x)``.
+        """
+        X = self._validate_X(X)
+        return self._native_model().encode(X, self._n_threads())
+
+    def inverse_transform(self, Z):
+        """Decoder mean ``f(z)`` (probabilities ``sigmoid(f(z))`` for Bernoulli).
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        """
+        Z = self._validate_Z(Z)
+        return self._native_model().inverse_transform(Z, self._n_threads())
+
+    def sample(self, n_samples=1, random_state=None, noise=False):
+        """Generate samples: ``z ~ N(0, I)``, then the decoder mean, or with
+        ``noise=True`` a draw of ``x ~ p(x|z)`` (Gaussian noise, or 0/1 values
+        for Bernoulli).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=None
+        noise : bool, default=False
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        n_samples = check_n_samples(n_samples)
+        seed = seed_from_random_state(random_state)
+        return self._native_model().sample(n_samples, seed, bool(noise), self._n_threads())
+
+    def score_samples(self, X, n_mc_samples=None):
+        """ELBO of each sample in nats (``beta`` = 1): a lower bound on ``log p(x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_mc_samples : int, default=None
+            Draws of ``z`` per sample for ``E_q[log p(x|z)]`` (the KL is in
+            closed form); None uses the estimator's ``n_mc_samples``.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+        """
+        X = self._validate_X(X)
+        n_mc_samples = self.n_mc_samples if n_mc_samples is None else n_mc_samples
+        check_scalar(n_mc_samples, "n_mc_samples", Integral, min_val=1)
+        return self._native_model().score_samples(X, int(n_mc_samples), self._seed, self._n_threads())
+
+    def log_likelihood(self, X, n_samples=1000, random_state=None):
+        """Importance-sampling (IWAE) estimate of ``log p(x)`` per sample.
+
+        ``log (1/m) sum_j p(x, z_j) / q(z_j|x)`` with ``z_j ~ q(z|x)``, ``m =
+        n_samples`` (Burda et al., 2016): ``m = 1`` is a one-sample ELBO, and
+        the estimate increases towards ``log p(x)`` as ``m`` grows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_samples : int, default=1000
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws (per row, keyed also by the row's values).
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+        """
+        X = self._validate_X(X)
+        check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        seed = seed_from_random_state(random_state)
+        return self._native_model().log_likelihood(X, int(n_samples), seed, self._n_threads())

@@ -1,0 +1,366 @@
+"""Behaviour of vaekit.VAE, each test against an independent reference
+(PPCA's closed form, numpy re-implementations, scikit-learn's checks)."""
+
+import os
+import pickle
+import signal
+import threading
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from vaekit import PPCA, VAE
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def low_rank_data(n=2000, n_features=10, rank=2, noise=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    W = 2.0 * rng.normal(size=(n_features, rank))
+    Z = rng.normal(size=(n, rank))
+    return Z @ W.T + noise * rng.normal(size=(n, n_features)) + 1.0
+
+
+def relu(v):
+    return np.maximum(v, 0)
+
+
+def mlp_numpy(X, coefs, intercepts, activation):
+    """act(... act(X W_0 + b_0) ...) W_L + b_L: scikit-learn's MLP layout."""
+    for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+        X = X @ W + b
+        if layer + 1 < len(coefs):
+            X = activation(X)
+    return X
+
+
+def gaussian_log_density(X, mean, variance):
+    return -0.5 * np.sum(np.log(2 * np.pi * variance) + (X - mean) ** 2 / variance, axis=1)
+
+
+@pytest.fixture(scope="module")
+def linear_vae_and_data():
+    X = low_rank_data()
+    vae = VAE(n_components=2, hidden_layer_sizes=(), decoder_variance="scalar", learning_rate=1e-2,
+              max_iter=400, n_iter_no_change=400, dtype=np.float64, random_state=0).fit(X)
+    # A few epochs at a smaller step size settle the noise of the constant-step SGD.
+    vae.set_params(learning_rate=1e-3)
+    for _ in range(50):
+        vae.partial_fit(X)
+    return vae, X
+
+
+def exact_linear_gaussian_log_likelihood(vae, X):
+    """log N(x; b, W W^T + g^2 I) of the fitted linear decoder f(z) = W z + b."""
+    W = vae.decoder_coefs_[0].T
+    b = vae.decoder_intercepts_[0]
+    covariance = W @ W.T + vae.noise_variance_ * np.eye(X.shape[1])
+    _, log_det = np.linalg.slogdet(covariance)
+    centred = X - b
+    quadratic = np.einsum("ij,ij->i", centred @ np.linalg.inv(covariance), centred)
+    return -0.5 * (X.shape[1] * np.log(2 * np.pi) + log_det + quadratic)
+
+
+# ------------------------------------------------------------ scikit-learn
+@parametrize_with_checks([
+    VAE(random_state=0),
+    VAE(hidden_layer_sizes=(8, 4), activation="tanh", decoder_variance="diagonal", n_mc_samples=2,
+        dtype=np.float64, random_state=0),
+    VAE(decoder_variance="network", early_stopping=True, random_state=0),
+])
+def test_scikit_learn_compatible(estimator, check):
+    check(estimator)
+
+
+# ------------------------------------------------------------------- PPCA
+def test_linear_vae_reaches_ppca_log_likelihood(linear_vae_and_data):
+    # Lucas et al. (2019): the linear VAE's optimum is PPCA's maximum likelihood.
+    vae, X = linear_vae_and_data
+    ppca = PPCA(n_components=2).fit(X)
+    ppca_log_likelihood = ppca.score(X)
+    exact = exact_linear_gaussian_log_likelihood(vae, X).mean()
+    iwae = vae.log_likelihood(X, n_samples=1000, random_state=0).mean()
+    elbo = vae.score(X)
+    assert exact <= ppca_log_likelihood + 1e-9  # PPCA is the maximum
+    assert abs(exact - ppca_log_likelihood) <= 0.01 * abs(ppca_log_likelihood)
+    assert abs(iwae - ppca_log_likelihood) <= 0.01 * abs(ppca_log_likelihood)
+    # The ELBO also needs the posterior's rotation to converge (W^T W diagonal), which SGD approaches slowly.
+    assert abs(elbo - ppca_log_likelihood) <= 0.02 * abs(ppca_log_likelihood)
+    assert vae.noise_variance_ == pytest.approx(ppca.noise_variance_, rel=0.05)
+
+
+def test_linear_vae_elbo_below_iwae_close_to_exact_log_likelihood(linear_vae_and_data):
+    vae, X = linear_vae_and_data
+    exact = exact_linear_gaussian_log_likelihood(vae, X)
+    elbo = vae.score_samples(X, n_mc_samples=100)
+    iwae = vae.log_likelihood(X, n_samples=2000, random_state=1)
+    assert elbo.mean() <= iwae.mean() <= exact.mean() + 0.01
+    assert abs(iwae.mean() - exact.mean()) < 0.05
+
+
+def test_iwae_estimate_increases_with_the_number_of_samples(linear_vae_and_data):
+    vae, X = linear_vae_and_data
+    X = X[:300]
+    estimates = [vae.log_likelihood(X, n_samples=m, random_state=0).mean() for m in (1, 10, 1000)]
+    assert estimates[0] < estimates[1] < estimates[2]
+
+
+# ----------------------------------------------------- numpy references
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+def test_coefs_reproduce_transform_encode_and_inverse_transform(dtype, likelihood):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(300, 6))
+    vae = VAE(n_components=3, hidden_layer_sizes=(16, 8), likelihood=likelihood, max_iter=5, dtype=dtype,
+              random_state=0).fit(X)
+    assert [W.shape for W in vae.encoder_coefs_] == [(6, 16), (16, 8), (8, 6)]
+    assert [W.shape for W in vae.decoder_coefs_] == [(3, 8), (8, 16), (16, 6)]
+    tolerance = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    encoder_output = mlp_numpy(X, vae.encoder_coefs_, vae.encoder_intercepts_, relu)
+    mean, std = vae.encode(X)
+    np.testing.assert_allclose(vae.transform(X), encoder_output[:, :3], **tolerance)
+    np.testing.assert_allclose(mean, encoder_output[:, :3], **tolerance)
+    np.testing.assert_allclose(std, np.exp(0.5 * encoder_output[:, 3:]), **tolerance)
+    Z = rng.normal(size=(50, 3))
+    decoded = mlp_numpy(Z, vae.decoder_coefs_, vae.decoder_intercepts_, relu)
+    if likelihood == "bernoulli":
+        decoded = 1 / (1 + np.exp(-decoded))
+    np.testing.assert_allclose(vae.inverse_transform(Z), decoded, **tolerance)
+    assert vae.transform(X).dtype == dtype
+
+
+@pytest.mark.parametrize("likelihood,variance", [("gaussian", "fixed"), ("gaussian", "diagonal"),
+                                                 ("gaussian", "network"), ("bernoulli", "fixed")])
+def test_score_samples_agrees_with_numpy_monte_carlo_elbo(likelihood, variance):
+    rng = np.random.default_rng(1)
+    X = rng.uniform(size=(400, 5))
+    vae = VAE(n_components=2, hidden_layer_sizes=(12,), activation="tanh", likelihood=likelihood,
+              decoder_variance=variance, max_iter=20, dtype=np.float64, random_state=0).fit(X)
+    rows, m = X[:4], 4000
+    mean, std = vae.encode(rows)
+    for i, x in enumerate(rows):
+        z = mean[i] + std[i] * rng.normal(size=(m, 2))
+        out = mlp_numpy(z, vae.decoder_coefs_, vae.decoder_intercepts_, np.tanh)
+        if likelihood == "bernoulli":
+            log_px = np.sum(x * out - np.logaddexp(0, out), axis=1)
+        elif variance == "network":
+            log_px = gaussian_log_density(x, out[:, :5], np.exp(out[:, 5:]))
+        else:
+            log_px = gaussian_log_density(x, out, vae.noise_variance_)
+        kl = 0.5 * np.sum(mean[i] ** 2 + std[i] ** 2 - np.log(std[i] ** 2) - 1)
+        reference = log_px.mean() - kl
+        standard_error = log_px.std() / np.sqrt(m)
+        score = vae.score_samples(x[None, :], n_mc_samples=m)[0]
+        assert abs(score - reference) < 5 * np.sqrt(2) * standard_error + 1e-12
+
+
+def test_noise_variance_attribute_per_mode():
+    X = low_rank_data(n=300, n_features=4)
+    fitted = {v: VAE(hidden_layer_sizes=(8,), decoder_variance=v, max_iter=3, random_state=0).fit(X)
+              for v in ("fixed", "scalar", "diagonal", "network")}
+    assert fitted["fixed"].noise_variance_ == 1.0
+    assert isinstance(fitted["scalar"].noise_variance_, float) and fitted["scalar"].noise_variance_ != 1.0
+    assert fitted["diagonal"].noise_variance_.shape == (4,)
+    assert fitted["network"].noise_variance_ is None
+    assert fitted["network"].decoder_coefs_[-1].shape == (8, 8)  # mean head, then log-variance head
+    binary_like = np.random.default_rng(0).uniform(size=(50, 4))
+    bernoulli = VAE(likelihood="bernoulli", max_iter=2, random_state=0).fit(binary_like)
+    assert bernoulli.noise_variance_ is None
+
+
+# --------------------------------------------------------- determinism
+def test_same_seed_gives_bit_identical_models():
+    X = low_rank_data(n=500, n_features=6)
+    params = dict(hidden_layer_sizes=(32,), max_iter=5, n_mc_samples=2, random_state=7, n_threads=2)
+    first, second = VAE(**params).fit(X), VAE(**params).fit(X)
+    for a, b in zip(first.encoder_coefs_ + first.decoder_coefs_, second.encoder_coefs_ + second.decoder_coefs_):
+        assert np.array_equal(a, b)
+    assert first.loss_curve_ == second.loss_curve_
+    assert np.array_equal(first.score_samples(X), second.score_samples(X))
+    other = VAE(**{**params, "random_state": 8}).fit(X)
+    assert not np.array_equal(first.encoder_coefs_[0], other.encoder_coefs_[0])
+
+
+def test_same_seed_gives_bit_identical_models_with_two_threads():
+    # Large enough for the threaded GEMMs and element-wise passes to be used.
+    X = np.random.default_rng(0).normal(size=(1000, 60))
+    params = dict(hidden_layer_sizes=(128,), likelihood="gaussian", decoder_variance="diagonal", max_iter=2,
+                  random_state=1, n_threads=2)
+    first, second = VAE(**params).fit(X), VAE(**params).fit(X)
+    assert all(np.array_equal(a, b) for a, b in zip(first.decoder_coefs_, second.decoder_coefs_))
+    assert np.array_equal(first.log_likelihood(X, 300, random_state=0), second.log_likelihood(X, 300, random_state=0))
+
+
+def test_thread_count_changes_only_rounding():
+    # Two threads split each batch in two slices whose gradients are summed:
+    # the same mathematics as one thread, up to rounding.
+    X = np.random.default_rng(0).normal(size=(1000, 60))
+    params = dict(hidden_layer_sizes=(128,), max_iter=3, dtype=np.float64, random_state=1)
+    one, two = VAE(n_threads=1, **params).fit(X), VAE(n_threads=2, **params).fit(X)
+    np.testing.assert_allclose(one.loss_curve_, two.loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(one.decoder_coefs_[-1], two.decoder_coefs_[-1], rtol=1e-7, atol=1e-9)
+
+
+def test_scores_do_not_depend_on_row_position_or_other_rows():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(203, 7))
+    vae = VAE(hidden_layer_sizes=(33, 17), activation="softplus", max_iter=2, random_state=0).fit(X)
+    order = rng.permutation(len(X))
+    for method in (vae.transform, vae.score_samples, lambda A: vae.log_likelihood(A, 50, random_state=3)):
+        full = method(X)
+        assert np.array_equal(full[order], method(X[order]))
+        assert np.array_equal(full[5:6], method(X[5:6]))
+
+
+def test_float32_and_float64_agree():
+    X = low_rank_data(n=400, n_features=5)
+    params = dict(hidden_layer_sizes=(16,), activation="tanh", max_iter=5, random_state=0)
+    single = VAE(dtype=np.float32, **params).fit(X)
+    double = VAE(dtype=np.float64, **params).fit(X)
+    assert single.encoder_coefs_[0].dtype == np.float32 and double.encoder_coefs_[0].dtype == np.float64
+    np.testing.assert_allclose(single.loss_curve_, double.loss_curve_, rtol=1e-3)
+    np.testing.assert_allclose(single.transform(X), double.transform(X), rtol=1e-2, atol=1e-3)
+
+
+def test_float32_c_contiguous_input_is_not_copied(monkeypatch):
+    X = low_rank_data(n=100, n_features=4).astype(np.float32)
+    vae = VAE(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(X)
+    seen = []
+    model = vae._native_model()
+    monkeypatch.setattr(type(vae), "_native_model", lambda self: _Spy(model, seen))
+    vae.transform(X)
+    assert seen and seen[0] is X
+
+
+class _Spy:
+    def __init__(self, model, seen):
+        self.model, self.seen = model, seen
+
+    def transform(self, X, n_threads):
+        self.seen.append(X)
+        return self.model.transform(X, n_threads)
+
+
+# ------------------------------------------------------------- training
+def test_early_stopping_keeps_the_best_validation_epoch():
+    X = low_rank_data(n=600, n_features=6)
+    params = dict(hidden_layer_sizes=(32,), learning_rate=3e-2, early_stopping=True, n_iter_no_change=3,
+                  max_iter=300, random_state=0)
+    stopped = VAE(**params).fit(X)
+    assert stopped.n_iter_ < 300
+    assert len(stopped.validation_scores_) == len(stopped.loss_curve_) == stopped.n_iter_
+    best_epoch = int(np.argmax(stopped.validation_scores_)) + 1
+    assert stopped.n_iter_ == best_epoch + 4  # n_iter_no_change + 1 epochs without improvement
+    assert stopped.best_validation_score_ == max(stopped.validation_scores_)
+    # The same run cut at the best epoch ends with the weights that were kept.
+    cut = VAE(**{**params, "max_iter": best_epoch}).fit(X)
+    for a, b in zip(stopped.decoder_coefs_, cut.decoder_coefs_):
+        assert np.array_equal(a, b)
+
+
+def test_partial_fit_continues_like_fit():
+    X = low_rank_data(n=300, n_features=5)
+    params = dict(hidden_layer_sizes=(8,), max_iter=3, n_iter_no_change=100, random_state=4)
+    fitted = VAE(**params).fit(X)
+    partial = VAE(**params)
+    partial.partial_fit(X)
+    partial = pickle.loads(pickle.dumps(partial))  # the Adam state travels with the estimator
+    partial.partial_fit(X).partial_fit(X)
+    assert partial.n_iter_ == 3
+    assert partial.loss_curve_ == fitted.loss_curve_
+    for a, b in zip(fitted.encoder_coefs_, partial.encoder_coefs_):
+        assert np.array_equal(a, b)
+
+
+def test_partial_fit_rejects_a_different_number_of_features():
+    vae = VAE(hidden_layer_sizes=(4,), random_state=0).partial_fit(np.ones((10, 3)))
+    with pytest.raises(ValueError, match="features"):
+        vae.partial_fit(np.ones((10, 4)))
+
+
+@pytest.mark.parametrize("how", ["learning_rate", "huge_input"])
+def test_non_finite_loss_raises_and_keeps_finite_weights(how):
+    X = low_rank_data(n=300, n_features=5)
+    if how == "learning_rate":
+        vae = VAE(hidden_layer_sizes=(16,), learning_rate=1e6, max_iter=50, random_state=0)
+        match = "learning_rate"
+    else:
+        X = X * 1e30
+        vae = VAE(hidden_layer_sizes=(16,), max_iter=50, random_state=0)
+        match = "scale the input"
+    with pytest.raises(ValueError, match=match):
+        vae.fit(X)
+    for array in vae.encoder_coefs_ + vae.decoder_coefs_ + vae.encoder_intercepts_ + vae.decoder_intercepts_:
+        assert np.all(np.isfinite(array))
+    assert np.all(np.isfinite(vae.transform(X[:10] / 1e30 if how == "huge_input" else X[:10])))
+
+
+def test_ctrl_c_keeps_the_last_complete_epoch():
+    X = np.random.default_rng(0).normal(size=(20000, 50))
+    vae = VAE(hidden_layer_sizes=(256,), max_iter=10000, n_iter_no_change=10000, random_state=0)
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            vae.fit(X)
+    finally:
+        timer.cancel()
+    assert vae.n_iter_ == len(vae.loss_curve_) < 10000
+    assert np.all(np.isfinite(vae.encoder_coefs_[0]))
+    vae.partial_fit(X[:1000])  # still usable
+    assert vae.n_iter_ == len(vae.loss_curve_)
+
+
+def test_verbose_prints_one_line_per_epoch(capsys):
+    VAE(hidden_layer_sizes=(4,), max_iter=3, n_iter_no_change=100, verbose=1, random_state=0).fit(
+        low_rank_data(n=50, n_features=3))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert len(lines) == 3 and "loss" in lines[0] and " s" in lines[0]
+
+
+def test_convergence_warning_when_max_iter_is_reached():
+    with pytest.warns(ConvergenceWarning):
+        VAE(hidden_layer_sizes=(4,), max_iter=2, n_iter_no_change=100, random_state=0).fit(
+            low_rank_data(n=50, n_features=3))
+
+
+# --------------------------------------------------------------- other
+def test_bernoulli_vae_learns_binary_data_and_rejects_other_values():
+    rng = np.random.default_rng(0)
+    prototypes = rng.uniform(size=(3, 20)) > 0.5
+    X = prototypes[rng.integers(0, 3, size=600)].astype(float)
+    X = np.where(rng.uniform(size=X.shape) < 0.05, 1 - X, X)
+    vae = VAE(likelihood="bernoulli", hidden_layer_sizes=(32,), learning_rate=1e-2, max_iter=60,
+              random_state=0).fit(X)
+    assert vae.loss_curve_[-1] < 0.7 * vae.loss_curve_[0]
+    assert vae.score(X) > -20 * np.log(2)  # better than coin flips
+    samples = vae.sample(100, random_state=0, noise=True)
+    assert set(np.unique(samples)) <= {0.0, 1.0}
+    means = vae.sample(100, random_state=0)
+    assert np.all((means > 0) & (means < 1))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        VAE(likelihood="bernoulli").fit(X * 2)
+
+
+def test_sample_is_reproducible_and_has_the_decoder_noise():
+    X = low_rank_data(n=500, n_features=4)
+    vae = VAE(hidden_layer_sizes=(), decoder_variance="scalar", learning_rate=1e-2, max_iter=100,
+              random_state=0).fit(X)
+    a = vae.sample(4000, random_state=1, noise=True)
+    assert np.array_equal(a, vae.sample(4000, random_state=1, noise=True))
+    means = vae.sample(4000, random_state=1)
+    residual_variance = np.var(a - means)
+    assert residual_variance == pytest.approx(vae.noise_variance_, rel=0.1)
+
+
+def test_pickle_and_clone():
+    X = low_rank_data(n=200, n_features=5)
+    vae = VAE(hidden_layer_sizes=(8,), decoder_variance="diagonal", max_iter=3, random_state=0).fit(X)
+    restored = pickle.loads(pickle.dumps(vae))
+    assert np.array_equal(restored.score_samples(X), vae.score_samples(X))
+    assert np.array_equal(restored.inverse_transform(vae.transform(X)), vae.inverse_transform(vae.transform(X)))
+    fresh = clone(vae)
+    assert not hasattr(fresh, "encoder_coefs_") and fresh.get_params() == vae.get_params()
