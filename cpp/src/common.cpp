@@ -11,7 +11,9 @@ namespace vaekit {
 int resolve_threads(int n_threads) {
   if (n_threads > 0) return n_threads;
 #ifdef _OPENMP
-  return omp_get_num_procs();
+  // The calling thread's OpenMP setting: all cores unless OMP_NUM_THREADS (or
+  // threadpoolctl, or a joblib worker) asks for fewer, which avoids oversubscription.
+  return omp_get_max_threads();
 #else
   const unsigned hardware = std::thread::hardware_concurrency();
   return hardware > 0 ? static_cast<int>(hardware) : 1;

@@ -39,7 +39,8 @@ inline void require(bool condition, const std::string& message) {
   if (!condition) throw InvalidArgument(message);
 }
 
-// Number of threads a parallel region should use: n_threads <= 0 means all.
+// Number of threads a parallel region should use: n_threads <= 0 means the
+// OpenMP default (all cores unless OMP_NUM_THREADS says otherwise).
 int resolve_threads(int n_threads);
 
 // True when the library was compiled with OpenMP.
