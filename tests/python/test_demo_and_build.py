@@ -18,6 +18,7 @@ def test_demo_runs_and_reports_ppca_results():
     assert result.returncode == 0, result.stderr
     assert "closed_form" in result.stdout
     assert "imputation RMSE" in result.stdout
+    assert "test IWAE" in result.stdout and "linear VAE" in result.stdout
 
 
 def test_version_is_exposed():
