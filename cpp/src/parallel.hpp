@@ -8,6 +8,7 @@
 
 #include <exception>
 #include <mutex>
+#include <vector>
 
 #include "vaekit/common.hpp"
 
@@ -53,6 +54,57 @@ inline int thread_id() {
 #else
   return 0;
 #endif
+}
+
+// Products split across threads by rows. Eigen's own GEMM threading is off
+// (EIGEN_DONT_PARALLELIZE): its threads spin-wait for each other at every
+// block, and when another process shares the cores that turns a 0.1 s product
+// into 1.5 s. Here each thread takes one contiguous slice of rows and meets
+// the others once, at the end.
+
+// Number of threads for a product of `flops`: one below the threshold.
+inline bool product_worth_parallel(double flops) { return flops >= 2.0e6; }
+
+// out = A * B, the rows of A (and out) split among the threads.
+template <class Out, class Lhs, class Rhs>
+void parallel_product(Out& out, const Lhs& A, const Rhs& B) {
+  const Index n = A.rows();
+  const double flops = 2.0 * static_cast<double>(n) * static_cast<double>(A.cols()) * static_cast<double>(B.cols());
+#pragma omp parallel if(product_worth_parallel(flops))
+  {
+#ifdef _OPENMP
+    const Index threads = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+    const Index threads = 1, t = 0;
+#endif
+    const Index begin = n * t / threads, end = n * (t + 1) / threads;
+    if (end > begin) out.middleRows(begin, end - begin).noalias() = A.middleRows(begin, end - begin) * B;
+  }
+}
+
+// A^T * B (A is n x p, B is n x q: a p x q result summed over n), each
+// thread summing one slice of rows; the partial sums are added in thread
+// order, so a given thread count always gives the same bits.
+template <class T, class Lhs, class Rhs>
+Matrix<T> parallel_transposed_product(const Lhs& A, const Rhs& B) {
+  const Index n = A.rows();
+  const double flops = 2.0 * static_cast<double>(n) * static_cast<double>(A.cols()) * static_cast<double>(B.cols());
+  const int threads = product_worth_parallel(flops) ? max_threads() : 1;
+  std::vector<Matrix<T>> partial(threads, Matrix<T>::Zero(A.cols(), B.cols()));
+#pragma omp parallel num_threads(threads) if(threads > 1)
+  {
+#ifdef _OPENMP
+    const Index team = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+    const Index team = 1, t = 0;
+#endif
+    const Index begin = n * t / team, end = n * (t + 1) / team;
+    if (end > begin) {
+      partial[t].noalias() = A.middleRows(begin, end - begin).transpose() * B.middleRows(begin, end - begin);
+    }
+  }
+  for (int t = 1; t < threads; ++t) partial[0] += partial[t];
+  return partial[0];
 }
 
 // Exceptions must not leave an OpenMP region: the first one is kept here and

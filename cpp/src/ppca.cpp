@@ -147,7 +147,7 @@ void leading_eigenpairs(Matrix<T>& S, Index d, Vector<T>& values, Matrix<T>& vec
   Eigen::SelfAdjointEigenSolver<Matrix<T>> small(k);
   Vector<T> theta(k);
   for (int iteration = 0; iteration < max_iter; ++iteration) {
-    Y.noalias() = S * Q;
+    detail::parallel_product(Y, S, Q);
     ritz.noalias() = Q.transpose() * Y;
     small.compute(ritz);
     // Ritz vectors in descending order of Ritz value: Q <- Q V, Y <- Y V = S Q V.
@@ -237,13 +237,13 @@ void fit_em_complete(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<
   const Matrix<T> identity = Matrix<T>::Identity(d, d);
 
   auto estep = [&]() -> double {
-    projected.noalias() = X * W;
+    detail::parallel_product(projected, X, W);
     projected.rowwise() -= (mean.transpose() * W);
     Matrix<T> M = W.transpose() * W;
     M.diagonal().array() += noise_variance;
     Eigen::LLT<Matrix<T>> llt(M);
     M_inverse = llt.solve(identity);
-    const Matrix<T> AtA = projected.transpose() * projected;
+    const Matrix<T> AtA = detail::parallel_transposed_product<T>(projected, projected);
     const double log_det_M = 2.0 * llt.matrixLLT().diagonal().array().template cast<double>().log().sum();
     // Mean log-likelihood (eq. 4) with C^-1 by Woodbury and |C| by the determinant lemma.
     const double trace_term = (M_inverse.cwiseProduct(AtA)).template cast<double>().sum();
@@ -251,7 +251,7 @@ void fit_em_complete(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<
     const double log_likelihood =
         -0.5 * (D * kLog2Pi + (D - d) * std::log(s2) + log_det_M) - 0.5 * (sum_sq - trace_term) / (s2 * n);
     // E-step (eqs. 25-26): <z_n> = M^-1 W^T (x_n - mu); sum <z z^T> = n s2 M^-1 + sum <z><z>^T.
-    posterior.noalias() = projected * M_inverse;
+    detail::parallel_product(posterior, projected, M_inverse);
     sum_zz.noalias() = M_inverse * AtA * M_inverse;
     sum_zz += static_cast<T>(n) * noise_variance * M_inverse;
     return log_likelihood;
@@ -259,7 +259,7 @@ void fit_em_complete(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<
   auto mstep = [&]() {
     // M-step (eqs. 27-28): W = [sum (x - mu) <z>^T][sum <z z^T>]^-1,
     // s2 = (sum ||x - mu||^2 - tr(W_new^T sum (x - mu)<z>^T)) / (n D).
-    Matrix<T> B = X.transpose() * posterior;
+    Matrix<T> B = detail::parallel_transposed_product<T>(X, posterior);
     B -= mean * posterior.colwise().sum();
     W = sum_zz.llt().solve(B.transpose()).transpose();
     const double explained = (W.cwiseProduct(B)).template cast<double>().sum();
@@ -332,7 +332,11 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
   // feature over the selected rows (missing or observed, see subtract_mode).
   std::vector<Matrix<T>> total_zz(n_threads, Matrix<T>(d, d));
   std::vector<Vector<T>> total_z(n_threads, Vector<T>(d));
-  std::vector<Matrix<T>> feature_zz(n_threads, Matrix<T>(d, d * D));
+  // Per feature, the lower triangle of sum <z z^T> packed column by column
+  // (d (d + 1) / 2 values): the scatter below is the E-step's hottest loop,
+  // and symmetry halves it.
+  const Index packed = d * (d + 1) / 2;
+  std::vector<Matrix<T>> feature_zz(n_threads, Matrix<T>(packed, D));
   std::vector<Matrix<T>> feature_z(n_threads, Matrix<T>(d, D));
   std::vector<double> thread_loglik(n_threads);
   const Matrix<T> identity = Matrix<T>::Identity(d, d);
@@ -344,7 +348,7 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
     const Eigen::LLT<Matrix<T>> llt_full(M_full);
     const double log_det_full = 2.0 * llt_full.matrixLLT().diagonal().array().template cast<double>().log().sum();
     const Vector<T> mean_W = W.transpose() * mean;
-    projected.noalias() = filled * W;
+    detail::parallel_product(projected, filled, W);
     const double s2 = noise_variance;
     const double log_s2 = std::log(s2);
     detail::ExceptionSlot errors;
@@ -360,7 +364,9 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
     {
       const int t = detail::thread_id();
       Matrix<T> M(d, d), Sigma(d, d), zz(d, d);
-      Vector<T> a(d), z(d);
+      Vector<T> zz_packed(packed);
+      Vector<T> a(d), z(d), mean_missing(D);
+      RowMatrix<T> W_missing(D, d);
       std::vector<char> is_missing(D, 0);
 #pragma omp for schedule(dynamic, 64)
       for (int r = 0; r < static_cast<int>(n); ++r) {
@@ -370,7 +376,13 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
           // a_n = W_O^T (x_O - mu_O): the product over filled rows, corrected
           // for the missing entries' mean contributions.
           a = projected.row(r).transpose() - mean_W;
-          for (Index k = begin; k < end; ++k) a += mean(missing_columns[k]) * W.row(missing_columns[k]).transpose();
+          // The rows of W and the means of the missing features, gathered so
+          // that their corrections are two small products, not m rank-1 updates.
+          for (Index k = begin; k < end; ++k) {
+            W_missing.row(k - begin) = W.row(missing_columns[k]);
+            mean_missing(k - begin) = mean(missing_columns[k]);
+          }
+          a.noalias() += W_missing.topRows(n_missing).transpose() * mean_missing.head(n_missing);
           double log_det_M;
           if (n_missing == 0) {
             z = llt_full.solve(a);
@@ -379,7 +391,7 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
           } else {
             if (n_missing <= n_obs) {
               M = M_full;
-              for (Index k = begin; k < end; ++k) M.noalias() -= W.row(missing_columns[k]).transpose() * W.row(missing_columns[k]);
+              M.noalias() -= W_missing.topRows(n_missing).transpose() * W_missing.topRows(n_missing);
             } else {
               M = noise_variance * identity;
               for (Index k = begin; k < end; ++k) is_missing[missing_columns[k]] = 1;
@@ -395,6 +407,8 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
           posterior.row(r) = z.transpose();
           zz = Sigma;
           zz.noalias() += z * z.transpose();
+          for (Index j = 0, offset = 0; j < d; offset += d - j, ++j)
+            zz_packed.segment(offset, d - j) = zz.col(j).tail(d - j);
           total_zz[t] += zz;
           total_z[t] += z;
           // ||x_O - mu_O||^2
@@ -410,13 +424,13 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
           for (Index k = begin; k < end; ++k) {
             const Index i = missing_columns[k];
             if (subtract_mode[i]) {
-              feature_zz[t].middleCols(i * d, d) += zz;
+              feature_zz[t].col(i) += zz_packed;
               feature_z[t].col(i) += z;
             }
           }
           for (Index i : direct_features) {
             if (!is_missing[i]) {
-              feature_zz[t].middleCols(i * d, d) += zz;
+              feature_zz[t].col(i) += zz_packed;
               feature_z[t].col(i) += z;
             }
           }
@@ -440,7 +454,7 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
 
   auto mstep = [&]() {
     // b_i = sum_{n in N_i} x_ni <z_n>: missing entries are zero in `filled`.
-    const Matrix<T> B = filled.transpose() * posterior;  // D x d
+    const Matrix<T> B = detail::parallel_transposed_product<T>(filled, posterior);  // D x d
     double residual = 0;
     Vector<T> new_mean(D);
     Matrix<T> new_W(D, d);
@@ -450,7 +464,11 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
       Vector<T> rhs(d + 1);
 #pragma omp for schedule(static)
       for (int i = 0; i < static_cast<int>(D); ++i) {
-        Matrix<T> A_i = feature_zz[0].middleCols(static_cast<Index>(i) * d, d);
+        Matrix<T> A_i(d, d);
+        for (Index j = 0, offset = 0; j < d; offset += d - j, ++j) {
+          A_i.col(j).tail(d - j) = feature_zz[0].col(i).segment(offset, d - j);
+          A_i.row(j).tail(d - j) = A_i.col(j).tail(d - j).transpose();
+        }
         Vector<T> e_i = feature_z[0].col(i);
         if (subtract_mode[i]) {
           A_i = total_zz[0] - A_i;
@@ -711,7 +729,8 @@ RowMatrix<T> PPCA<T>::inverse_transform(ConstRowMatrixRef<T> Z) const {
   require(Z.cols() == n_components(), "Z has " + std::to_string(Z.cols()) + " columns, but the model has " +
                                           std::to_string(n_components()) + " components");
   require(Z.allFinite(), "Z contains NaN or infinity");
-  RowMatrix<T> X = Z * components_;
+  RowMatrix<T> X(Z.rows(), n_features());
+  detail::parallel_product(X, Z, components_);
   X.rowwise() += mean_.transpose();
   return X;
 }
@@ -730,8 +749,9 @@ RowMatrix<T> PPCA<T>::sample(Index n_samples, std::uint64_t seed, int n_threads)
     rng.fill_normal(latent.row(i).data(), d);
     rng.fill_normal(X.row(i).data(), D);
   }
-  X *= noise_std;
-  X.noalias() += latent * components_;
+  RowMatrix<T> signal(n_samples, D);
+  detail::parallel_product(signal, latent, components_);
+  X = noise_std * X + signal;
   X.rowwise() += mean_.transpose();
   return X;
 }
