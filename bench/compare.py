@@ -1,0 +1,842 @@
+"""vaekit against PyTorch (CPU) and scikit-learn / numpy, side by side in one run.
+
+Runs every row of issue 4's goal table and prints one table with, for each
+row, vaekit's and the reference's median and [min, max], and a ratio. Every
+ratio is oriented so that ABOVE 1 MEANS VAEKIT IS BETTER:
+- throughput rows (samples/s): vaekit throughput / reference throughput;
+- time rows (seconds, microseconds): reference time / vaekit time (speedup);
+- the memory row: (input size + 50 MB) / peak growth (above 1: within budget).
+The "goal" column restates the issue's goal in that same orientation
+(e.g. "<= 0.5x PyTorch's latency" becomes ">= 2").
+
+Rows (select with --rows):
+  vae128    VAE 784-400-20 Bernoulli, Adam 1e-3, float32, batch 128, 1 and 2 threads,
+            PyTorch with torch.set_flush_denormal(True); seconds of every epoch shown
+            (training rows: a warm-up epoch, then the median of --epochs epochs, vaekit's
+            and PyTorch's epochs alternating so both see the same load on a shared machine)
+  noflush   the same at 2 threads, PyTorch without set_flush_denormal (its default)
+  vae32     the same at batch 32 (1 and 2 threads)
+  deep      Autoencoder and VAE 784-512-256-20 (2 threads)
+  encode    transform of 60,000 x 784 against PyTorch encoding in batches of 1,024
+  latency   one-sample transform from Python against PyTorch's one-sample encode
+  ppca      closed form (every sklearn svd_solver), score_samples, EM iteration
+            (complete, and 10% missing against a numpy version of cpp/src/ppca.cpp's
+            missing-data iteration), float64 and float32
+  isa       the vae128 2-thread row with VAEKIT_ISA=baseline, avx2, avx512 (one
+            subprocess each); no -march=native build is made
+  memory    peak resident memory of a VAE fit on 60,000 x 784 float32 (subprocess)
+
+Training data: 60,000 x 784 float32 synthetic stand-in for statically
+binarised MNIST (smoothed random blobs inside a disc, thresholded to about
+19% ones, the border always zero) so that float32 training can drift into
+denormal numbers as it does on MNIST.
+
+    python bench/compare.py                 # everything (about 15 min on 2 cores)
+    python bench/compare.py --quick         # small sizes, a smoke run (about 1-2 min)
+    python bench/compare.py --rows vae128 encode latency
+
+PyTorch and scikit-learn are bench-only dependencies; rows whose reference is
+not installed are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROWS = ("vae128", "noflush", "vae32", "deep", "encode", "latency", "ppca", "isa", "memory")
+MB = 1024.0 * 1024.0
+
+
+# ----------------------------------------------------------------------------- data
+
+def binarized_images(n, seed=0, ones_fraction=0.19):
+    """Statically binarised 28 x 28 images: Gaussian-smoothed noise thresholded
+    inside a disc of radius 12 (outside it: always 0, as MNIST's border),
+    threshold set so that about ``ones_fraction`` of all pixels are 1.
+    Built in chunks so that generating it never holds more than X plus a chunk."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:28, 0:28]
+    radius2 = (yy - 13.5) ** 2 + (xx - 13.5) ** 2
+    inside = radius2 <= 12.0 ** 2
+    # Favour the centre a little, as digits do.
+    bias = (-0.5 * radius2 / 8.0 ** 2).astype(np.float32)
+    X = np.zeros((n, 784), dtype=np.float32)
+    threshold = None
+    chunk = 5000
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        field = gaussian_filter(rng.standard_normal((m, 28, 28), dtype=np.float32), sigma=(0, 1.5, 1.5))
+        field /= field.std()
+        field += bias
+        field[:, ~inside] = -np.inf
+        if threshold is None:
+            threshold = np.quantile(field[:, inside], 1.0 - ones_fraction * 784 / inside.sum())
+        X[start:start + m] = (field > threshold).reshape(m, 784)
+    return X
+
+
+# ----------------------------------------------------------------------------- timing
+
+class Stat:
+    """Median, min and max of repeated measurements."""
+
+    def __init__(self, values):
+        self.values = [float(v) for v in values]
+        self.median = statistics.median(self.values)
+        self.min = min(self.values)
+        self.max = max(self.values)
+
+
+def repeat_time(function, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+# ----------------------------------------------------------------------------- vaekit training
+
+def vaekit_epochs(make_estimator, X, epochs):
+    """Seconds of each partial_fit epoch; the first (warm-up) is returned apart."""
+    estimator = make_estimator()
+    start = time.perf_counter()
+    estimator.partial_fit(X)
+    warm_up = time.perf_counter() - start
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        estimator.partial_fit(X)
+        times.append(time.perf_counter() - start)
+    return warm_up, times, estimator
+
+
+def vaekit_vae(hidden, batch_size, n_threads):
+    import vaekit
+
+    return lambda: vaekit.VAE(20, hidden_layer_sizes=hidden, likelihood="bernoulli", batch_size=batch_size,
+                              learning_rate=1e-3, n_threads=n_threads, random_state=0, dtype=np.float32)
+
+
+def vaekit_autoencoder(hidden, batch_size, n_threads):
+    import vaekit
+
+    return lambda: vaekit.Autoencoder(20, hidden_layer_sizes=hidden, loss="bce", batch_size=batch_size,
+                                      learning_rate=1e-3, n_threads=n_threads, random_state=0,
+                                      dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- PyTorch references
+
+def torch_models():
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class TorchVAE(nn.Module):
+        """pytorch/examples' VAE (vae/main.py), generalised to several hidden
+        layers, with the decoder returning logits (Bernoulli with logits)."""
+
+        def __init__(self, hidden=(400,), d=20, D=784):
+            super().__init__()
+            sizes = [D, *hidden]
+            self.encoder = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU())])
+            self.fc_mean = nn.Linear(sizes[-1], d)
+            self.fc_logvar = nn.Linear(sizes[-1], d)
+            back = [d, *reversed(hidden)]
+            self.decoder = nn.Sequential(*[m for a, b in zip(back, back[1:]) for m in (nn.Linear(a, b), nn.ReLU())],
+                                         nn.Linear(back[-1], D))
+
+        def encode(self, x):
+            h = self.encoder(x)
+            return self.fc_mean(h), self.fc_logvar(h)
+
+        def loss(self, x):
+            mu, logvar = self.encode(x)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            logits = self.decoder(z)
+            bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+            kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+            return bce + kld
+
+    class TorchAutoencoder(nn.Module):
+        def __init__(self, hidden=(512, 256), d=20, D=784):
+            super().__init__()
+            sizes = [D, *hidden]
+            self.encoder = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU())],
+                                         nn.Linear(sizes[-1], d))
+            back = [d, *reversed(hidden)]
+            self.decoder = nn.Sequential(*[m for a, b in zip(back, back[1:]) for m in (nn.Linear(a, b), nn.ReLU())],
+                                         nn.Linear(back[-1], D))
+
+        def encode(self, x):
+            return self.encoder(x)
+
+        def loss(self, x):
+            return F.binary_cross_entropy_with_logits(self.decoder(self.encoder(x)), x, reduction="sum")
+
+    return TorchVAE, TorchAutoencoder
+
+
+class TorchTrainer:
+    """PyTorch training over pre-made batches (a list of tensors sharing X's
+    memory), Adam 1e-3, one epoch per ``epoch()`` call."""
+
+    def __init__(self, model_class, hidden, X, batch_size, n_threads, flush_denormal):
+        import torch
+
+        self.torch = torch
+        self.n_threads = n_threads
+        self.flush_denormal = flush_denormal
+        torch.manual_seed(0)
+        self.model = model_class(hidden)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.batches = list(torch.split(torch.from_numpy(X), batch_size))
+
+    def epoch(self):
+        torch = self.torch
+        torch.set_num_threads(self.n_threads)
+        torch.set_flush_denormal(self.flush_denormal)
+        try:
+            start = time.perf_counter()
+            for batch in self.batches:
+                self.optimizer.zero_grad(set_to_none=True)
+                loss = self.model.loss(batch)
+                loss.backward()
+                self.optimizer.step()
+            return time.perf_counter() - start
+        finally:
+            torch.set_flush_denormal(False)
+
+
+# ----------------------------------------------------------------------------- results
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, figure, vaekit, reference, unit, ratio, goal=None, note=""):
+        """vaekit, reference: Stat (or None); ratio: Stat of "above 1 = vaekit better";
+        goal: minimum ratio, or None when the issue sets none for this line."""
+        self.rows.append(dict(figure=figure, vaekit=vaekit, reference=reference, unit=unit, ratio=ratio,
+                              goal=goal, note=note))
+        self.print_row(self.rows[-1], flush=True)
+
+    @staticmethod
+    def format_stat(stat, unit):
+        if stat is None:
+            return "-"
+        if unit == "samples/s":
+            fmt = lambda v: f"{v:,.0f}"
+        elif unit == "us":
+            fmt = lambda v: f"{v:.1f}"
+        elif unit == "MB":
+            fmt = lambda v: f"{v:.0f}"
+        else:
+            fmt = lambda v: f"{v:.3f}" if v < 10 else f"{v:.1f}"
+        return f"{fmt(stat.median)} [{fmt(stat.min)}-{fmt(stat.max)}]"
+
+    def cells(self, row):
+        ratio = row["ratio"]
+        ratio_text = "-" if ratio is None else f"{ratio.median:.2f} [{ratio.min:.2f}-{ratio.max:.2f}]"
+        if row["goal"] is None or ratio is None:
+            goal_text, met = "", ""
+        else:
+            goal_text = f">= {row['goal']:g}"
+            met = "yes" if ratio.median >= row["goal"] else "MISS"
+        return [row["figure"], self.format_stat(row["vaekit"], row["unit"]),
+                self.format_stat(row["reference"], row["unit"]), row["unit"], ratio_text, goal_text, met,
+                row["note"]]
+
+    def print_row(self, row, flush=False):
+        print("  ROW | " + " | ".join(self.cells(row)), flush=flush)
+
+    def print_markdown(self):
+        header = ["figure", "vaekit median [min-max]", "reference median [min-max]", "unit",
+                  "ratio (>1: vaekit better)", "goal", "met", "reference / note"]
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for row in self.rows:
+            print("| " + " | ".join(self.cells(row)) + " |")
+
+
+def throughput_stat(n, seconds):
+    return Stat([n / s for s in seconds])
+
+
+def ratio_of_medians_stat(numerator, denominator):
+    """A ratio with its median from the medians and its range from the extremes."""
+    return Stat([numerator.median / denominator.median, numerator.min / denominator.max,
+                 numerator.max / denominator.min])
+
+
+def epochs_text(warm_up, times):
+    return "epochs " + ", ".join(f"{t:.2f}" for t in [warm_up, *times]) + " s"
+
+
+# ----------------------------------------------------------------------------- rows
+
+def row_training(table, X, label, batch_size, threads, hidden, epochs, flush_variants, kinds=("vae",)):
+    """vaekit and PyTorch epochs alternate (warm-up of each, then one of each in
+    turn), so that both see the same machine when it is shared."""
+    TorchVAE, TorchAutoencoder = torch_models() if have_torch() else (None, None)
+    n = X.shape[0]
+    arch = "-".join(str(s) for s in (784, *hidden, 20))
+    for kind in kinds:
+        for n_threads in threads:
+            for flush in flush_variants:
+                estimator = (vaekit_vae if kind == "vae" else vaekit_autoencoder)(hidden, batch_size, n_threads)()
+                trainer = None
+                if TorchVAE is not None:
+                    trainer = TorchTrainer(TorchVAE if kind == "vae" else TorchAutoencoder, hidden, X, batch_size,
+                                           n_threads, flush)
+                ours_all, ref_all = [], []
+                for _ in range(1 + epochs):
+                    start = time.perf_counter()
+                    estimator.partial_fit(X)
+                    ours_all.append(time.perf_counter() - start)
+                    if trainer is not None:
+                        ref_all.append(trainer.epoch())
+                ours = throughput_stat(n, ours_all[1:])
+                flat = max(ours_all) / min(ours_all)
+                print(f"    vaekit {kind} {arch} b{batch_size} {n_threads}t: {epochs_text(ours_all[0], ours_all[1:])} "
+                      f"(slowest/fastest epoch {flat:.2f})", flush=True)
+                name = f"{kind} {arch} train b{batch_size} {n_threads}t" + ("" if flush else " (torch no flush)")
+                if trainer is None:
+                    table.add(name, ours, None, "samples/s", None, note="PyTorch not installed")
+                    continue
+                ref = throughput_stat(n, ref_all[1:])
+                print(f"    torch  {kind} {arch} b{batch_size} {n_threads}t flush_denormal={flush}: "
+                      f"{epochs_text(ref_all[0], ref_all[1:])}", flush=True)
+                table.add(name, ours, ref, "samples/s", ratio_of_medians_stat(ours, ref),
+                          GOALS.get((label, kind, batch_size, n_threads, flush)),
+                          f"torch flush_denormal={flush}; vaekit {epochs_text(ours_all[0], ours_all[1:])} "
+                          f"(slowest/fastest {flat:.2f}); torch {epochs_text(ref_all[0], ref_all[1:])}")
+
+
+# Goals of issue 4, as minimum "above 1 = vaekit better" ratios.
+# key: (row label, kind, batch size, threads, torch flush_denormal)
+GOALS = {
+    ("vae128", "vae", 128, 2, True): 1.5,
+    ("vae128", "vae", 128, 1, True): 1.3,
+    ("noflush", "vae", 128, 2, False): 1.5,
+    ("vae32", "vae", 32, 1, True): 2.0,
+    ("vae32", "vae", 32, 2, True): 2.0,
+    ("deep", "vae", 128, 2, True): 1.3,
+    ("deep", "autoencoder", 128, 2, True): 1.3,
+}
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def row_encode(table, X, repeats):
+    import vaekit
+
+    vae = vaekit.VAE(20, hidden_layer_sizes=(400,), likelihood="bernoulli", n_threads=2, random_state=0)
+    vae.partial_fit(X[:8192])
+    vae.transform(X[:1024])
+    ours = repeat_time(lambda: vae.transform(X), repeats)
+    ours_stat = throughput_stat(X.shape[0], ours)
+    if not have_torch():
+        table.add("encode 60,000 x 784 2t", ours_stat, None, "samples/s", None, note="PyTorch not installed")
+        return
+    import torch
+
+    TorchVAE, _ = torch_models()
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    model = TorchVAE((400,)).eval()
+    data = torch.from_numpy(X)
+
+    def encode():
+        with torch.inference_mode():
+            return torch.cat([model.encode(batch)[0] for batch in torch.split(data, 1024)])
+
+    encode()
+    ref = repeat_time(encode, repeats)
+    ref_stat = throughput_stat(X.shape[0], ref)
+    table.add(f"encode {X.shape[0]:,} x 784 (transform) 2t", ours_stat, ref_stat, "samples/s",
+              ratio_of_medians_stat(ours_stat, ref_stat), 1.3, "torch batches of 1,024, inference_mode")
+
+
+def per_call_us(function, calls):
+    for _ in range(min(100, calls)):
+        function()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter_ns()
+        function()
+        times.append((time.perf_counter_ns() - start) / 1e3)
+    return times
+
+
+def row_latency(table, X, calls):
+    import vaekit
+
+    vae = vaekit.VAE(20, hidden_layer_sizes=(400,), likelihood="bernoulli", n_threads=2, random_state=0)
+    vae.partial_fit(X[:4096])
+    x1 = np.ascontiguousarray(X[:1])
+    ours = per_call_us(lambda: vae.transform(x1), calls)
+    # Spread over the run: median of many calls; min/max of 5 batches' medians.
+    def batched_stat(times):
+        size = len(times) // 5
+        medians = [statistics.median(times[i * size:(i + 1) * size]) for i in range(5)]
+        return Stat([statistics.median(times), min(medians), max(medians)])
+
+    ours_stat = batched_stat(ours)
+    if not have_torch():
+        table.add("one-sample transform latency", ours_stat, None, "us", None, note="PyTorch not installed")
+        return
+    import torch
+
+    TorchVAE, _ = torch_models()
+    torch.manual_seed(0)
+    model = TorchVAE((400,)).eval()
+    x1t = torch.from_numpy(x1)
+    best = None
+    for n_threads in (1, 2):
+        torch.set_num_threads(n_threads)
+
+        def encode():
+            with torch.inference_mode():
+                return model.encode(x1t)[0]
+
+        stat = batched_stat(per_call_us(encode, calls))
+        if best is None or stat.median < best[1].median:
+            best = (n_threads, stat)
+    torch.set_num_threads(2)
+    ratio = Stat([best[1].median / ours_stat.median, best[1].min / ours_stat.max, best[1].max / ours_stat.min])
+    table.add("one-sample transform latency (Python)", ours_stat, best[1], "us", ratio, 2.0,
+              f"torch encode at its faster thread count ({best[0]}), inference_mode; {calls} calls; "
+              "min/max = range of 5 batch medians")
+
+
+# ----------------------------------------------------------------------------- PPCA
+
+def numpy_em_estep_complete(X, mean, sum_sq, W, noise_variance):
+    """The E-step of cpp/src/ppca.cpp's fit_em_complete: one product with X
+    (not centred), the posterior means, sum <z z^T> and the mean log-likelihood
+    (Woodbury and the determinant lemma), Tipping & Bishop eqs. 25-26."""
+    n, D = X.shape
+    d = W.shape[1]
+    projected = X @ W - mean @ W
+    M = W.T @ W + noise_variance * np.eye(d, dtype=W.dtype)
+    M_inverse = np.linalg.inv(M)
+    AtA = projected.T @ projected
+    _, log_det_M = np.linalg.slogdet(M.astype(np.float64))
+    trace_term = float(np.sum(M_inverse * AtA))
+    s2 = float(noise_variance)
+    log_likelihood = (-0.5 * (D * np.log(2 * np.pi) + (D - d) * np.log(s2) + log_det_M)
+                      - 0.5 * (sum_sq - trace_term) / (s2 * n))
+    posterior = projected @ M_inverse
+    sum_zz = M_inverse @ AtA @ M_inverse + n * noise_variance * M_inverse
+    return posterior, sum_zz, log_likelihood
+
+
+def numpy_em_mstep_complete(X, mean, sum_sq, posterior, sum_zz):
+    """The M-step of fit_em_complete (eqs. 27-28): one product with X."""
+    n, D = X.shape
+    B = X.T @ posterior - np.outer(mean, posterior.sum(axis=0))
+    W = np.linalg.solve(sum_zz, B.T).T
+    noise_variance = (sum_sq - float(np.sum(W * B))) / (n * D)
+    return W, X.dtype.type(noise_variance)
+
+
+def numpy_em_iteration_complete(X, mean, sum_sq, estep_result):
+    """One iteration as fit_em_complete runs it: the M-step from the last
+    E-step, then the E-step (with the log-likelihood) of the new parameters."""
+    posterior, sum_zz, _ = estep_result
+    W, noise_variance = numpy_em_mstep_complete(X, mean, sum_sq, posterior, sum_zz)
+    return numpy_em_estep_complete(X, mean, sum_sq, W, noise_variance)
+
+
+class MissingEMState:
+    """What cpp/src/ppca.cpp's fit_em_missing precomputes once: the observed
+    mask, X with zeros for NaN, per-feature counts, sums and sums of squares."""
+
+    def __init__(self, X):
+        self.observed = ~np.isnan(X)
+        self.observed_f = self.observed.astype(X.dtype)
+        self.missing_f = (~self.observed).astype(X.dtype)
+        self.filled = np.where(self.observed, X, X.dtype.type(0))
+        self.count = self.observed.sum(axis=0).astype(np.float64)
+        self.sum_x = self.filled.sum(axis=0, dtype=np.float64)
+        self.sum_xx = np.einsum("ij,ij->j", self.filled, self.filled, dtype=np.float64)
+        self.n_obs_rows = self.observed.sum(axis=1).astype(np.float64)
+        self.n_observed = float(self.count.sum())
+
+
+def numpy_em_estep_missing(state, mean, W, s2):
+    """The E-step of fit_em_missing, vectorised: per row M_n = s2 I + W_O^T W_O,
+    <z_n> = M_n^-1 W_O^T (x_O - mu_O), <z z^T>_n = s2 M_n^-1 + <z><z>^T, the
+    per-feature sums of <z z^T> and <z> over the rows where the feature is
+    observed, and the observed-data log-likelihood (Woodbury, determinant lemma)."""
+    n, D = state.filled.shape
+    d = W.shape[1]
+    dtype = W.dtype
+    WW = (W[:, :, None] * W[:, None, :]).reshape(D, d * d)        # w_i w_i^T per feature
+    M_full = W.T @ W + s2 * np.eye(d, dtype=dtype)
+    # M_n = M_full - sum over missing i of w_i w_i^T: a product with the missing mask.
+    M = M_full[None] - (state.missing_f @ WW).reshape(n, d, d)
+    # a_n = W_O^T (x_O - mu_O) = filled W - observed (mu * W).
+    a = state.filled @ W - state.observed_f @ (mean[:, None] * W)
+    L = np.linalg.cholesky(M)
+    M_inverse = np.linalg.inv(M)
+    z = np.einsum("nij,nj->ni", M_inverse, a)
+    zz = s2 * M_inverse
+    zz += z[:, :, None] * z[:, None, :]
+    zz_flat = zz.reshape(n, d * d)
+    feature_zz = state.observed_f.T @ zz_flat                     # D x d*d
+    feature_z = state.observed_f.T @ z                            # D x d
+    total_zz = zz_flat.sum(axis=0)
+    # ||x_O - mu_O||^2 per row.
+    centred = state.filled - state.observed_f * mean
+    centred_sq = np.einsum("ij,ij->i", centred, centred, dtype=np.float64)
+    log_det_M = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2).astype(np.float64)).sum(axis=1)
+    quadratic = (centred_sq - np.einsum("ij,ij->i", a, z, dtype=np.float64)) / s2
+    n_obs = state.n_obs_rows
+    log_likelihood = float(np.mean(-0.5 * (n_obs * np.log(2 * np.pi) + (n_obs - d) * np.log(s2) + log_det_M
+                                          + quadratic)))
+    return z, feature_zz, feature_z, total_zz, log_likelihood
+
+
+def numpy_em_mstep_missing(state, z, feature_zz, feature_z, floor=0.0):
+    """The M-step of fit_em_missing: per feature i, the (d+1) x (d+1) normal
+    equations in (w_i, mu_i) over the rows where i is observed, batched."""
+    D = state.filled.shape[1]
+    d = z.shape[1]
+    dtype = z.dtype
+    B = state.filled.T @ z                                        # sum_n x_ni <z_n>
+    system = np.empty((D, d + 1, d + 1), dtype=dtype)
+    system[:, :d, :d] = feature_zz.reshape(D, d, d)
+    system[:, :d, d] = feature_z
+    system[:, d, :d] = feature_z
+    system[:, d, d] = state.count
+    rhs = np.empty((D, d + 1), dtype=dtype)
+    rhs[:, :d] = B
+    rhs[:, d] = state.sum_x
+    solution = np.linalg.solve(system, rhs[:, :, None])[:, :, 0]
+    W = np.ascontiguousarray(solution[:, :d])
+    mean = np.ascontiguousarray(solution[:, d])
+    mu = mean.astype(np.float64)
+    A_w = np.einsum("ijk,ik->ij", system[:, :d, :d], W)
+    residual = (state.sum_xx - 2 * mu * state.sum_x + state.count * mu * mu
+                - 2.0 * np.einsum("ij,ij->i", W, B - mean[:, None] * feature_z, dtype=np.float64)
+                + np.einsum("ij,ij->i", W, A_w, dtype=np.float64)).sum()
+    s2 = max(residual / state.n_observed, floor)
+    return mean, W, dtype.type(s2)
+
+
+def numpy_em_iteration_missing(state, estep_result):
+    """One iteration as fit_em_missing runs it: the M-step from the last
+    E-step's sums, then the E-step (with the log-likelihood) of the new parameters."""
+    z, feature_zz, feature_z, _, _ = estep_result
+    mean, W, s2 = numpy_em_mstep_missing(state, z, feature_zz, feature_z)
+    return numpy_em_estep_missing(state, mean, W, s2)
+
+
+def check_missing_em_reference(quick):
+    """The numpy missing-data iteration against vaekit on a small problem: its
+    log-likelihood equals PPCA.score at a vaekit EM fit, and vaekit's converged
+    fit is a fixed point of it. Returns a note for the table."""
+    from vaekit import PPCA
+
+    rng = np.random.default_rng(3)
+    n, D, d = 2000, 30, 4
+    X = rng.standard_normal((n, d)) @ rng.standard_normal((d, D)) + 0.3 * rng.standard_normal((n, D)) + 1.0
+    X[rng.random(X.shape) < 0.1] = np.nan
+    model = PPCA(d, method="em", max_iter=5000, tol=1e-13, random_state=0).fit(X)
+    state = MissingEMState(X)
+    W = model.components_.T.copy()
+    mean = model.mean_.copy()
+    s2 = float(model.noise_variance_)
+    z, fzz, fz, _, loglik = numpy_em_estep_missing(state, mean, W, s2)
+    new_mean, new_W, new_s2 = numpy_em_mstep_missing(state, z, fzz, fz)
+    loglik_error = abs(loglik - model.score(X))
+    fixed_point_error = max(np.abs(new_W @ new_W.T - W @ W.T).max(), np.abs(new_mean - mean).max(),
+                            abs(new_s2 - s2))
+    ok = loglik_error < 1e-6 * abs(loglik) and fixed_point_error < 1e-4
+    return f"numpy missing-EM check {'ok' if ok else 'FAILED'} (loglik diff {loglik_error:.1e}, fixed point {fixed_point_error:.1e})"
+
+
+def row_ppca(table, quick, repeats):
+    from vaekit import PPCA
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_ppca import make_data
+
+    try:
+        from sklearn.decomposition import PCA
+    except ImportError:
+        PCA = None
+    n, D, d = (5000, 200, 10) if quick else (60_000, 784, 20)
+    check_note = check_missing_em_reference(quick)
+    print("    " + check_note, flush=True)
+    for dtype in (np.float64, np.float32):
+        name = np.dtype(dtype).name
+        X = make_data(n, D, dtype=dtype)
+        size = f"{n:,} x {D} {name}"
+        ours = Stat(repeat_time(lambda: PPCA(d).fit(X), repeats))
+        if PCA is not None:
+            solvers = {}
+            for solver in ("covariance_eigh", "full", "randomized", "arpack"):
+                reps = 1 if solver == "full" and not quick else repeats
+                solvers[solver] = Stat(repeat_time(lambda: PCA(d, svd_solver=solver, random_state=0).fit(X), reps))
+            fastest = min(solvers, key=lambda s: solvers[s].median)
+            others = ", ".join(f"{s} {solvers[s].median:.2f} s" for s in solvers)
+            table.add(f"PPCA closed form {size}, d={d}", ours, solvers[fastest], "s",
+                      ratio_of_medians_stat(solvers[fastest], ours), 1.0,
+                      f"fastest sklearn PCA: {fastest}; all: {others}")
+            pca = PCA(d, svd_solver="covariance_eigh").fit(X)
+            model = PPCA(d).fit(X)
+            ours_score = Stat(repeat_time(lambda: model.score_samples(X), repeats))
+            ref_score = Stat(repeat_time(lambda: pca.score(X), repeats))
+            table.add(f"PPCA score_samples {size}", ours_score, ref_score, "s",
+                      ratio_of_medians_stat(ref_score, ours_score), 10.0, "sklearn PCA.score")
+
+        # EM, complete data: (fit with 1 + k iterations - fit with 1) / k, per repeat.
+        def em_fit(iterations, data):
+            return lambda: PPCA(d, method="em", max_iter=iterations, tol=0.0, random_state=0).fit(data)
+
+        extra = 40 if quick else 10  # small problems need more iterations to rise above the fit's overhead
+        per_iteration = []
+        for _ in range(repeats):
+            t1 = repeat_time(em_fit(1, X), 1)[0]
+            t_more = repeat_time(em_fit(1 + extra, X), 1)[0]
+            per_iteration.append((t_more - t1) / extra)
+        ours_em = Stat(per_iteration)
+        mean = X.mean(axis=0)
+        sum_sq = float(np.einsum("ij,ij->", X - mean, X - mean, dtype=np.float64))
+        W0 = (np.random.default_rng(0).standard_normal((D, d)) * np.sqrt(sum_sq / (n * D))).astype(dtype)
+        s20 = dtype(sum_sq / (n * D))
+        first_estep = numpy_em_estep_complete(X, mean, sum_sq, W0, s20)
+        ref_em = Stat(repeat_time(lambda: numpy_em_iteration_complete(X, mean, sum_sq, first_estep),
+                                  max(repeats, 3)))
+        table.add(f"PPCA EM iteration {size}", ours_em, ref_em, "s", ratio_of_medians_stat(ref_em, ours_em), 2.0,
+                  "numpy, same iteration (M-step + E-step with log-likelihood, X not centred)")
+
+        # EM, 10% missing: (fit with 3 iterations - fit with 1) / 2, per repeat.
+        X_missing = X.copy()
+        X_missing[np.random.default_rng(1).random(X.shape) < 0.1] = np.nan
+        per_iteration = []
+        for _ in range(max(2, repeats // 2)):
+            t1 = repeat_time(em_fit(1, X_missing), 1)[0]
+            t3 = repeat_time(em_fit(3, X_missing), 1)[0]
+            per_iteration.append((t3 - t1) / 2)
+        ours_missing = Stat(per_iteration)
+        state = MissingEMState(X_missing)
+        mean_m = np.nanmean(X_missing, axis=0).astype(dtype)
+        first_estep = numpy_em_estep_missing(state, mean_m, W0, s20)
+        ref_missing = Stat(repeat_time(lambda: numpy_em_iteration_missing(state, first_estep),
+                                       max(2, repeats // 2)))
+        table.add(f"PPCA EM iteration, 10% missing, {size}", ours_missing, ref_missing, "s",
+                  ratio_of_medians_stat(ref_missing, ours_missing), 2.0,
+                  "numpy vectorised port of fit_em_missing (M-step + E-step + log-lik.); " + check_note)
+        del X, X_missing, state
+
+
+# ----------------------------------------------------------------------------- subprocess rows
+
+def child_training(n, epochs):
+    """--child-train: vaekit's vae128 2-thread row only; prints JSON."""
+    from vaekit._native import core
+
+    X = binarized_images(n)
+    warm_up, times, _ = vaekit_epochs(vaekit_vae((400,), 128, 2), X, epochs)
+    print(json.dumps(dict(variant=core.variant, warm_up=warm_up, times=times, n=n)))
+
+
+def resident_mb(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def child_memory(n, epochs):
+    """--child-memory: resident memory before and at peak of a VAE fit; prints JSON."""
+    import gc
+
+    import vaekit
+
+    vaekit.VAE(20, hidden_layer_sizes=(8,), max_iter=1).fit(np.zeros((4, 784), np.float32) + 0.5)  # load everything
+    gc.collect()
+    rss_before_data = resident_mb("VmRSS")
+    X = binarized_images(n)
+    gc.collect()
+    rss_before_fit = resident_mb("VmRSS")
+    try:  # reset VmHWM to the current RSS (Linux >= 4.0), so the data generation's peak does not count
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        reset = True
+    except OSError:
+        reset = False
+    vae = vaekit.VAE(20, hidden_layer_sizes=(400,), likelihood="bernoulli", batch_size=128, max_iter=epochs,
+                     n_threads=2, random_state=0, tol=0.0)
+    vae.fit(X)
+    peak = resident_mb("VmHWM")
+    print(json.dumps(dict(rss_before_data=rss_before_data, rss_before_fit=rss_before_fit, peak=peak,
+                          input_mb=X.nbytes / MB, hwm_reset=reset)))
+
+
+def run_child(arguments, env=None):
+    environment = dict(os.environ)
+    environment.update(env or {})
+    output = subprocess.run([sys.executable, os.path.abspath(__file__), *arguments], env=environment,
+                            capture_output=True, text=True)
+    if output.returncode != 0:
+        raise RuntimeError(f"child {arguments} failed:\n{output.stderr[-2000:]}")
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def row_isa(table, n, epochs):
+    from vaekit._native import _baseline
+
+    level = _baseline.x86_64_level()
+    results = {}
+    for variant, needed in (("baseline", 1), ("avx2", 3), ("avx512", 4)):
+        if level < needed:
+            print(f"    {variant}: not supported by this CPU, skipped")
+            continue
+        try:
+            results[variant] = run_child(["--child-train", str(n), str(epochs)], {"VAEKIT_ISA": variant})
+        except RuntimeError as error:
+            print(f"    {variant}: {error}")
+            continue
+        r = results[variant]
+        print(f"    VAEKIT_ISA={variant} ({r['variant']}): {epochs_text(r['warm_up'], r['times'])}", flush=True)
+    if not results:
+        return
+    from vaekit._native import core  # the variant this process picked at import
+
+    best = min(results, key=lambda v: statistics.median(results[v]["times"]))
+    best_stat = throughput_stat(n, results[best]["times"])
+    for variant, r in results.items():
+        stat = throughput_stat(n, r["times"])
+        picked = r["variant"] == core.variant  # module names: _core, _core_avx2, _core_avx512
+        note = f"reference: {best}, the fastest variant (no -march=native build made)"
+        if picked:
+            note += "; the variant picked at import"
+        table.add(f"VAE 784-400-20 b128 2t, VAEKIT_ISA={variant}", stat, best_stat, "samples/s",
+                  ratio_of_medians_stat(stat, best_stat), 0.9 if picked else None, note)
+
+
+def row_memory(table, n, epochs):
+    r = run_child(["--child-memory", str(n), str(epochs)])
+    growth = r["peak"] - r["rss_before_data"]
+    during_fit = r["peak"] - r["rss_before_fit"]
+    budget = r["input_mb"] + 50.0
+    table.add(f"peak RSS growth, VAE fit {n:,} x 784 float32 ({epochs} ep.)", Stat([growth]),
+              Stat([budget]), "MB", Stat([budget / growth]), 1.0,
+              f"reference = input {r['input_mb']:.0f} MB + 50 MB; growth counted from before the data; "
+              f"{during_fit:.0f} MB of it during fit; VmHWM reset {'yes' if r['hwm_reset'] else 'no'}")
+
+
+# ----------------------------------------------------------------------------- main
+
+def describe_environment():
+    import vaekit
+    from vaekit._native import core
+
+    lines = [f"python {platform.python_version()}, numpy {np.__version__}, vaekit {vaekit.__version__} "
+             f"(core {core.variant}, OpenMP {core.openmp_enabled()}, {core.default_threads()} threads)"]
+    try:
+        import sklearn
+        lines.append(f"scikit-learn {sklearn.__version__}")
+    except ImportError:
+        lines.append("scikit-learn not installed")
+    if have_torch():
+        import torch
+        lines.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads by default)")
+    else:
+        lines.append("torch not installed: PyTorch rows show vaekit only")
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+        lines.append(f"CPU {model}, {os.cpu_count()} logical cores")
+    except (OSError, StopIteration):
+        pass
+    return "; ".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats: a smoke run")
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS), metavar="ROW",
+                        help="rows to run: " + ", ".join(ROWS) + " (default: all)")
+    parser.add_argument("--epochs", type=int, default=None, help="timed epochs after the warm-up (default 3; 1 quick)")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats of the non-training timings (default 5)")
+    parser.add_argument("--child-train", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-memory", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_train:
+        return child_training(*args.child_train)
+    if args.child_memory:
+        return child_memory(*args.child_memory)
+
+    epochs = args.epochs or (1 if args.quick else 3)
+    repeats = args.repeats or (2 if args.quick else 5)
+    n = 3000 if args.quick else 60_000
+    print(describe_environment())
+    print("ratio: above 1 means vaekit is better (throughput ratio vaekit/reference, or time ratio "
+          "reference/vaekit); goal: the issue's goal in that orientation")
+    start = time.perf_counter()
+    X = binarized_images(n)
+    print(f"data: {X.shape} float32, {X.mean():.1%} ones, {(X.max(axis=0) == 0).sum()} pixels always 0 "
+          f"({time.perf_counter() - start:.1f} s to make)", flush=True)
+    table = Table()
+    timings = {}
+    for row in args.rows:
+        started = time.perf_counter()
+        print(f"== {row}", flush=True)
+        if row == "vae128":
+            row_training(table, X, "vae128", 128, (1, 2), (400,), epochs, (True,))
+        elif row == "noflush":
+            row_training(table, X, "noflush", 128, (2,), (400,), epochs, (False,))
+        elif row == "vae32":
+            # A third of the data per epoch: throughput does not depend on it, and it keeps the run short.
+            row_training(table, X[: n // 3], "vae32", 32, (1, 2), (400,), epochs, (True,))
+        elif row == "deep":
+            row_training(table, X[: n // 2], "deep", 128, (2,), (512, 256), epochs, (True,),
+                         kinds=("autoencoder", "vae"))
+        elif row == "encode":
+            row_encode(table, X, repeats)
+        elif row == "latency":
+            row_latency(table, X, 500 if args.quick else 5000)
+        elif row == "ppca":
+            row_ppca(table, args.quick, repeats)
+        elif row == "isa":
+            row_isa(table, n, epochs)
+        elif row == "memory":
+            row_memory(table, n, 1 if args.quick else 2)
+        timings[row] = time.perf_counter() - started
+        # The machine may be shared: a load above the threads we use means the timings were disturbed.
+        print("    load average after this row (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()),
+              flush=True)
+    print(f"\nrow times: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) +
+          f"; total {sum(timings.values()):.0f} s")
+    print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {describe_environment()}\n")
+    table.print_markdown()
+
+
+if __name__ == "__main__":
+    main()
