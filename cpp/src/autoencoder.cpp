@@ -31,17 +31,6 @@ double row_loss(ReconstructionLoss loss, const T* x, const T* y, Index D, T* d_o
   return total;
 }
 
-
-template <class T>
-void check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const char* expected) {
-  require(X.cols() == columns, std::string(what) + " has " + std::to_string(X.cols()) +
-                                   " columns, but the model expects " + std::to_string(columns) + " (" + expected +
-                                   ")");
-  require(X.allFinite(), std::string(what) + " contains NaN or infinity");
-}
-
-constexpr Index kInferenceBlock = 64;
-
 }  // namespace
 
 ReconstructionLoss parse_reconstruction_loss(const std::string& name) {
@@ -165,10 +154,10 @@ void Autoencoder<T>::partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& 
 
 template <class T>
 RowMatrix<T> Autoencoder<T>::transform(ConstRowMatrixRef<T> X, int n_threads) const {
-  check_input<T>(X, n_features(), "X", "n_features");
+  detail::check_input<T>(X, n_features(), "X", "n_features");
   const Index n = X.rows(), d = n_components();
   RowMatrix<T> Z(n, d);
-  detail::for_each_block(n, kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     encoder_.reserve(workspace, rows);
     const RowMatrix<T> block = X.middleRows(start, rows);
@@ -180,11 +169,11 @@ RowMatrix<T> Autoencoder<T>::transform(ConstRowMatrixRef<T> X, int n_threads) co
 
 template <class T>
 RowMatrix<T> Autoencoder<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_threads) const {
-  check_input<T>(Z, n_components(), "Z", "n_components");
+  detail::check_input<T>(Z, n_components(), "Z", "n_components");
   const Index n = Z.rows(), D = n_features();
   RowMatrix<T> X(n, D);
   const bool bce = config_.loss == ReconstructionLoss::Bce;
-  detail::for_each_block(n, kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     decoder_.reserve(workspace, rows);
     const RowMatrix<T> block = Z.middleRows(start, rows);
@@ -196,10 +185,10 @@ RowMatrix<T> Autoencoder<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_thr
 
 template <class T>
 Vector<T> Autoencoder<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads) const {
-  check_input<T>(X, n_features(), "X", "n_features");
+  detail::check_input<T>(X, n_features(), "X", "n_features");
   const Index n = X.rows(), D = n_features();
   Vector<T> scores(n);
-  detail::for_each_block(n, kInferenceBlock, 2.0 * n_parameters(), n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> encoder_workspace, decoder_workspace;
     encoder_.reserve(encoder_workspace, rows);
     decoder_.reserve(decoder_workspace, rows);

@@ -314,4 +314,16 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
   history.best_loss = best_loss;
 }
 
+// Inference-time input check shared by the models: the column count and finiteness.
+template <class T>
+void check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const char* expected) {
+  require(X.cols() == columns, std::string(what) + " has " + std::to_string(X.cols()) +
+                                   " columns, but the model expects " + std::to_string(columns) + " (" + expected +
+                                   ")");
+  require(X.allFinite(), std::string(what) + " contains NaN or infinity");
+}
+
+// Rows per block of the models' inference passes.
+constexpr Index kInferenceBlock = 64;
+
 }  // namespace vaekit::detail

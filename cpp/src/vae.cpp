@@ -323,28 +323,13 @@ void VAE<T>::partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options)
 }
 
 // ================================================================ inference
-namespace {
-
-
-template <class T>
-void check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const char* expected) {
-  require(X.cols() == columns, std::string(what) + " has " + std::to_string(X.cols()) +
-                                   " columns, but the model expects " + std::to_string(columns) + " (" + expected +
-                                   ")");
-  require(X.allFinite(), std::string(what) + " contains NaN or infinity");
-}
-
-constexpr Index kInferenceBlock = 64;
-
-}  // namespace
-
 template <class T>
 void VAE<T>::encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads) const {
-  check_input<T>(X, n_features(), "X", "n_features");
+  detail::check_input<T>(X, n_features(), "X", "n_features");
   const Index n = X.rows(), d = n_components();
   mean.resize(n, d);
   stddev.resize(n, d);
-  detail::for_each_block(n, kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     encoder_.reserve(workspace, rows);
     const RowMatrix<T> block = X.middleRows(start, rows);  // contiguous rows for predict
@@ -367,11 +352,11 @@ RowMatrix<T> VAE<T>::transform(ConstRowMatrixRef<T> X, int n_threads) const {
 
 template <class T>
 RowMatrix<T> VAE<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_threads) const {
-  check_input<T>(Z, n_components(), "Z", "n_components");
+  detail::check_input<T>(Z, n_components(), "Z", "n_components");
   const Index n = Z.rows(), D = n_features(), width = decoder_.n_outputs();
   RowMatrix<T> X(n, D);
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
-  detail::for_each_block(n, kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     decoder_.reserve(workspace, rows);
     const RowMatrix<T> block = Z.middleRows(start, rows);
@@ -394,7 +379,7 @@ RowMatrix<T> VAE<T>::sample(Index n_samples, std::uint64_t seed, bool noise, int
   const Vector<T> g2 = noise_variance();
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
   const double flops_per_sample = 2.0 * decoder_.n_parameters();
-  detail::for_each_block(n_samples, kInferenceBlock, flops_per_sample, n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n_samples, detail::kInferenceBlock, flops_per_sample, n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     decoder_.reserve(workspace, rows);
     RowMatrix<T> latent(rows, d);
@@ -436,7 +421,7 @@ RowMatrix<T> VAE<T>::sample(Index n_samples, std::uint64_t seed, bool noise, int
 template <class T>
 Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate,
                            double beta, int n_threads) const {
-  check_input<T>(X, n_features(), "X", "n_features");
+  detail::check_input<T>(X, n_features(), "X", "n_features");
   require(n_samples >= 1, "the number of samples per row must be at least 1");
   const Index n = X.rows(), D = n_features(), d = n_components(), width = decoder_.n_outputs();
   const Index S = n_samples;
