@@ -62,23 +62,34 @@ inline int thread_id() {
 // into 1.5 s. Here each thread takes one contiguous slice of rows and meets
 // the others once, at the end.
 
-// Number of threads for a product of `flops`: one below the threshold.
-inline bool product_worth_parallel(double flops) { return flops >= 2.0e6; }
+// Whether a product of A and B (or A^T and B) is worth more than one thread.
+template <class Lhs, class Rhs>
+bool product_worth_parallel(const Lhs& A, const Rhs& B) {
+  return 2.0 * static_cast<double>(A.rows()) * static_cast<double>(A.cols()) * static_cast<double>(B.cols()) >= 2.0e6;
+}
+
+// The contiguous slice [begin, end) of n rows that the calling thread of the
+// current parallel region owns (all of them outside a region).
+struct RowSlice {
+  Index begin, end;
+  Index size() const { return end - begin; }
+};
+inline RowSlice this_thread_rows(Index n) {
+#ifdef _OPENMP
+  const Index threads = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+  const Index threads = 1, t = 0;
+#endif
+  return {n * t / threads, n * (t + 1) / threads};
+}
 
 // out = A * B, the rows of A (and out) split among the threads.
 template <class Out, class Lhs, class Rhs>
 void parallel_product(Out& out, const Lhs& A, const Rhs& B) {
-  const Index n = A.rows();
-  const double flops = 2.0 * static_cast<double>(n) * static_cast<double>(A.cols()) * static_cast<double>(B.cols());
-#pragma omp parallel if(product_worth_parallel(flops))
+#pragma omp parallel if(product_worth_parallel(A, B))
   {
-#ifdef _OPENMP
-    const Index threads = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-    const Index threads = 1, t = 0;
-#endif
-    const Index begin = n * t / threads, end = n * (t + 1) / threads;
-    if (end > begin) out.middleRows(begin, end - begin).noalias() = A.middleRows(begin, end - begin) * B;
+    const RowSlice rows = this_thread_rows(A.rows());
+    if (rows.size() > 0) out.middleRows(rows.begin, rows.size()).noalias() = A.middleRows(rows.begin, rows.size()) * B;
   }
 }
 
@@ -87,20 +98,14 @@ void parallel_product(Out& out, const Lhs& A, const Rhs& B) {
 // order, so a given thread count always gives the same bits.
 template <class T, class Lhs, class Rhs>
 Matrix<T> parallel_transposed_product(const Lhs& A, const Rhs& B) {
-  const Index n = A.rows();
-  const double flops = 2.0 * static_cast<double>(n) * static_cast<double>(A.cols()) * static_cast<double>(B.cols());
-  const int threads = product_worth_parallel(flops) ? max_threads() : 1;
+  const int threads = product_worth_parallel(A, B) ? max_threads() : 1;
   std::vector<Matrix<T>> partial(threads, Matrix<T>::Zero(A.cols(), B.cols()));
 #pragma omp parallel num_threads(threads) if(threads > 1)
   {
-#ifdef _OPENMP
-    const Index team = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-    const Index team = 1, t = 0;
-#endif
-    const Index begin = n * t / team, end = n * (t + 1) / team;
-    if (end > begin) {
-      partial[t].noalias() = A.middleRows(begin, end - begin).transpose() * B.middleRows(begin, end - begin);
+    const RowSlice rows = this_thread_rows(A.rows());
+    if (rows.size() > 0) {
+      partial[thread_id()].noalias() =
+          A.middleRows(rows.begin, rows.size()).transpose() * B.middleRows(rows.begin, rows.size());
     }
   }
   for (int t = 1; t < threads; ++t) partial[0] += partial[t];
