@@ -18,6 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import MeanScoreMixin
 from ._native import core
 from ._validation import seed_from_random_state
 
@@ -72,7 +73,7 @@ def _check_hidden_layer_sizes(hidden_layer_sizes):
     return [int(size) for size in sizes]
 
 
-class _NeuralEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base of Autoencoder and VAE: training parameters and the fit cycle.
 
     Subclasses define ``_native_class(dtype)``, ``_native_arguments()`` (the
@@ -265,21 +266,6 @@ class _NeuralEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         X = self._validate_X(X)
         return self._native_model().transform(X, self._n_threads())
-
-    def score(self, X, y=None):
-        """Mean of ``score_samples(X)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-        """
-        return float(np.mean(self.score_samples(X), dtype=np.float64))
 
 
 def check_unit_interval(X, what):

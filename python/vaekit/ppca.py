@@ -9,13 +9,14 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import MeanScoreMixin
 from ._native import core
 from ._validation import check_n_samples, seed_from_random_state
 
 _METHODS = ("closed_form", "em")
 
 
-class PPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Probabilistic principal component analysis (Tipping & Bishop, 1999).
 
     The generative model is ``z ~ N(0, I_d)``, ``x | z ~ N(W z + mu, sigma^2 I)``,
@@ -204,21 +205,6 @@ class PPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         X = self._validate_X(X)
         return self._model(X.dtype).score_samples(X)
-
-    def score(self, X, y=None):
-        """Mean log-likelihood per sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-        """
-        return float(np.mean(self.score_samples(X), dtype=np.float64))
 
     def sample(self, n_samples=1, random_state=None):
         """Draw samples ``x = W z + mu + sigma * eps`` from the fitted model.
