@@ -1,14 +1,51 @@
 #include "vaekit/optim.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "denormals.hpp"
 #include "parallel.hpp"
 
 namespace vaekit {
 
+namespace {
+
+// One Adam update of params[begin, end); returns false when an updated
+// parameter is not finite. Restrict pointers and a branch-free body let the
+// compiler vectorise it (sqrt and division included: built with
+// -fno-math-errno); the finiteness test rides along on values already in
+// registers instead of a separate pass over the gradient.
+template <class T, bool kDecay>
+bool adam_range(T* __restrict params, const T* __restrict gradient, const T* __restrict decay_mask,
+                T* __restrict m, T* __restrict v, Index begin, Index end, T b1, T b2, T step_size, T eps_hat,
+                T decay) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  unsigned not_finite = 0;
+  for (Index i = begin; i < end; ++i) {
+    const T g = gradient[i];
+    const T m_i = b1 * m[i] + (T(1) - b1) * g;
+    const T v_i = b2 * v[i] + (T(1) - b2) * g * g;
+    m[i] = m_i;
+    v[i] = v_i;
+    T update = step_size * m_i / (std::sqrt(v_i) + eps_hat);
+    if (kDecay) update += decay * decay_mask[i] * params[i];
+    const T p = params[i] - update;
+    params[i] = p;
+    Bits bits;
+    std::memcpy(&bits, &p, sizeof(T));
+    not_finite |= static_cast<unsigned>((bits & exponent) == exponent);
+  }
+  return not_finite == 0;
+}
+
+}  // namespace
+
 template <class T>
-void adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamState<T>& state,
+bool adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamState<T>& state,
                const AdamOptions& options) {
   state.step += 1;
   const double t = static_cast<double>(state.step);
@@ -23,25 +60,31 @@ void adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamS
   T* m = state.first_moment.data();
   T* v = state.second_moment.data();
   const bool use_decay = decay_mask != nullptr && options.weight_decay != 0.0;
-#pragma omp parallel if (n >= 65536)
+  int not_finite = 0;
+  // Blocks of whole cache lines per thread; the split does not change any result.
+  const int blocks = n >= 65536 ? static_cast<int>((n + 4095) / 4096) : 1;
+#pragma omp parallel if (blocks > 1) reduction(| : not_finite)
   {
     // Tiny gradients would make tiny moments (g^2 underflows first): flushed
     // to zero rather than computed slowly as denormals; see denormals.hpp.
     detail::FlushDenormals flush_denormals;
 #pragma omp for schedule(static)
-    for (int i = 0; i < static_cast<int>(n); ++i) {
-      const T g = gradient[i];
-      m[i] = b1 * m[i] + (T(1) - b1) * g;
-      v[i] = b2 * v[i] + (T(1) - b2) * g * g;
-      T update = step_size * m[i] / (std::sqrt(v[i]) + eps_hat);
-      if (use_decay) update += decay * decay_mask[i] * params[i];
-      params[i] -= update;
+    for (int b = 0; b < blocks; ++b) {
+      const Index begin = static_cast<Index>(b) * 4096;
+      const Index end = blocks == 1 ? n : std::min<Index>(n, begin + 4096);
+      const bool finite =
+          use_decay ? adam_range<T, true>(params, gradient, decay_mask, m, v, begin, end, b1, b2, step_size, eps_hat,
+                                          decay)
+                    : adam_range<T, false>(params, gradient, decay_mask, m, v, begin, end, b1, b2, step_size,
+                                           eps_hat, decay);
+      if (!finite) not_finite = 1;
     }
   }
+  return not_finite == 0;
 }
 
-template void adam_step<float>(float*, const float*, const float*, Index, AdamState<float>&, const AdamOptions&);
-template void adam_step<double>(double*, const double*, const double*, Index, AdamState<double>&,
+template bool adam_step<float>(float*, const float*, const float*, Index, AdamState<float>&, const AdamOptions&);
+template bool adam_step<double>(double*, const double*, const double*, Index, AdamState<double>&,
                                 const AdamOptions&);
 
 }  // namespace vaekit

@@ -173,7 +173,7 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
   require(options.max_iter >= 1, model_name + ": max_iter must be at least 1");
   require(options.adam.learning_rate > 0, model_name + ": learning_rate must be positive");
   require(options.n_iter_no_change >= 1, model_name + ": n_iter_no_change must be at least 1");
-  require(X.allFinite(), model_name + ": X contains NaN or infinity");
+  require(all_finite<T>(X), model_name + ": X contains NaN or infinity");
   if (adam.first_moment.size() != params.size()) adam.reset(params.size());
   // A batch of tiny networks (~6 flops per parameter and row, forward and
   // backward) costs less than waking a thread team for each of its GEMMs and
@@ -244,18 +244,20 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
       }
       const std::uint64_t stream = (epoch_id << 32) | static_cast<std::uint64_t>(b);
       const double loss = loss_and_gradient(batch.data(), rows, stream, gradient.data());
-      if (!std::isfinite(loss) || !gradient.allFinite()) {
+      // A non-finite gradient entry makes its parameter non-finite, so one
+      // test of the updated parameters inside the Adam pass covers both.
+      const bool finite_step = adam_step(params.data(), gradient.data(), mask, params.size(), adam, options.adam);
+      if (!std::isfinite(loss) || !finite_step) {
         params = saved_params;
         adam = saved_adam;
         std::ostringstream message;
-        message << model_name << " training diverged: the loss became non-finite in epoch " << epoch_id + 1
+        message << model_name << " training diverged: the loss or the parameters became non-finite in epoch " << epoch_id + 1
                 << " (batch " << b + 1 << " of " << n_batches << "). Lower the learning rate (learning_rate="
                 << options.adam.learning_rate
                 << ") or scale the input (e.g. with StandardScaler or MinMaxScaler); the model keeps the "
                    "parameters of the last complete epoch.";
         throw TrainingDiverged(message.str());
       }
-      adam_step(params.data(), gradient.data(), mask, params.size(), adam, options.adam);
       total += loss * static_cast<double>(rows);
       if (options.on_batch && !options.on_batch()) {
         params = saved_params;
@@ -265,13 +267,6 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
       }
     }
     const double epoch_loss = total / static_cast<double>(n_train);
-    if (!params.allFinite()) {  // a finite loss, then an overflowing step
-      params = saved_params;
-      adam = saved_adam;
-      throw TrainingDiverged(model_name + " training diverged: the parameters became non-finite. Lower the "
-                             "learning rate or scale the input; the model keeps the parameters of the last "
-                             "complete epoch.");
-    }
     history.n_iter += 1;
     history.loss_curve.push_back(epoch_loss);
     EpochReport report;
@@ -320,7 +315,7 @@ void check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const 
   require(X.cols() == columns, std::string(what) + " has " + std::to_string(X.cols()) +
                                    " columns, but the model expects " + std::to_string(columns) + " (" + expected +
                                    ")");
-  require(X.allFinite(), std::string(what) + " contains NaN or infinity");
+  require(all_finite<T>(X), std::string(what) + " contains NaN or infinity");
 }
 
 // Rows per block of the models' inference passes.

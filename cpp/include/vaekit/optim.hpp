@@ -42,9 +42,11 @@ struct AdamState {
 
 // One Adam step on params[0..n) in place; decay_mask may be null (no decay).
 // Denormal values are flushed to zero during the step (the caller's
-// floating-point mode is restored afterwards).
+// floating-point mode is restored afterwards). Returns false when an updated
+// parameter is NaN or infinite, which is also what a non-finite gradient
+// entry leads to: the caller then restores its last good parameters.
 template <class T>
-void adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamState<T>& state,
+bool adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamState<T>& state,
                const AdamOptions& options);
 
 // What the training loop reports after each complete epoch.
@@ -93,9 +95,9 @@ class TrainingDiverged : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-extern template void adam_step<float>(float*, const float*, const float*, Index, AdamState<float>&,
+extern template bool adam_step<float>(float*, const float*, const float*, Index, AdamState<float>&,
                                       const AdamOptions&);
-extern template void adam_step<double>(double*, const double*, const double*, Index, AdamState<double>&,
+extern template bool adam_step<double>(double*, const double*, const double*, Index, AdamState<double>&,
                                        const AdamOptions&);
 
 }  // namespace vaekit
