@@ -32,45 +32,72 @@ inline T inside_clamp(T v) {  // derivative of clamp_log_variance
 // logits, then for Network the raw log-variances). If `d_out` is given, it
 // receives scale * d(-log p)/d(out); `d_log_variance` (Scalar, Diagonal)
 // receives scale * d(-log p)/d(log g_j^2), before the clamp's derivative.
+// `scratch` holds D values. The transcendental functions go through Eigen's
+// vectorised exp/log1p (a scalar libm call per pixel cost as much as the
+// decoder's GEMMs); the other loops are plain and vectorised by the compiler.
 template <class T>
 double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T* out, const T* learned_log_variance,
-                                   T* d_out, T* d_log_variance, T scale) {
+                                   T* d_out, T* d_log_variance, T scale, T* scratch) {
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   const Index D = config.n_features;
-  double total = 0;
+  const Eigen::Map<const Array> f(out, D), xs(x, D);
   if (config.likelihood == Likelihood::Bernoulli) {
     // log p = sum x f - softplus(f): the log-sigmoid form, stable for any logit.
     // softplus(f) = max(f, 0) + log1p(e) and sigmoid(f) share e = exp(-|f|).
-    for (Index j = 0; j < D; ++j) {
-      const T f = out[j];
-      const T e = std::exp(-std::abs(f));
-      total += static_cast<double>(x[j] * f - ((f > T(0) ? f : T(0)) + std::log1p(e)));
-      if (d_out) d_out[j] = scale * ((f >= T(0) ? T(1) : e) / (T(1) + e) - x[j]);
+    T* e = d_out ? d_out : scratch;
+    Eigen::Map<Array> es(e, D);
+    es = (-f.abs()).exp();
+    const double total = static_cast<double>((xs * f - f.max(T(0)) - es.log1p()).sum());
+    if (d_out) {
+      for (Index j = 0; j < D; ++j) {
+        const T ej = e[j];  // d_out[j] is e[j]: read before it is overwritten
+        d_out[j] = scale * ((out[j] >= T(0) ? T(1) : ej) / (T(1) + ej) - x[j]);
+      }
     }
     return total;
   }
   // Gaussian: log N(x; f, g^2) = -1/2 sum_j [log 2 pi + log g_j^2 + (x_j - f_j)^2 / g_j^2].
+  // raw[j]: the unclamped log-variance of pixel j, read with stride `step`.
   const T fixed_log_variance = static_cast<T>(std::log(config.noise_variance));
-  for (Index j = 0; j < D; ++j) {
-    T raw;
-    switch (config.decoder_variance) {
-      case DecoderVariance::Scalar: raw = learned_log_variance[0]; break;
-      case DecoderVariance::Diagonal: raw = learned_log_variance[j]; break;
-      case DecoderVariance::Network: raw = out[D + j]; break;
-      default: raw = fixed_log_variance; break;
-    }
-    const T log_variance = clamp_log_variance(raw);
+  const T* raw = &fixed_log_variance;
+  Index step = 0;
+  switch (config.decoder_variance) {
+    case DecoderVariance::Scalar: raw = learned_log_variance; break;
+    case DecoderVariance::Diagonal: raw = learned_log_variance; step = 1; break;
+    case DecoderVariance::Network: raw = out + D; step = 1; break;
+    default: break;
+  }
+  if (step == 0) {
+    // One variance for every pixel: no transcendental function per pixel.
+    const T log_variance = clamp_log_variance(raw[0]);
     const T precision = std::exp(-log_variance);
-    const T residual = x[j] - out[j];
-    const T scaled_sq = residual * residual * precision;
-    total += -0.5 * (kLog2Pi + static_cast<double>(log_variance) + static_cast<double>(scaled_sq));
-    if (d_out) {
-      d_out[j] = -scale * residual * precision;
-      const T d_lv = scale * T(0.5) * (T(1) - scaled_sq);
-      if (config.decoder_variance == DecoderVariance::Network) d_out[D + j] = d_lv * inside_clamp(raw);
+    const double squares = static_cast<double>((xs - f).square().sum());
+    if (d_out)
+      for (Index j = 0; j < D; ++j) d_out[j] = -scale * (x[j] - out[j]) * precision;
+    if (d_log_variance)
+      for (Index j = 0; j < D; ++j) {
+        const T residual = x[j] - out[j];
+        d_log_variance[j] = scale * T(0.5) * (T(1) - residual * residual * precision);
+      }
+    return -0.5 * (static_cast<double>(D) * (kLog2Pi + static_cast<double>(log_variance)) +
+                   squares * static_cast<double>(precision));
+  }
+  // One variance per pixel: log g_j^2 clamped, its exp vectorised.
+  Eigen::Map<Array> precision(scratch, D);
+  const auto log_variance =
+      Eigen::Map<const Array>(raw, D).max(static_cast<T>(kMinLogVariance)).min(static_cast<T>(kMaxLogVariance));
+  precision = (-log_variance).exp();
+  const double sum = static_cast<double>((log_variance + (xs - f).square() * precision).sum());
+  if (d_out) {
+    for (Index j = 0; j < D; ++j) {
+      const T residual = x[j] - out[j];
+      d_out[j] = -scale * residual * precision[j];
+      const T d_lv = scale * T(0.5) * (T(1) - residual * residual * precision[j]);
+      if (config.decoder_variance == DecoderVariance::Network) d_out[D + j] = d_lv * inside_clamp(raw[j]);
       else if (d_log_variance) d_log_variance[j] = d_lv;
     }
   }
-  return total;
+  return -0.5 * (static_cast<double>(D) * kLog2Pi + sum);
 }
 
 }  // namespace
@@ -170,6 +197,7 @@ void VAE<T>::reserve(VAEWorkspace<T>& workspace, Index rows) const {
   workspace.latent.resize(latent_rows * config_.n_components);
   workspace.row_log_likelihood.resize(latent_rows);
   if (n_log_variance() > 0) workspace.log_variance_gradient.resize(latent_rows * config_.n_features);
+  workspace.scratch.resize(config_.n_features);
 }
 
 // ====================================================================== ELBO
@@ -211,7 +239,7 @@ double VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, 
   for (Index r = 0; r < latent_rows; ++r) {
     workspace.row_log_likelihood(r) = static_cast<T>(log_likelihood_given_latent(
         config_, X + (r / S) * D, F.row(r).data(), learned, G.row(r).data(),
-        lv_gradient ? lv_gradient + r * D : nullptr, scale));
+        lv_gradient ? lv_gradient + r * D : nullptr, scale, workspace.scratch.data()));
   }
   decoder_.backward(params, Z.data(), latent_rows, workspace.decoder, gradient, /*want_input_gradient=*/true,
                     /*parallel=*/false);
@@ -332,8 +360,7 @@ void VAE<T>::encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& st
   detail::for_each_block(n, detail::kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     encoder_.reserve(workspace, rows);
-    const RowMatrix<T> block = X.middleRows(start, rows);  // contiguous rows for predict
-    const T* out = encoder_.predict(parameters_.data(), block.data(), rows, workspace);
+    const T* out = encoder_.predict(parameters_.data(), X.row(start).data(), rows, workspace, X.outerStride());
     for (Index r = 0; r < rows; ++r) {
       for (Index c = 0; c < d; ++c) {
         mean(start + r, c) = out[r * 2 * d + c];
@@ -359,8 +386,7 @@ RowMatrix<T> VAE<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_threads) co
   detail::for_each_block(n, detail::kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     decoder_.reserve(workspace, rows);
-    const RowMatrix<T> block = Z.middleRows(start, rows);
-    const T* out = decoder_.predict(parameters_.data(), block.data(), rows, workspace);
+    const T* out = decoder_.predict(parameters_.data(), Z.row(start).data(), rows, workspace, Z.outerStride());
     for (Index r = 0; r < rows; ++r)
       for (Index j = 0; j < D; ++j) {
         const T f = out[r * width + j];
@@ -442,6 +468,7 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
     for (Index r = 0; r < rows; ++r)
       streams.emplace_back(mix_seed(evaluation_seed, detail::hash_row(x_block.row(r).data(), D)));
     RowMatrix<T> eps(rows * chunk, d), latent(rows * chunk, d);
+    Vector<T> scratch(D);
     for (Index done = 0; done < S; done += chunk) {
       const Index count = std::min(chunk, S - done);
       for (Index r = 0; r < rows; ++r) {
@@ -459,7 +486,7 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
         for (Index j = 0; j < count; ++j) {
           const Index row = r * count + j;
           const double log_px = log_likelihood_given_latent<T>(config_, x_block.row(r).data(), F + row * width,
-                                                               learned, nullptr, nullptr, T(0));
+                                                               learned, nullptr, nullptr, T(0), scratch.data());
           if (estimate == Estimate::Elbo) {
             accumulated[r] += log_px;
             continue;

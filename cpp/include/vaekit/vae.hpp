@@ -69,6 +69,7 @@ struct VAEWorkspace {
   Vector<T> latent;               // z, (rows * n_mc_samples) x d
   Vector<T> row_log_likelihood;   // log p(x|z) per latent row
   Vector<T> log_variance_gradient;  // (rows * n_mc_samples) x D, Scalar/Diagonal only
+  Vector<T> scratch;                // D values for the likelihood's element-wise passes
 };
 
 template <class T>
