@@ -160,8 +160,7 @@ RowMatrix<T> Autoencoder<T>::transform(ConstRowMatrixRef<T> X, int n_threads) co
   detail::for_each_block(n, detail::kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     encoder_.reserve(workspace, rows);
-    const RowMatrix<T> block = X.middleRows(start, rows);
-    const T* out = encoder_.predict(parameters_.data(), block.data(), rows, workspace);
+    const T* out = encoder_.predict(parameters_.data(), X.row(start).data(), rows, workspace, X.outerStride());
     std::copy(out, out + rows * d, Z.row(start).data());
   });
   return Z;
@@ -176,8 +175,7 @@ RowMatrix<T> Autoencoder<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_thr
   detail::for_each_block(n, detail::kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     decoder_.reserve(workspace, rows);
-    const RowMatrix<T> block = Z.middleRows(start, rows);
-    const T* out = decoder_.predict(parameters_.data(), block.data(), rows, workspace);
+    const T* out = decoder_.predict(parameters_.data(), Z.row(start).data(), rows, workspace, Z.outerStride());
     for (Index i = 0; i < rows * D; ++i) X.row(start).data()[i] = bce ? sigmoid(out[i]) : out[i];
   });
   return X;
@@ -192,11 +190,10 @@ Vector<T> Autoencoder<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads) c
     MLPInferenceWorkspace<T> encoder_workspace, decoder_workspace;
     encoder_.reserve(encoder_workspace, rows);
     decoder_.reserve(decoder_workspace, rows);
-    const RowMatrix<T> block = X.middleRows(start, rows);
-    const T* latent = encoder_.predict(parameters_.data(), block.data(), rows, encoder_workspace);
+    const T* latent = encoder_.predict(parameters_.data(), X.row(start).data(), rows, encoder_workspace, X.outerStride());
     const T* out = decoder_.predict(parameters_.data(), latent, rows, decoder_workspace);
     for (Index r = 0; r < rows; ++r)
-      scores(start + r) = static_cast<T>(-row_loss(config_.loss, block.row(r).data(), out + r * D, D,
+      scores(start + r) = static_cast<T>(-row_loss(config_.loss, X.row(start + r).data(), out + r * D, D,
                                                    static_cast<T*>(nullptr), T(0)));
   });
   return scores;

@@ -64,6 +64,20 @@ void add_bias_and_activate(T* Y, Index rows, Index cols, const T* b, Activation 
   }
 }
 
+// Y = act(Y) over n values.
+template <class T>
+void activate_in_place(T* Y, Index n, Activation activation) {
+  switch (activation) {
+    case Activation::Identity: return;
+    case Activation::ReLU:
+      for (Index i = 0; i < n; ++i) Y[i] = std::max(Y[i], T(0));
+      return;
+    default:
+      for (Index i = 0; i < n; ++i) Y[i] = activate(activation, Y[i]);
+      return;
+  }
+}
+
 // G *= act'(Y), the backward counterpart of add_bias_and_activate.
 template <class T>
 void multiply_by_derivative(T* G, const T* Y, Index rows, Index cols, Activation activation, bool parallel) {
@@ -81,33 +95,96 @@ void multiply_by_derivative(T* G, const T* Y, Index rows, Index cols, Activation
   }
 }
 
-// y_r = x_r W + b for four rows at once. Every row goes through the same
-// statements in the same order (k ascending, the same vector/scalar split of
-// j), so its result does not depend on which rows share the block. Loading
-// each row of W once for four rows quarters the traffic of a row-at-a-time loop.
+// Inference product Y = X W + b, row-invariant and register-blocked.
+//
+// Every output entry y[r][j] is computed by the same sequence of operations
+// whatever the rows around it: it starts at b[j] and accumulates
+// x[r][k] * w[k][j] for k = 0, 1, ..., n_in - 1 in that order, with a
+// multiply-add on packets for the columns covered by packet tiles (a choice
+// that depends on j and n_out only) and a scalar multiply and add for the
+// last few columns. Partial sums may be parked in Y between k-chunks: storing
+// and reloading a float is exact. So how rows are grouped (kRows at a time,
+// or fewer at the end of a block) never changes a result, bit for bit.
+//
+// The blocking: a k-chunk of a two-packet column panel of W (kChunk x 2P
+// values, 32 KB for AVX-512 floats) stays in L1 while every row group of the
+// block streams past it, and each row group keeps 2 x kRows accumulators in
+// registers.
 template <class T>
-void affine_four_rows(const T* const* x, const T* W, const T* b, Index n_in, Index n_out, T* const* y) {
-  T* __restrict y0 = y[0];
-  T* __restrict y1 = y[1];
-  T* __restrict y2 = y[2];
-  T* __restrict y3 = y[3];
-  for (Index j = 0; j < n_out; ++j) {
-    y0[j] = b[j];
-    y1[j] = b[j];
-    y2[j] = b[j];
-    y3[j] = b[j];
+struct AffineKernel {
+  using Packet = typename Eigen::internal::packet_traits<T>::type;
+  using HalfPacket = typename Eigen::internal::unpacket_traits<Packet>::half;
+  static constexpr int P = Eigen::internal::unpacket_traits<Packet>::size;
+  static constexpr int kHalf = Eigen::internal::unpacket_traits<HalfPacket>::size;
+  // Rows per group: 2 x kRows accumulators plus three registers must fit the
+  // register file (32 vector registers with AVX-512 or NEON, else 16).
+#if defined(EIGEN_VECTORIZE_AVX512) || defined(EIGEN_VECTORIZE_NEON)
+  static constexpr int kRows = 8;
+#else
+  static constexpr int kRows = 6;
+#endif
+  static constexpr Index kChunk = 256;
+
+  // Rows [0, R) of a group, columns [j, j + N * size(Pk)), k in [k0, k1);
+  // the accumulators start from the bias (k0 == 0) or from Y.
+  template <int R, class Pk, int N>
+  static void tile(const T* x, Index x_stride, const T* W, Index n_out, const T* b, T* Y, Index j, Index k0,
+                   Index k1) {
+    using namespace Eigen::internal;
+    constexpr int S = unpacket_traits<Pk>::size;
+    Pk acc[R][N];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < N; ++c)
+        acc[r][c] = k0 == 0 ? ploadu<Pk>(b + j + c * S) : ploadu<Pk>(Y + r * n_out + j + c * S);
+    for (Index k = k0; k < k1; ++k) {
+      const T* w = W + k * n_out + j;
+      Pk wk[N];
+      for (int c = 0; c < N; ++c) wk[c] = ploadu<Pk>(w + c * S);
+      for (int r = 0; r < R; ++r) {
+        const Pk a = pset1<Pk>(x[r * x_stride + k]);
+        for (int c = 0; c < N; ++c) acc[r][c] = pmadd(a, wk[c], acc[r][c]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < N; ++c) pstoreu(Y + r * n_out + j + c * S, acc[r][c]);
   }
-  for (Index k = 0; k < n_in; ++k) {
-    const T* __restrict w = W + k * n_out;
-    const T a0 = x[0][k], a1 = x[1][k], a2 = x[2][k], a3 = x[3][k];
-    for (Index j = 0; j < n_out; ++j) {
-      y0[j] += a0 * w[j];
-      y1[j] += a1 * w[j];
-      y2[j] += a2 * w[j];
-      y3[j] += a3 * w[j];
+
+  // One column panel for rows [0, rows): kRows rows at a time, then the rest.
+  template <class Pk, int N, int R = kRows>
+  static void panel(const T* X, Index rows, Index x_stride, const T* W, Index n_out, const T* b, T* Y, Index j,
+                    Index k0, Index k1) {
+    Index r = 0;
+    for (; r + R <= rows; r += R) tile<R, Pk, N>(X + r * x_stride, x_stride, W, n_out, b, Y + r * n_out, j, k0, k1);
+    if constexpr (R > 1) {
+      if (r < rows) panel<Pk, N, R / 2>(X + r * x_stride, rows - r, x_stride, W, n_out, b, Y + r * n_out, j, k0, k1);
     }
   }
-}
+
+  static void run(const T* X, Index rows, Index x_stride, const T* W, const T* b, Index n_in, Index n_out, T* Y) {
+    for (Index k0 = 0; k0 < n_in; k0 += kChunk) {
+      const Index k1 = std::min(n_in, k0 + kChunk);
+      // Column panels: two packets wide, then one packet, then half packets,
+      // then single columns; which one covers column j depends on n_out only.
+      Index j = 0;
+      for (; j + 2 * P <= n_out; j += 2 * P) panel<Packet, 2>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
+      if (j + P <= n_out) {
+        panel<Packet, 1>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
+        j += P;
+      }
+      if constexpr (kHalf < P) {
+        for (; j + kHalf <= n_out; j += kHalf) panel<HalfPacket, 1>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
+      }
+      for (; j < n_out; ++j) {
+        for (Index r = 0; r < rows; ++r) {
+          const T* x = X + r * x_stride;
+          T acc = k0 == 0 ? b[j] : Y[r * n_out + j];
+          for (Index k = k0; k < k1; ++k) acc = acc + x[k] * W[k * n_out + j];
+          Y[r * n_out + j] = acc;
+        }
+      }
+    }
+  }
+};
 
 }  // namespace
 
@@ -229,40 +306,23 @@ void MLP<T>::backward(const T* params, const T* input, Index rows, MLPWorkspace<
 
 template <class T>
 void MLP<T>::reserve(MLPInferenceWorkspace<T>& workspace, Index max_rows) const {
-  max_rows = ((max_rows + 3) / 4) * 4;
   if (workspace.max_rows >= max_rows) return;
   workspace.max_rows = max_rows;
   for (Vector<T>& buffer : workspace.buffer) buffer.resize(max_rows * max_width());
-  workspace.zero_row = Vector<T>::Zero(max_width());
-  workspace.scratch_rows.resize(3 * max_width());
 }
 
 template <class T>
-const T* MLP<T>::predict(const T* params, const T* input, Index rows, MLPInferenceWorkspace<T>& workspace) const {
+const T* MLP<T>::predict(const T* params, const T* input, Index rows, MLPInferenceWorkspace<T>& workspace,
+                         Index input_stride) const {
+  if (input_stride <= 0) input_stride = n_inputs();
   const T* x = input;
   int target = 0;
   for (int l = 0; l < n_layers(); ++l) {
     const DenseLayer& layer = layers_[l];
     T* Y = workspace.buffer[target].data();
-    const T* W = params + layer.weight_offset;
-    const T* b = params + layer.bias_offset;
-    for (Index start = 0; start < rows; start += 4) {
-      // A partial block is completed with a zero input row and scratch outputs,
-      // so that every row goes through the same four-row kernel.
-      const T* x_rows[4];
-      T* y_rows[4];
-      for (Index r = 0; r < 4; ++r) {
-        if (start + r < rows) {
-          x_rows[r] = x + (start + r) * layer.n_in;
-          y_rows[r] = Y + (start + r) * layer.n_out;
-        } else {
-          x_rows[r] = workspace.zero_row.data();
-          y_rows[r] = workspace.scratch_rows.data() + (r - 1) * max_width();
-        }
-      }
-      affine_four_rows(x_rows, W, b, layer.n_in, layer.n_out, y_rows);
-    }
-    add_bias_and_activate(Y, rows, layer.n_out, workspace.zero_row.data(), layer.activation, false);
+    AffineKernel<T>::run(x, rows, l == 0 ? input_stride : layer.n_in, params + layer.weight_offset,
+                         params + layer.bias_offset, layer.n_in, layer.n_out, Y);
+    activate_in_place(Y, rows * layer.n_out, layer.activation);
     x = Y;
     target = 1 - target;
   }

@@ -55,7 +55,6 @@ template <class T>
 struct MLPInferenceWorkspace {
   Index max_rows = 0;
   Vector<T> buffer[2];
-  Vector<T> zero_row, scratch_rows;  // stand-ins for the missing rows of a partial block
 };
 
 template <class T>
@@ -125,7 +124,9 @@ class MLP {
   void reserve(MLPInferenceWorkspace<T>& workspace, Index max_rows) const;
   // Output of `rows` rows (rows <= max_rows), row-invariant (see the header
   // comment); returns a pointer to rows x n_outputs() values in the workspace.
-  const T* predict(const T* params, const T* input, Index rows, MLPInferenceWorkspace<T>& workspace) const;
+  // Row i of the input starts at input + i * input_stride (default n_inputs()).
+  const T* predict(const T* params, const T* input, Index rows, MLPInferenceWorkspace<T>& workspace,
+                   Index input_stride = 0) const;
 
  private:
   std::vector<DenseLayer> layers_;
