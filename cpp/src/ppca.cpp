@@ -231,36 +231,58 @@ void fit_em_complete(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<
   W = random_init<T>(D, d, std::sqrt(std::max(average_variance, 1e-300)), options.seed);
   noise_variance = std::max(static_cast<T>(average_variance), floor);
 
-  RowMatrix<T> projected(n, d);  // A = (X - mu) W
-  RowMatrix<T> posterior(n, d);  // E[z_n] rows
-  Matrix<T> M_inverse(d, d), sum_zz(d, d);
+  Matrix<T> M_inverse(d, d), sum_zz(d, d), AtA(d, d), B(D, d);
   const Matrix<T> identity = Matrix<T>::Identity(d, d);
+  const int blocks = static_cast<int>(block_count<T>(n));
 
   auto estep = [&]() -> double {
-    detail::parallel_product(projected, X, W);
-    projected.rowwise() -= (mean.transpose() * W);
     Matrix<T> M = W.transpose() * W;
     M.diagonal().array() += noise_variance;
     Eigen::LLT<Matrix<T>> llt(M);
     M_inverse = llt.solve(identity);
-    const Matrix<T> AtA = detail::parallel_transposed_product<T>(projected, projected);
+    // One pass over X for the whole iteration: each block of centred rows C_b
+    // stays in cache for A_b = C_b W, <z>_b = A_b M^-1 (eq. 25) and the
+    // M-step's C_b^T <z>_b, where separate products would read X twice.
+    AtA.setZero();
+    B.setZero();
+    const int threads = worth_parallel(n * D * d) ? detail::max_threads() : 1;
+    std::vector<Matrix<T>> partial_AtA(threads, Matrix<T>::Zero(d, d)), partial_B(threads, Matrix<T>::Zero(D, d));
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = detail::thread_id();
+      RowMatrix<T> centred(kBlockRows, D), projected(kBlockRows, d), posterior(kBlockRows, d);
+#pragma omp for schedule(static)
+      for (int b = 0; b < blocks; ++b) {
+        const Index start = static_cast<Index>(b) * kBlockRows;
+        const Index rows = std::min(kBlockRows, n - start);
+        auto C = centred.topRows(rows);
+        C = X.middleRows(start, rows).rowwise() - mean.transpose();
+        auto A = projected.topRows(rows);
+        auto Z = posterior.topRows(rows);
+        A.noalias() = C * W;
+        Z.noalias() = A * M_inverse;
+        partial_AtA[t].noalias() += A.transpose() * A;
+        partial_B[t].noalias() += C.transpose() * Z;
+      }
+    }
+    for (int t = 0; t < threads; ++t) {  // in thread order: the same bits for a given thread count
+      AtA += partial_AtA[t];
+      B += partial_B[t];
+    }
     const double log_det_M = 2.0 * llt.matrixLLT().diagonal().array().template cast<double>().log().sum();
     // Mean log-likelihood (eq. 4) with C^-1 by Woodbury and |C| by the determinant lemma.
     const double trace_term = (M_inverse.cwiseProduct(AtA)).template cast<double>().sum();
     const double s2 = noise_variance;
     const double log_likelihood =
         -0.5 * (D * kLog2Pi + (D - d) * std::log(s2) + log_det_M) - 0.5 * (sum_sq - trace_term) / (s2 * n);
-    // E-step (eqs. 25-26): <z_n> = M^-1 W^T (x_n - mu); sum <z z^T> = n s2 M^-1 + sum <z><z>^T.
-    detail::parallel_product(posterior, projected, M_inverse);
+    // E-step (eq. 26): sum <z z^T> = n s2 M^-1 + sum <z><z>^T = n s2 M^-1 + M^-1 A^T A M^-1.
     sum_zz.noalias() = M_inverse * AtA * M_inverse;
     sum_zz += static_cast<T>(n) * noise_variance * M_inverse;
     return log_likelihood;
   };
   auto mstep = [&]() {
-    // M-step (eqs. 27-28): W = [sum (x - mu) <z>^T][sum <z z^T>]^-1,
-    // s2 = (sum ||x - mu||^2 - tr(W_new^T sum (x - mu)<z>^T)) / (n D).
-    Matrix<T> B = detail::parallel_transposed_product<T>(X, posterior);
-    B -= mean * posterior.colwise().sum();
+    // M-step (eqs. 27-28): W = [sum (x - mu) <z>^T][sum <z z^T>]^-1 = B [sum <z z^T>]^-1,
+    // s2 = (sum ||x - mu||^2 - tr(W_new^T B)) / (n D).
     W = sum_zz.llt().solve(B.transpose()).transpose();
     const double explained = (W.cwiseProduct(B)).template cast<double>().sum();
     noise_variance = std::max(static_cast<T>((sum_sq - explained) / (static_cast<double>(n) * D)), floor);
@@ -619,9 +641,15 @@ namespace {
 
 // Posterior means and/or exact log-likelihoods of the rows of X, block by
 // block: one GEMM for the complete rows of a block, a per-row solve for rows
-// with NaN. The quadratic form uses the identity
-//   (x - mu)^T C^-1 (x - mu) = ||x - mu - W z||^2 / s2 + ||z||^2,  z = E[z|x],
-// a sum of non-negative terms: no cancellation even when s2 is tiny.
+// with NaN. With c = x - mu, p = W^T c and z = E[z|x] = M^-1 p, Woodbury gives
+// the quadratic form
+//   c^T C^-1 c = (||c||^2 - p^T z) / s2                                  (a)
+//              = ||c - W z||^2 / s2 + ||z||^2                            (b)
+// (a) costs O(d) per row once p and z are known; (b) is a sum of
+// non-negative terms, exact even when x lies almost in the span of W, but
+// needs a second O(D d) product. A row takes (a) when its difference keeps
+// at least kWoodburySafe of ||c||^2 (the relative rounding error of (a) is then
+// below a few eps / kWoodburySafe), else it is redone with (b).
 template <class T>
 void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* means,
                     Vector<T>* log_likelihood, int n_threads) {
@@ -642,10 +670,14 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* 
   if (means) means->resize(n, d);
   if (log_likelihood) log_likelihood->resize(n);
   const int blocks = static_cast<int>(block_count<T>(n));
+  // float: p and z carry relative errors of ~sqrt(D) eps from the products.
+  const double kWoodburySafe = sizeof(T) == 4 ? 0.1 : 1e-3;
 
 #pragma omp parallel if(worth_parallel(n * D * d)) reduction(| : saw_infinity)
   {
-    RowMatrix<T> centred(kBlockRows, D), projected(kBlockRows, d), z(kBlockRows, d), residual(kBlockRows, D);
+    RowMatrix<T> centred(kBlockRows, D), projected(kBlockRows, d), z(kBlockRows, d);
+    Vector<T> residual(D);
+    std::vector<double> norms(kBlockRows);
     std::vector<Index> nan_rows;
     std::vector<Index> observed;
 #pragma omp for schedule(static)
@@ -655,22 +687,26 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* 
       nan_rows.clear();
       for (Index r = 0; r < rows; ++r) {
         centred.row(r) = X.row(start + r) - model.mean().transpose();
-        if (!centred.row(r).allFinite()) {
+        if (!all_finite(centred.row(r).data(), D)) {
           if ((centred.row(r).array().abs() == std::numeric_limits<T>::infinity()).any()) saw_infinity = 1;
           nan_rows.push_back(r);
           centred.row(r).setZero();  // keeps the block GEMM finite; redone below
         }
+        if (log_likelihood) norms[r] = static_cast<double>(centred.row(r).squaredNorm());
       }
       auto C = centred.topRows(rows);
       auto Z = z.topRows(rows);
       projected.topRows(rows).noalias() = C * Wt.transpose();
       Z.noalias() = projected.topRows(rows) * M_inverse;
       if (log_likelihood) {
-        residual.topRows(rows) = C;
-        residual.topRows(rows).noalias() -= Z * Wt;
         for (Index r = 0; r < rows; ++r) {
-          const double quadratic = residual.row(r).template cast<double>().squaredNorm() / s2 +
-                                   Z.row(r).template cast<double>().squaredNorm();
+          const double explained = static_cast<double>(projected.row(r).dot(Z.row(r)));
+          double quadratic = (norms[r] - explained) / s2;
+          if (!(norms[r] - explained >= kWoodburySafe * norms[r])) {  // (b), see above
+            residual.noalias() = C.row(r).transpose() - Wt.transpose() * Z.row(r).transpose();
+            quadratic = residual.template cast<double>().squaredNorm() / s2 +
+                        Z.row(r).template cast<double>().squaredNorm();
+          }
           (*log_likelihood)(start + r) =
               static_cast<T>(-0.5 * (D * kLog2Pi + (D - d) * log_s2 + log_det_M + quadratic));
         }
