@@ -221,12 +221,54 @@ class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         self.n_iter_ = int(native.n_iter)
         self._optimizer_state = native.get_optimizer_state()
         self._store_extra(native)
+        self._freeze_fitted_arrays()
+        # The trained C++ model is the one the fitted attributes describe.
+        self._native_cache = (self._fitted_arrays(), native)
+
+    def _freeze_fitted_arrays(self):
+        # Read-only, so that an in-place change cannot leave the cached C++
+        # model (keyed on the arrays' identity) out of date.
+        for array in self._fitted_arrays():
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False
 
     # ------------------------------------------------------- fitted model
     def _model_dtype(self):
         return self.encoder_coefs_[0].dtype
 
+    def _fitted_arrays(self):
+        """The fitted arrays the C++ model is built from (the cache's key)."""
+        return [*self.encoder_coefs_, *self.encoder_intercepts_, *self.decoder_coefs_, *self.decoder_intercepts_,
+                self._decoder_log_variance if hasattr(self, "_decoder_log_variance") else None]
+
     def _native_model(self):
+        """The C++ model of the fitted attributes, built once and then reused.
+
+        Building it copies every weight (and the optimiser state) into C++,
+        which would cost far more than a one-sample ``transform``. The cache is
+        keyed on the identity of the fitted arrays (read-only once fitted or
+        unpickled): it is rebuilt when an attribute is replaced, and never
+        pickled.
+        """
+        arrays = self._fitted_arrays()
+        cached = getattr(self, "_native_cache", None)
+        if cached is not None and len(cached[0]) == len(arrays) and all(a is b for a, b in zip(cached[0], arrays)):
+            return cached[1]
+        native = self._build_native_model()
+        self._native_cache = (arrays, native)
+        return native
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_native_cache", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if hasattr(self, "encoder_coefs_"):
+            self._freeze_fitted_arrays()
+
+    def _build_native_model(self):
         """The C++ model rebuilt from the fitted attributes."""
         dtype = self._model_dtype()
         native = self._native_class(dtype)(self.n_features_in_, *self._architecture)
