@@ -47,7 +47,7 @@ class Autoencoder(_NeuralEstimator):
         Only with early stopping.
     n_iter_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------

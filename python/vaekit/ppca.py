@@ -55,10 +55,10 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         ``explained_variance_`` divided by the model's total variance.
     n_iter_ : int
         EM iterations run (1 for the closed form).
-    log_likelihood_curve_ : ndarray of shape (n_iter_,)
+    log_likelihood_curve_ : ndarray of shape (`n_iter_`,)
         Mean log-likelihood per sample after each EM iteration (``method="em"`` only).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
 
     See Also

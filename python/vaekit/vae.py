@@ -81,7 +81,7 @@ class VAE(_NeuralEstimator):
     n_iter_ : int
         Epochs run (``partial_fit`` adds one per call).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when X has string feature names.
 
     See Also
