@@ -18,7 +18,7 @@ step-wise decreasing learning rate) on scikit-learn's digits.
   generative model (computed here in closed form, dashed).
 
 Run with ``python examples/linear_vae_equals_ppca.py [--output-dir DIR]``
-(about 10 seconds on 2 cores).
+(about 20 seconds on 2 cores).
 """
 
 import copy
