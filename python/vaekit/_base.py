@@ -23,5 +23,15 @@ class MeanScoreMixin:
         Returns
         -------
         score : float
+            Higher is better, as scikit-learn's model selection expects.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import PPCA
+        >>> X = np.random.default_rng(0).normal(size=(100, 5))
+        >>> ppca = PPCA(n_components=2).fit(X)
+        >>> bool(np.isclose(ppca.score(X), ppca.score_samples(X).mean()))
+        True
         """
         return float(np.mean(self.score_samples(X), dtype=np.float64))

@@ -135,15 +135,52 @@ class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Transfor
     def fit(self, X, y=None):
         """Train the model on X from a fresh random initialisation.
 
+        Mini-batch Adam for at most ``max_iter`` epochs, stopping earlier by
+        the ``tol`` / ``n_iter_no_change`` rule (see ``early_stopping``).
+        Training runs in C++ with the GIL released; Ctrl-C stops it within a
+        batch and the estimator keeps the last complete epoch.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training data, converted to ``dtype`` (no copy when it already is
+            C-contiguous in that dtype).
         y : None
             Ignored.
 
         Returns
         -------
-        self
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If a hyper-parameter is invalid, if X contains NaN or infinite
+            values, or if the likelihood or loss needs data in [0, 1] and X is
+            not. Also when training diverges (a non-finite loss): the error
+            names the learning rate and the input scale, and the estimator
+            keeps the parameters of the last complete epoch.
+
+        Warns
+        -----
+        sklearn.exceptions.ConvergenceWarning
+            If ``max_iter`` epochs ran before the stopping rule was met.
+
+        See Also
+        --------
+        partial_fit : One more epoch, continuing from the current state.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from vaekit import VAE
+        >>> X = load_digits().data / 16
+        >>> vae = VAE(n_components=2, hidden_layer_sizes=(32,), early_stopping=True, random_state=0).fit(X)
+        >>> vae.n_iter_ < vae.max_iter  # stopped when the validation ELBO stopped improving
+        True
+        >>> len(vae.loss_curve_) == len(vae.validation_scores_) == vae.n_iter_
+        True
         """
         self._check_training_params()
         X = validate_data(self, X, dtype=self._fit_dtype(), order="C", reset=True)
@@ -170,12 +207,39 @@ class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training data; after the first call, it must have the same number
+            of features.
         y : None
             Ignored.
 
         Returns
         -------
-        self
+        self : object
+            The estimator, trained for one more epoch.
+
+        Raises
+        ------
+        ValueError
+            As for :meth:`fit`, and if X does not have the number of features
+            of the first call.
+
+        See Also
+        --------
+        fit : Train from scratch until convergence.
+
+        Examples
+        --------
+        Train epoch by epoch, e.g. to change the learning rate on the way or
+        to evaluate after each epoch:
+
+        >>> import numpy as np
+        >>> from vaekit import Autoencoder
+        >>> X = np.random.default_rng(0).normal(size=(256, 8))
+        >>> model = Autoencoder(n_components=2, hidden_layer_sizes=(16,), random_state=0)
+        >>> for epoch in range(3):
+        ...     model = model.partial_fit(X)
+        >>> model.n_iter_
+        3
         """
         first_call = not hasattr(self, "encoder_coefs_")
         if first_call:
@@ -313,6 +377,30 @@ class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components)
+            The codes, in the estimator's ``dtype``. Each row depends only on
+            the corresponding row of X, bit for bit.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X has a different number of features than the training data,
+            or NaN or infinite values.
+
+        See Also
+        --------
+        inverse_transform : Decode latent points.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import Autoencoder
+        >>> X = np.random.default_rng(0).normal(size=(256, 8))
+        >>> model = Autoencoder(n_components=3, hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
+        >>> Z = model.transform(X)
+        >>> Z.shape, Z.dtype
+        ((256, 3), dtype('float32'))
         """
         X = self._validate_X(X)
         return self._native_model().transform(X, self._n_threads())

@@ -47,7 +47,23 @@ class Autoencoder(_NeuralEstimator):
         Only with early stopping.
     n_iter_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+
+    See Also
+    --------
+    VAE : Adds a prior and a probabilistic encoder: it can sample and
+        estimate ``log p(x)``.
+    PPCA : The linear, probabilistic model, fitted in closed form.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from vaekit import Autoencoder
+    >>> X = load_digits().data / 16
+    >>> model = Autoencoder(n_components=8, hidden_layer_sizes=(64,), max_iter=20, random_state=0).fit(X)
+    >>> reconstruction = model.inverse_transform(model.transform(X))
+    >>> reconstruction.shape
+    (1797, 64)
     """.replace("{training}", TRAINING_PARAMETERS_DOC)
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(256,), activation="relu", loss="mse",
@@ -102,6 +118,23 @@ class Autoencoder(_NeuralEstimator):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If Z does not have ``n_components`` columns.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import Autoencoder
+        >>> X = np.random.default_rng(0).uniform(size=(100, 6))
+        >>> model = Autoencoder(loss="bce", hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X)
+        >>> probabilities = model.inverse_transform(np.zeros((2, 2)))
+        >>> probabilities.shape, bool(((probabilities > 0) & (probabilities < 1)).all())
+        ((2, 6), True)
         """
         Z = self._validate_Z(Z)
         return self._native_model().inverse_transform(Z, self._n_threads())
@@ -116,6 +149,30 @@ class Autoencoder(_NeuralEstimator):
         Returns
         -------
         score : ndarray of shape (n_samples,)
+            ``-||x - d(e(x))||^2 / 2`` (``loss="mse"``) or minus the binary
+            cross-entropy (``loss="bce"``): higher is better.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X has a different number of features than the training data,
+            or NaN or infinite values.
+
+        See Also
+        --------
+        score : The mean over the samples.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import Autoencoder
+        >>> X = np.random.default_rng(0).normal(size=(100, 6)).astype(np.float32)
+        >>> model = Autoencoder(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X)
+        >>> error = X - model.inverse_transform(model.transform(X))
+        >>> bool(np.allclose(model.score_samples(X), -0.5 * (error ** 2).sum(axis=1), rtol=1e-4))
+        True
         """
         X = self._validate_X(X)
         return self._native_model().score_samples(X, self._n_threads())

@@ -55,11 +55,35 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         ``explained_variance_`` divided by the model's total variance.
     n_iter_ : int
         EM iterations run (1 for the closed form).
-    log_likelihood_curve_ : ndarray of shape (n_iter_,)
+    log_likelihood_curve_ : ndarray of shape (`n_iter_`,)
         Mean log-likelihood per sample after each EM iteration (``method="em"`` only).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
+
+    See Also
+    --------
+    VAE : A non-linear generalisation; with ``hidden_layer_sizes=()`` and
+        ``decoder_variance="scalar"`` its optimum is this model.
+    Autoencoder : A deterministic non-linear encoder and decoder.
+    sklearn.decomposition.PCA : The non-probabilistic limit ``sigma^2 -> 0``.
+
+    Notes
+    -----
+    The closed form sets ``mu`` to the sample mean, ``sigma^2`` to the mean of
+    the ``D - d`` smallest eigenvalues of the sample covariance (divided by n)
+    and ``W = U_d (L_d - sigma^2 I)^{1/2}`` (Tipping & Bishop, 1999, eqs. 7-8).
+    EM alternates the posterior ``z | x ~ N(M^-1 W^T (x - mu), sigma^2 M^-1)``,
+    ``M = W^T W + sigma^2 I``, with closed-form updates of ``W``, ``mu`` and
+    ``sigma^2``; no iteration decreases the log-likelihood. With missing
+    values each sample uses its own ``M`` built from its observed coordinates.
+    Log-likelihoods take O(n D d) operations (Woodbury identity and the
+    matrix determinant lemma); the D x D covariance is never inverted.
+
+    References
+    ----------
+    M. E. Tipping and C. M. Bishop, "Probabilistic principal component
+    analysis", Journal of the Royal Statistical Society B 61(3), 1999.
 
     Examples
     --------
@@ -69,6 +93,15 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
     >>> ppca = PPCA(n_components=2).fit(X)
     >>> ppca.transform(X).shape
     (100, 2)
+
+    Missing values: fit by EM, then impute with the posterior mean.
+
+    >>> X_missing = X.copy()
+    >>> X_missing[::4, 0] = np.nan
+    >>> em = PPCA(n_components=2, method="em", random_state=0).fit(X_missing)
+    >>> X_imputed = em.inverse_transform(em.transform(X_missing))
+    >>> bool(np.isnan(X_imputed).any())
+    False
     """
 
     def __init__(self, n_components=2, *, method="closed_form", max_iter=1000, tol=1e-6, random_state=None,
@@ -117,6 +150,26 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         Returns
         -------
         self : PPCA
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If a hyper-parameter is invalid, if ``n_components`` exceeds
+            ``min(n_samples, n_features)``, if X has fewer than 2 samples,
+            infinite values, or NaN with ``method="closed_form"``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from vaekit import PPCA
+        >>> X = load_digits().data
+        >>> ppca = PPCA(n_components=10).fit(X)
+        >>> ppca.components_.shape, ppca.n_iter_
+        ((10, 64), 1)
+        >>> em = PPCA(n_components=10, method="em", random_state=0).fit(X)
+        >>> bool(abs(em.score(X) - ppca.score(X)) < 0.1)  # EM reaches the closed form's maximum
+        True
         """
         self._check_params()
         # NaN passes this check so that the C++ core can say which method handles it.
@@ -169,6 +222,27 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components)
+            Posterior means, in the dtype of X (float32 stays float32).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X has a different number of features than the training data,
+            or NaN when the model was fitted with ``method="closed_form"``.
+
+        See Also
+        --------
+        inverse_transform : Back to data space.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import PPCA
+        >>> X = np.random.default_rng(0).normal(size=(50, 4))
+        >>> PPCA(n_components=2).fit(X).transform(X[:3]).shape
+        (3, 2)
         """
         X = self._validate_X(X)
         return self._model(X.dtype).transform(X)
@@ -183,6 +257,25 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            The mean of ``p(x | z)`` for each row of Z. For posterior means of
+            samples with missing entries, it holds the conditional means
+            ``E[x_missing | x_observed]`` (the imputation).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If Z does not have ``n_components`` columns.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import PPCA
+        >>> X = np.random.default_rng(0).normal(size=(50, 4))
+        >>> ppca = PPCA(n_components=2).fit(X)
+        >>> bool(np.allclose(ppca.inverse_transform(np.zeros((1, 2))), ppca.mean_))  # z = 0 maps to mu
+        True
         """
         check_is_fitted(self)
         Z = check_array(Z, dtype=[np.float64, np.float32], order="C", input_name="Z")
@@ -202,6 +295,31 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         Returns
         -------
         log_likelihood : ndarray of shape (n_samples,)
+            ``log N(x; mu, W W^T + sigma^2 I)`` of each sample, computed in
+            O(D d) per sample (Woodbury identity, matrix determinant lemma).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            As for :meth:`transform`.
+
+        See Also
+        --------
+        score : The mean over the samples.
+        VAE.log_likelihood : The VAE's (estimated) counterpart.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy.stats import multivariate_normal
+        >>> from vaekit import PPCA
+        >>> X = np.random.default_rng(0).normal(size=(50, 4))
+        >>> ppca = PPCA(n_components=2).fit(X)
+        >>> reference = multivariate_normal(ppca.mean_, ppca.get_covariance()).logpdf(X)
+        >>> bool(np.allclose(ppca.score_samples(X), reference))
+        True
         """
         X = self._validate_X(X)
         return self._model(X.dtype).score_samples(X)
@@ -212,11 +330,29 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         Parameters
         ----------
         n_samples : int, default=1
+            Number of samples to draw.
         random_state : int, RandomState instance or None, default=None
+            Seeds the draws; an int gives the same samples on every call.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            Draws of ``x ~ N(mu, W W^T + sigma^2 I)``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``n_samples`` is negative.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import PPCA
+        >>> ppca = PPCA(n_components=2).fit(np.random.default_rng(0).normal(size=(50, 4)))
+        >>> ppca.sample(3, random_state=0).shape
+        (3, 4)
         """
         check_is_fitted(self)
         n_samples = check_n_samples(n_samples)
@@ -224,12 +360,56 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         return self._model(self.components_.dtype).sample(n_samples, seed)
 
     def get_covariance(self):
-        """Model covariance ``C = W W^T + sigma^2 I``, shape (n_features, n_features)."""
+        """Model covariance ``C = W W^T + sigma^2 I``, shape (n_features, n_features).
+
+        Returns
+        -------
+        covariance : ndarray of shape (n_features, n_features)
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+
+        See Also
+        --------
+        get_precision : Its inverse.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import PPCA
+        >>> ppca = PPCA(n_components=2).fit(np.random.default_rng(0).normal(size=(50, 4)))
+        >>> ppca.get_covariance().shape
+        (4, 4)
+        """
         check_is_fitted(self)
         return self._model(self.components_.dtype).covariance()
 
     def get_precision(self):
-        """Model precision ``C^-1`` (by the Woodbury identity), shape (n_features, n_features)."""
+        """Model precision ``C^-1`` (by the Woodbury identity), shape (n_features, n_features).
+
+        Returns
+        -------
+        precision : ndarray of shape (n_features, n_features)
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+
+        See Also
+        --------
+        get_covariance : Its inverse.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import PPCA
+        >>> ppca = PPCA(n_components=2).fit(np.random.default_rng(0).normal(size=(50, 4)))
+        >>> bool(np.allclose(ppca.get_precision() @ ppca.get_covariance(), np.eye(4)))
+        True
+        """
         check_is_fitted(self)
         return self._model(self.components_.dtype).precision()
 

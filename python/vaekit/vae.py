@@ -81,8 +81,14 @@ class VAE(_NeuralEstimator):
     n_iter_ : int
         Epochs run (``partial_fit`` adds one per call).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when X has string feature names.
+
+    See Also
+    --------
+    PPCA : The linear-Gaussian model in closed form, with an exact likelihood.
+    Autoencoder : The deterministic counterpart, trained on the reconstruction
+        error alone.
 
     Notes
     -----
@@ -90,6 +96,21 @@ class VAE(_NeuralEstimator):
     ``score_samples`` draws the noise of each row from a stream keyed by the
     fitted model's seed and a hash of the row's values, so a row's score does
     not depend on its position or on the other rows, and repeated calls agree.
+
+    With ``decoder_variance="fixed"`` and a ``noise_variance`` much larger
+    than the data's noise, the KL term dominates and latent dimensions
+    collapse onto the prior (they carry no information about x);
+    ``decoder_variance="scalar"`` lets the model learn the noise level.
+
+    References
+    ----------
+    D. P. Kingma and M. Welling, "Auto-encoding variational Bayes", ICLR 2014.
+
+    Y. Burda, R. Grosse and R. Salakhutdinov, "Importance weighted
+    autoencoders", ICLR 2016.
+
+    J. Lucas, G. Tucker, R. Grosse and M. Norouzi, "Don't blame the ELBO! A
+    linear VAE perspective on posterior collapse", NeurIPS 2019.
 
     Examples
     --------
@@ -99,6 +120,14 @@ class VAE(_NeuralEstimator):
     >>> vae = VAE(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
     >>> vae.transform(X).shape
     (200, 2)
+
+    The ELBO is a lower bound on ``log p(x)``; the importance-weighted
+    estimate tightens it:
+
+    >>> elbo = vae.score(X)
+    >>> iwae = vae.log_likelihood(X, n_samples=100, random_state=0).mean()
+    >>> bool(iwae > elbo)
+    True
     """.replace("{training}", TRAINING_PARAMETERS_DOC)
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(256,), activation="relu", likelihood="gaussian",
@@ -173,9 +202,27 @@ class VAE(_NeuralEstimator):
         Returns
         -------
         mean : ndarray of shape (n_samples, n_components)
-            ``h(x)``.
+            ``h(x)``, the same as :meth:`transform`.
         std : ndarray of shape (n_samples, n_components)
             ``k(x)``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X has a different number of features than the training data,
+            or NaN or infinite values.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import VAE
+        >>> X = np.random.default_rng(0).normal(size=(200, 5))
+        >>> vae = VAE(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
+        >>> mean, std = vae.encode(X)
+        >>> mean.shape, bool((std > 0).all())
+        ((200, 2), True)
         """
         X = self._validate_X(X)
         return self._native_model().encode(X, self._n_threads())
@@ -190,6 +237,28 @@ class VAE(_NeuralEstimator):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            The decoder mean of each row of Z.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If Z does not have ``n_components`` columns.
+
+        See Also
+        --------
+        sample : Decode draws from the prior.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import VAE
+        >>> X = np.random.default_rng(0).uniform(size=(200, 5))
+        >>> vae = VAE(likelihood="bernoulli", hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
+        >>> probabilities = vae.inverse_transform(np.zeros((1, 2)))
+        >>> bool(((probabilities > 0) & (probabilities < 1)).all())
+        True
         """
         Z = self._validate_Z(Z)
         return self._native_model().inverse_transform(Z, self._n_threads())
@@ -202,12 +271,34 @@ class VAE(_NeuralEstimator):
         Parameters
         ----------
         n_samples : int, default=1
+            Number of samples to generate.
         random_state : int, RandomState instance or None, default=None
+            Seeds the draws; an int gives the same samples on every call.
         noise : bool, default=False
+            Add the decoder's noise (draw ``x ~ p(x|z)``) instead of
+            returning the decoder mean.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If ``n_samples`` is negative.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import VAE
+        >>> X = np.random.default_rng(0).normal(size=(200, 5))
+        >>> vae = VAE(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
+        >>> vae.sample(4, random_state=0).shape
+        (4, 5)
+        >>> bool(np.array_equal(vae.sample(4, random_state=0), vae.sample(4, random_state=0)))
+        True
         """
         check_is_fitted(self)
         n_samples = check_n_samples(n_samples)
@@ -227,6 +318,33 @@ class VAE(_NeuralEstimator):
         Returns
         -------
         elbo : ndarray of shape (n_samples,)
+            ``E_q[log p(x|z)] - KL(q(z|x) || p(z))`` of each sample, every
+            constant included: comparable with :meth:`PPCA.score_samples`.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            As for :meth:`transform`, or if ``n_mc_samples`` is not a
+            positive int.
+
+        See Also
+        --------
+        score : The mean ELBO.
+        log_likelihood : A tighter estimate of ``log p(x)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import VAE
+        >>> X = np.random.default_rng(0).normal(size=(200, 5))
+        >>> vae = VAE(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
+        >>> elbo = vae.score_samples(X, n_mc_samples=10)
+        >>> elbo.shape
+        (200,)
+        >>> bool(np.array_equal(vae.score_samples(X[:3]), vae.score_samples(X)[:3]))  # row by row
+        True
         """
         X = self._validate_X(X)
         n_mc_samples = self.n_mc_samples if n_mc_samples is None else n_mc_samples
@@ -244,12 +362,37 @@ class VAE(_NeuralEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         n_samples : int, default=1000
+            Importance samples ``m`` per row; the cost grows linearly with it.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws (per row, keyed also by the row's values).
 
         Returns
         -------
         log_likelihood : ndarray of shape (n_samples,)
+            In nats. Its expectation is a lower bound on ``log p(x)`` that
+            does not decrease as ``n_samples`` grows.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            As for :meth:`transform`, or if ``n_samples`` is not a positive int.
+
+        See Also
+        --------
+        score_samples : The ELBO (``m = 1`` in expectation).
+        PPCA.score_samples : The exact log-likelihood of the linear model.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import VAE
+        >>> X = np.random.default_rng(0).normal(size=(200, 5))
+        >>> vae = VAE(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
+        >>> estimates = [vae.log_likelihood(X, n_samples=m, random_state=0).mean() for m in (1, 10, 100)]
+        >>> bool(estimates[0] < estimates[1] < estimates[2])
+        True
         """
         X = self._validate_X(X)
         check_scalar(n_samples, "n_samples", Integral, min_val=1)

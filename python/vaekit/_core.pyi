@@ -1,0 +1,142 @@
+"""Type stubs of vaekit's compiled core (python/src/*.cpp).
+
+The same API is compiled up to three times: ``_core`` (baseline instruction
+set), ``_core_avx2`` and ``_core_avx512``; ``vaekit._native.core`` is the one
+chosen at import. These are internal: use the estimators (``vaekit.PPCA``,
+``vaekit.Autoencoder``, ``vaekit.VAE``), which validate their input.
+
+Arrays: ``X`` and ``Z`` are C-contiguous arrays of the class's dtype, passed
+without a copy (rows are samples); other array arguments are converted.
+``n_threads <= 0`` means the default thread count; seeds are unsigned 64-bit.
+
+The generic ``_PPCA``, ``_NeuralModel``, ``_VAE`` and ``_Autoencoder`` bases
+exist only in this stub, to spell each API once for float32 and float64.
+"""
+
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+_F = TypeVar("_F", np.float32, np.float64)
+
+__version__: str
+variant: str
+"""The module's name: "_core", "_core_avx2" or "_core_avx512"."""
+
+def openmp_enabled() -> bool:
+    """Whether the core was compiled with OpenMP."""
+
+def x86_64_level() -> int:
+    """x86-64 level this CPU and OS support: 4 (AVX-512), 3 (AVX2/FMA) or 1 (baseline or not x86)."""
+
+def default_threads() -> int:
+    """Threads used when n_threads is None."""
+
+class InvalidArgument(ValueError):
+    """An invalid argument at the C++ API boundary (vaekit::InvalidArgument)."""
+
+class TrainingDiverged(ValueError):
+    """A non-finite loss or gradient during training (vaekit::TrainingDiverged)."""
+
+# ------------------------------------------------------------------ PPCA
+class _PPCA(Generic[_F]):
+    def __init__(self, components: ArrayLike, mean: ArrayLike, noise_variance: float) -> None: ...
+    @property
+    def components(self) -> NDArray[_F]: ...
+    @property
+    def mean(self) -> NDArray[_F]: ...
+    @property
+    def noise_variance(self) -> float: ...
+    @property
+    def explained_variance(self) -> NDArray[_F]: ...
+    @property
+    def n_iter(self) -> int: ...
+    @property
+    def log_likelihood_curve(self) -> list[float]: ...
+    def transform(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
+    def inverse_transform(self, Z: NDArray[_F]) -> NDArray[_F]: ...
+    def score_samples(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
+    def sample(self, n_samples: int, seed: int, n_threads: int = 0) -> NDArray[_F]: ...
+    def covariance(self) -> NDArray[_F]: ...
+    def precision(self) -> NDArray[_F]: ...
+
+class PPCAFloat32(_PPCA[np.float32]):
+    @staticmethod
+    def fit(X: NDArray[np.float32], n_components: int, method: str, max_iter: int, tol: float, seed: int,
+            n_threads: int = 0, verbose: int = 0) -> PPCAFloat32:
+        """method: "closed_form" or "em" (NaN entries of X are missing values)."""
+
+class PPCAFloat64(_PPCA[np.float64]):
+    @staticmethod
+    def fit(X: NDArray[np.float64], n_components: int, method: str, max_iter: int, tol: float, seed: int,
+            n_threads: int = 0, verbose: int = 0) -> PPCAFloat64:
+        """method: "closed_form" or "em" (NaN entries of X are missing values)."""
+
+# ------------------------------------------------------- neural models
+class _NeuralModel(Generic[_F]):
+    """What VAE<T> and Autoencoder<T> share: one flat parameter buffer, Adam, training history."""
+
+    @property
+    def n_parameters(self) -> int: ...
+    @property
+    def parameters(self) -> NDArray[_F]: ...
+    @parameters.setter
+    def parameters(self, value: ArrayLike, /) -> None: ...
+    def initialize(self, seed: int) -> None: ...
+    def get_layers(self, which: str) -> tuple[list[NDArray[_F]], list[NDArray[_F]]]:
+        """(coefs, intercepts) of "encoder" or "decoder", coefs[l] of shape (n_in, n_out)."""
+    def set_layers(self, which: str, coefs: Sequence[ArrayLike], intercepts: Sequence[ArrayLike]) -> None: ...
+    def get_optimizer_state(self) -> tuple[NDArray[_F], NDArray[_F], int]:
+        """Adam's (first moment, second moment, step)."""
+    def set_optimizer_state(self, first_moment: ArrayLike, second_moment: ArrayLike, step: int, /) -> None: ...
+    @property
+    def loss_curve(self) -> list[float]: ...
+    @property
+    def validation_scores(self) -> list[float]: ...
+    @property
+    def best_loss(self) -> float: ...
+    @property
+    def best_validation_score(self) -> float: ...
+    @property
+    def n_iter(self) -> int: ...
+    @property
+    def converged(self) -> bool: ...
+    def set_history(self, loss_curve: Sequence[float], validation_scores: Sequence[float], n_iter: int, /) -> None: ...
+    def fit(self, X: NDArray[_F], batch_size: int, max_iter: int, learning_rate: float, weight_decay: float,
+            early_stopping: bool, validation_fraction: float, n_iter_no_change: int, tol: float, seed: int,
+            n_threads: int = 0, verbose: int = 0, partial: bool = False) -> None:
+        """Train (partial=True: one epoch, continuing); raises TrainingDiverged or KeyboardInterrupt."""
+    def transform(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
+    def inverse_transform(self, Z: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
+
+class _VAE(_NeuralModel[_F]):
+    def __init__(self, n_features: int, n_components: int, hidden_layer_sizes: Sequence[int], activation: str,
+                 likelihood: str, decoder_variance: str, noise_variance: float, beta: float,
+                 n_mc_samples: int) -> None: ...
+    @property
+    def log_variance(self) -> NDArray[_F]:
+        """The learned decoder log-variances (1 for "scalar", n_features for "diagonal", else none)."""
+    @log_variance.setter
+    def log_variance(self, value: ArrayLike, /) -> None: ...
+    @property
+    def noise_variance(self) -> NDArray[_F]: ...
+    def loss_and_gradient(self, parameters: ArrayLike, X: NDArray[_F], eps: NDArray[_F]) -> tuple[float, NDArray[_F]]:
+        """-ELBO_beta averaged over the rows of X and its gradient, for given draws eps."""
+    def encode(self, X: NDArray[_F], n_threads: int = 0) -> tuple[NDArray[_F], NDArray[_F]]:
+        """(posterior mean h(x), posterior std k(x))."""
+    def sample(self, n_samples: int, seed: int, noise: bool, n_threads: int = 0) -> NDArray[_F]: ...
+    def score_samples(self, X: NDArray[_F], n_mc_samples: int, seed: int, n_threads: int = 0) -> NDArray[_F]: ...
+    def log_likelihood(self, X: NDArray[_F], n_samples: int, seed: int, n_threads: int = 0) -> NDArray[_F]: ...
+
+class _Autoencoder(_NeuralModel[_F]):
+    def __init__(self, n_features: int, n_components: int, hidden_layer_sizes: Sequence[int], activation: str,
+                 loss: str) -> None: ...
+    def loss_and_gradient(self, parameters: ArrayLike, X: NDArray[_F]) -> tuple[float, NDArray[_F]]: ...
+    def score_samples(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
+
+class VAEFloat32(_VAE[np.float32]): ...
+class VAEFloat64(_VAE[np.float64]): ...
+class AutoencoderFloat32(_Autoencoder[np.float32]): ...
+class AutoencoderFloat64(_Autoencoder[np.float64]): ...
