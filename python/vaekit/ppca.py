@@ -124,11 +124,18 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
                           ensure_min_samples=2, reset=True)
         self._check_n_components(*X.shape)
         native = _native_class(X.dtype)
-        model = native.fit(X, int(self.n_components), self.method, int(self.max_iter), float(self.tol),
-                           seed_from_random_state(self.random_state), 0, int(self.verbose))
+        model, interruption = native.fit(X, int(self.n_components), self.method, int(self.max_iter),
+                                         float(self.tol), seed_from_random_state(self.random_state), 0,
+                                         int(self.verbose))
+        # After Ctrl-C, EM's last complete iteration is kept before the interrupt
+        # goes on (with none complete, the estimator is left as it was).
+        if interruption is not None and model.n_iter == 0:
+            raise interruption
         self._set_fitted(model)
         if self.method == "em":
             self.log_likelihood_curve_ = np.asarray(model.log_likelihood_curve, dtype=np.float64)
+        if interruption is not None:
+            raise interruption
         return self
 
     def _set_fitted(self, model):
