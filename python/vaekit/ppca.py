@@ -29,7 +29,10 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         Dimension ``d`` of the latent space, at most ``min(n_samples, n_features)``.
     method : {"closed_form", "em"}, default="closed_form"
         ``"closed_form"`` needs complete data. ``"em"`` treats NaN entries as
-        missing at random and re-estimates the mean.
+        missing at random and re-estimates the mean. A row with every entry
+        missing carries no information: it does not change the fit, its
+        transform is 0 (the prior mean) and its log-likelihood 0. A feature
+        with every entry missing is an error.
     max_iter : int, default=1000
         Maximum number of EM iterations.
     tol : float, default=1e-6
@@ -55,10 +58,16 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
     n_iter_ : int
         EM iterations run (1 for the closed form).
     log_likelihood_curve_ : ndarray of shape (n_iter_,)
-        Mean log-likelihood per sample after each EM iteration (``method="em"`` only).
+        Mean log-likelihood per sample after each EM iteration (``method="em"``
+        only), as ``score`` of the training data would give.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.
+
+    Notes
+    -----
+    Ctrl-C during EM raises KeyboardInterrupt within a fraction of a second
+    and keeps the model of the last complete iteration.
 
     Examples
     --------
