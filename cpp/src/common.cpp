@@ -8,7 +8,13 @@
 
 namespace vaekit {
 
+void check_n_threads(int n_threads) {
+  require(n_threads <= kMaxThreads, "n_threads must be at most " + std::to_string(kMaxThreads) + ", got " +
+                                        std::to_string(n_threads));
+}
+
 int resolve_threads(int n_threads) {
+  check_n_threads(n_threads);
   if (n_threads > 0) return n_threads;
 #ifdef _OPENMP
   // The calling thread's OpenMP setting: all cores unless OMP_NUM_THREADS (or

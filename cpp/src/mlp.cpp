@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "parallel.hpp"
 #include "vaekit/random.hpp"
@@ -214,6 +215,14 @@ template <class T>
 MLP<T>::MLP(const std::vector<Index>& sizes, Activation hidden, Activation output, Index offset) : offset_(offset) {
   require(sizes.size() >= 2, "an MLP needs at least an input and an output size");
   for (Index size : sizes) require(size >= 1, "MLP layer sizes must be positive");
+  // The training loops index parameters with int: the whole model's buffer
+  // (from offset) must stay below 2^31 entries. Checked in double first, so
+  // that absurd sizes cannot overflow the products below.
+  double total = static_cast<double>(offset);
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
+    total += (static_cast<double>(sizes[l]) + 1.0) * static_cast<double>(sizes[l + 1]);
+  require(total <= static_cast<double>(std::numeric_limits<int>::max()),
+          "layer sizes too large: the model would have more than 2^31 - 1 parameters");
   Index position = offset;
   for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
     DenseLayer layer;

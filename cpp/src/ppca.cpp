@@ -8,6 +8,7 @@
 #include <Eigen/QR>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -183,23 +184,49 @@ RowMatrix<T> components_from_eigen(const Matrix<T>& eigenvectors_d, const Vector
 }
 
 // ------------------------------------------------------------------ EM loop
+// Thrown (outside parallel regions) by an E- or M-step that
+// options.keep_going() asked to stop; run_em then restores the parameters of
+// the last complete iteration.
+struct EMStopped {};
+
+inline void poll(const PPCAOptions& options) {
+  if (options.keep_going && !options.keep_going()) throw EMStopped{};
+}
+
 // Shared by the complete-data and the missing-data EM: estep() returns the
-// mean log-likelihood of the current parameters and stores what mstep() needs.
-template <class EStep, class MStep>
-void run_em(const PPCAOptions& options, EStep&& estep, MStep&& mstep, int& n_iter,
-            std::vector<double>& curve) {
+// mean log-likelihood of the current parameters (W, mean, noise_variance) and
+// stores what mstep() needs.
+template <class T, class EStep, class MStep>
+void run_em(const PPCAOptions& options, EStep&& estep, MStep&& mstep, Matrix<T>& W, Vector<T>& mean,
+            T& noise_variance, int& n_iter, std::vector<double>& curve) {
   n_iter = 0;
   curve.clear();
-  double previous = estep();
-  for (int iteration = 1; iteration <= options.max_iter; ++iteration) {
-    mstep();
-    const double current = estep();
-    curve.push_back(current);
-    n_iter = iteration;
-    if (!std::isfinite(current)) throw std::runtime_error("PPCA EM: the log-likelihood became non-finite");
-    if (options.on_iteration && !options.on_iteration(iteration, current)) break;
-    if (std::abs(current - previous) <= options.tol * std::abs(current)) break;
-    previous = current;
+  // The parameters whose log-likelihood is the last entry of the curve.
+  Matrix<T> complete_W = W;
+  Vector<T> complete_mean = mean;
+  T complete_noise_variance = noise_variance;
+  try {
+    double previous = estep();
+    for (int iteration = 1; iteration <= options.max_iter; ++iteration) {
+      mstep();
+      const double current = estep();
+      curve.push_back(current);
+      n_iter = iteration;
+      // Only an overflow gets here (the E-step is exact): values whose squares
+      // exceed the working precision's range.
+      require(std::isfinite(current), "PPCA EM: the log-likelihood overflowed: X's values are too large for this "
+                                      "floating-point precision; scale X (or use float64)");
+      complete_W = W;  // O(D d): nothing next to the iteration's O(n D d)
+      complete_mean = mean;
+      complete_noise_variance = noise_variance;
+      if (options.on_iteration && !options.on_iteration(iteration, current)) break;
+      if (std::abs(current - previous) <= options.tol * std::abs(current)) break;
+      previous = current;
+    }
+  } catch (const EMStopped&) {
+    W = complete_W;
+    mean = complete_mean;
+    noise_variance = complete_noise_variance;
   }
 }
 
@@ -269,6 +296,7 @@ void fit_em_complete(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<
       AtA += partial_AtA[t];
       B += partial_B[t];
     }
+    poll(options);
     const double log_det_M = 2.0 * llt.matrixLLT().diagonal().array().template cast<double>().log().sum();
     // Mean log-likelihood (eq. 4) with C^-1 by Woodbury and |C| by the determinant lemma.
     const double trace_term = (M_inverse.cwiseProduct(AtA)).template cast<double>().sum();
@@ -287,7 +315,7 @@ void fit_em_complete(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<
     const double explained = (W.cwiseProduct(B)).template cast<double>().sum();
     noise_variance = std::max(static_cast<T>((sum_sq - explained) / (static_cast<double>(n) * D)), floor);
   };
-  run_em(options, estep, mstep, n_iter, curve);
+  run_em<T>(options, estep, mstep, W, mean, noise_variance, n_iter, curve);
 }
 
 // EM with entries missing at random (NaN). The E-step of row n uses only its
@@ -323,7 +351,8 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
     missing_start[r + 1] = static_cast<Index>(missing_columns.size());
   }
   for (Index i = 0; i < D; ++i) {
-    require(observed_count[i] > 0, "feature " + std::to_string(i) + " has no observed value (all NaN)");
+    require(observed_count[i] > 0, "X: feature " + std::to_string(i) +
+                                       " has no observed value (all its entries are NaN); remove that column");
   }
   const double n_observed = static_cast<double>(n) * D - static_cast<double>(missing_columns.size());
   // Per feature, accumulate over whichever is fewer: the rows where it is
@@ -371,9 +400,13 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
     const double log_det_full = 2.0 * llt_full.matrixLLT().diagonal().array().template cast<double>().log().sum();
     const Vector<T> mean_W = W.transpose() * mean;
     detail::parallel_product(projected, filled, W);
+    poll(options);
     const double s2 = noise_variance;
     const double log_s2 = std::log(s2);
     detail::ExceptionSlot errors;
+    // Set by the calling thread (OpenMP's thread 0) when keep_going() says
+    // stop; the other threads then skip their remaining rows.
+    std::atomic<bool> stop(false);
     // Zeroed here, not in the region: a team may have fewer threads than max_threads().
     for (int t = 0; t < n_threads; ++t) {
       total_zz[t].setZero();
@@ -392,6 +425,12 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
       std::vector<char> is_missing(D, 0);
 #pragma omp for schedule(dynamic, 64)
       for (int r = 0; r < static_cast<int>(n); ++r) {
+        if (stop.load(std::memory_order_relaxed)) continue;
+        if (t == 0 && r % 64 == 0 && options.keep_going) {
+          errors.run([&] {
+            if (!options.keep_going()) stop.store(true, std::memory_order_relaxed);
+          });
+        }
         errors.run([&] {
           const Index begin = missing_start[r], end = missing_start[r + 1];
           const Index n_missing = end - begin, n_obs = D - n_missing;
@@ -464,6 +503,7 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
       }
     }
     errors.rethrow();
+    if (stop.load()) throw EMStopped{};
     for (int t = 1; t < n_threads; ++t) {
       total_zz[0] += total_zz[t];
       total_z[0] += total_z[t];
@@ -477,6 +517,7 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
   auto mstep = [&]() {
     // b_i = sum_{n in N_i} x_ni <z_n>: missing entries are zero in `filled`.
     const Matrix<T> B = detail::parallel_transposed_product<T>(filled, posterior);  // D x d
+    poll(options);
     double residual = 0;
     Vector<T> new_mean(D);
     Matrix<T> new_W(D, d);
@@ -519,7 +560,7 @@ void fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<T
     mean = new_mean;
     noise_variance = std::max(static_cast<T>(residual / n_observed), floor);
   };
-  run_em(options, estep, mstep, n_iter, curve);
+  run_em<T>(options, estep, mstep, W, mean, noise_variance, n_iter, curve);
 }
 
 }  // namespace
@@ -561,8 +602,8 @@ template <class T>
 PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
   const Index n = X.rows(), D = X.cols(), d = options.n_components;
   require(n >= 1 && D >= 1, "PPCA.fit: X must have at least one sample and one feature");
-  require(d >= 1 && d <= D, "PPCA.fit: n_components must be between 1 and the number of features (" +
-                                std::to_string(D) + "), got " + std::to_string(d));
+  require(d >= 1 && d <= std::min(n, D), "PPCA.fit: n_components must be between 1 and min(n_samples, n_features) = " +
+                                             std::to_string(std::min(n, D)) + ", got " + std::to_string(d));
   require(options.max_iter >= 1, "PPCA.fit: max_iter must be at least 1");
   require(options.tol >= 0, "PPCA.fit: tol must be non-negative");
   detail::ThreadScope threads(options.n_threads);
@@ -633,6 +674,11 @@ PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
     }
     model.components_ = W.transpose();
   }
+  // Squares of values near the top of the precision's range overflow in the
+  // covariance: say so rather than return a model of infinities.
+  require(model.components_.allFinite() && model.mean_.allFinite() && std::isfinite(model.noise_variance_),
+          "PPCA.fit: the model overflowed: X's values are too large for this floating-point precision; scale X "
+          "(or use float64)");
   model.finalize();
   return model;
 }

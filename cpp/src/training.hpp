@@ -35,6 +35,13 @@ enum SeedPurpose : std::uint64_t {
   kSeedSampling = 6,
 };
 
+// An epoch whose mean loss exceeds the best loss seen in this call (its first
+// batch, or a complete epoch) by this many times that loss's magnitude (at
+// least 1) has diverged: noisy training and outliers stay orders of
+// magnitude below, a step size far too large goes far above (1e50 and more),
+// even in float64 where nothing overflows.
+constexpr double kDivergenceFactor = 1e8;
+
 // Work below which a computation stays on one thread (a few hundred
 // microseconds of arithmetic: less than the cost of a thread team on a busy machine).
 constexpr double kMinParallelFlops = 1e7;
@@ -44,6 +51,7 @@ constexpr double kMinParallelFlops = 1e7;
 // The first exception thrown by a block is rethrown after the parallel region.
 template <class Body>
 void for_each_block(Index n, Index block, double flops_per_row, int n_threads, Body&& body) {
+  check_n_threads(n_threads);
   const int blocks = static_cast<int>((n + block - 1) / block);
   const bool parallel = blocks > 1 && flops_per_row * static_cast<double>(n) >= kMinParallelFlops;
   ThreadScope threads(parallel ? n_threads : 1);
@@ -171,8 +179,13 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
   require(n >= 1, model_name + ": X must contain at least one sample");
   require(options.batch_size >= 1, model_name + ": batch_size must be at least 1");
   require(options.max_iter >= 1, model_name + ": max_iter must be at least 1");
-  require(options.adam.learning_rate > 0, model_name + ": learning_rate must be positive");
+  require(options.adam.learning_rate > 0 && std::isfinite(options.adam.learning_rate),
+          model_name + ": learning_rate must be positive and finite");
+  require(options.adam.weight_decay >= 0 && std::isfinite(options.adam.weight_decay),
+          model_name + ": weight_decay must be non-negative and finite");
+  require(options.tol >= 0 && std::isfinite(options.tol), model_name + ": tol must be non-negative and finite");
   require(options.n_iter_no_change >= 1, model_name + ": n_iter_no_change must be at least 1");
+  check_n_threads(options.n_threads);
   require(all_finite<T>(X), model_name + ": X contains NaN or infinity");
   if (adam.first_moment.size() != params.size()) adam.reset(params.size());
   // A batch of tiny networks (~6 flops per parameter and row, forward and
@@ -226,6 +239,8 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
                          : *std::min_element(history.loss_curve.begin(), history.loss_curve.end());
   double best_score = -INFINITY;
   int no_improvement = 0;
+  // The divergence test compares with this call only: partial_fit may see data of another scale.
+  double best_loss_of_call = INFINITY;
   history.converged = false;
   history.interrupted = false;
   const int epochs = single_epoch ? 1 : options.max_iter;
@@ -251,13 +266,14 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
         params = saved_params;
         adam = saved_adam;
         std::ostringstream message;
-        message << model_name << " training diverged: the loss or the parameters became non-finite in epoch " << epoch_id + 1
-                << " (batch " << b + 1 << " of " << n_batches << "). Lower the learning rate (learning_rate="
+        message << model_name << " training diverged: the loss or the parameters became non-finite in epoch "
+                << epoch_id + 1 << " (batch " << b + 1 << " of " << n_batches << "). Lower the learning rate (learning_rate="
                 << options.adam.learning_rate
                 << ") or scale the input (e.g. with StandardScaler or MinMaxScaler); the model keeps the "
                    "parameters of the last complete epoch.";
         throw TrainingDiverged(message.str());
       }
+      if (e == 0 && b == 0) best_loss_of_call = loss;  // the starting point's loss
       total += loss * static_cast<double>(rows);
       if (options.on_batch && !options.on_batch()) {
         params = saved_params;
@@ -267,6 +283,17 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
       }
     }
     const double epoch_loss = total / static_cast<double>(n_train);
+    if (epoch_loss > best_loss_of_call + kDivergenceFactor * std::max(1.0, std::abs(best_loss_of_call))) {
+      params = saved_params;
+      adam = saved_adam;
+      std::ostringstream message;
+      message << model_name << " training diverged: the loss grew from " << best_loss_of_call << " to " << epoch_loss
+              << " in epoch " << epoch_id + 1 << ". Lower the learning rate (learning_rate="
+              << options.adam.learning_rate << ") or scale the input; the model keeps the parameters of the last "
+              << "complete epoch.";
+      throw TrainingDiverged(message.str());
+    }
+    best_loss_of_call = std::min(best_loss_of_call, epoch_loss);
     history.n_iter += 1;
     history.loss_curve.push_back(epoch_loss);
     EpochReport report;

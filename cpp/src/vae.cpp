@@ -136,6 +136,8 @@ VAE<T>::VAE(const VAEConfig& config) : config_(config) {
   decoder_sizes.push_back(config_.decoder_variance == DecoderVariance::Network ? 2 * D : D);
   encoder_ = MLP<T>(encoder_sizes, config_.activation, Activation::Identity, 0);
   decoder_ = MLP<T>(decoder_sizes, config_.activation, Activation::Identity, encoder_.end_offset());
+  require(decoder_.end_offset() + n_log_variance() <= std::numeric_limits<int>::max(),
+          "VAE: the model would have more than 2^31 - 1 parameters");
   parameters_ = Vector<T>::Zero(decoder_.end_offset() + n_log_variance());
   decay_mask_ = Vector<T>::Zero(parameters_.size());
   encoder_.mark_weights(decay_mask_.data());
@@ -499,7 +501,9 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
             const double e = eps(row, c), z = latent(row, c);
             log_weight += 0.5 * (lv + e * e - z * z);
           }
-          // Running log-sum-exp: accumulated = sum exp(w - running_max).
+          // Running log-sum-exp: accumulated = sum exp(w - running_max). A
+          // weight of exp(-inf) adds nothing (and -inf - -inf would be NaN).
+          if (log_weight == -INFINITY) continue;
           if (log_weight > running_max[r]) {
             accumulated[r] = accumulated[r] * std::exp(running_max[r] - log_weight) + 1.0;
             running_max[r] = log_weight;

@@ -9,6 +9,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
+#include <string>
+
 #include "vaekit/common.hpp"
 
 namespace vaekit::python {
@@ -18,5 +21,37 @@ namespace py = pybind11;
 // Registration functions, one per area (register_*.cpp).
 void register_ppca(py::module_& m);
 void register_neural(py::module_& m);
+
+// For the progress callbacks of long C++ loops, which run with the GIL
+// released: takes the GIL, prints `line` (unless empty) and looks for Ctrl-C.
+// Returns false, leaving the Python exception pending for the binding to
+// raise after the loop has stopped cleanly, when a signal handler raised
+// (KeyboardInterrupt) during the check or during the print itself.
+inline bool report_and_check_signals(const std::string& line) {
+  py::gil_scoped_acquire gil;
+  try {
+    if (!line.empty()) py::print(line, py::arg("flush") = true);
+  } catch (py::error_already_set& error) {
+    error.restore();  // an exception must not cross the C++ loop: it would skip its clean-up
+    return false;
+  }
+  return PyErr_CheckSignals() == 0;
+}
+
+// report_and_check_signals("") at most every 50 ms: cheap enough to call after
+// every batch or block of rows, often enough to answer Ctrl-C well within a
+// second. Returns false once a Python exception is pending.
+class ThrottledSignalCheck {
+ public:
+  bool operator()() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_check_ < std::chrono::milliseconds(50)) return true;
+    last_check_ = now;
+    return report_and_check_signals("");
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_check_ = std::chrono::steady_clock::now();
+};
 
 }  // namespace vaekit::python

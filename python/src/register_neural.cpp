@@ -2,7 +2,6 @@
 // vaekit::Autoencoder<T> (AutoencoderFloat32 / AutoencoderFloat64). Thin: they
 // convert arguments, release the GIL and call the C++ library; training
 // reports progress and looks for Ctrl-C through the TrainingOptions callbacks.
-#include <chrono>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -38,33 +37,21 @@ TrainingOptions make_options(Index batch_size, int max_iter, double learning_rat
 template <class Model>
 void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOptions options, int verbose,
            bool single_epoch) {
-  using Clock = std::chrono::steady_clock;
   bool interrupted = false;
-  auto last_check = Clock::now();
+  ThrottledSignalCheck keep_going;
   options.on_batch = [&]() {
-    const auto now = Clock::now();
-    if (now - last_check < std::chrono::milliseconds(50)) return true;
-    last_check = now;
-    py::gil_scoped_acquire gil;
-    if (PyErr_CheckSignals() != 0) {
-      interrupted = true;
-      return false;
-    }
-    return true;
+    interrupted = !keep_going();
+    return !interrupted;
   };
   options.on_epoch = [&](const EpochReport& report) {
-    py::gil_scoped_acquire gil;
+    std::string line;
     if (verbose > 0) {
-      std::string line = "Epoch " + std::to_string(report.epoch) + ", loss = " + std::to_string(report.loss);
+      line = "Epoch " + std::to_string(report.epoch) + ", loss = " + std::to_string(report.loss);
       if (report.has_validation) line += ", validation score = " + std::to_string(report.validation_score);
       line += ", " + std::to_string(report.seconds) + " s";
-      py::print(line, py::arg("flush") = true);
     }
-    if (PyErr_CheckSignals() != 0) {
-      interrupted = true;
-      return false;
-    }
-    return true;
+    interrupted = !report_and_check_signals(line);
+    return !interrupted;
   };
   {
     // Safe: X is a view of an array the caller keeps alive, and no Python

@@ -1,6 +1,7 @@
 // Bindings of vaekit::PPCA<T> as PPCAFloat32 / PPCAFloat64. Arrays arrive as
 // Eigen::Ref views of the numpy buffers (no copy when the dtype matches and
 // the rows are contiguous); the GIL is released around every computation.
+#include <sstream>
 #include <string>
 
 #include "pybind11.hpp"
@@ -35,19 +36,23 @@ void register_ppca_type(py::module_& m, const char* name) {
             options.seed = seed;
             options.n_threads = n_threads;
             bool interrupted = false;
-            // Runs on the calling thread between EM iterations: takes the GIL
-            // only to look for Ctrl-C and to print.
+            // Both run on the calling thread, during EM iterations and after
+            // each: they take the GIL only to look for Ctrl-C and to print.
+            ThrottledSignalCheck keep_going;
+            options.keep_going = [&] {
+              interrupted = !keep_going();
+              return !interrupted;
+            };
             options.on_iteration = [&](int iteration, double log_likelihood) {
-              py::gil_scoped_acquire gil;
+              std::string line;
               if (verbose > 0) {
-                py::print("PPCA EM iteration", iteration, "mean log-likelihood", log_likelihood,
-                          py::arg("flush") = true);
+                std::ostringstream text;
+                text.precision(12);
+                text << "PPCA EM iteration " << iteration << " mean log-likelihood " << log_likelihood;
+                line = text.str();
               }
-              if (PyErr_CheckSignals() != 0) {
-                interrupted = true;
-                return false;
-              }
-              return true;
+              interrupted = !report_and_check_signals(line);
+              return !interrupted;
             };
             Model model;
             {
@@ -56,8 +61,12 @@ void register_ppca_type(py::module_& m, const char* name) {
               py::gil_scoped_release release;
               model = Model::fit(X, options);
             }
-            if (interrupted) throw py::error_already_set();
-            return model;
+            // (model, None), or after Ctrl-C (model of the last complete EM
+            // iteration, the pending exception) for the caller to keep the
+            // model and then raise.
+            py::object interruption = py::none();
+            if (interrupted) interruption = py::error_already_set().value();
+            return py::make_tuple(std::move(model), interruption);
           },
           py::arg("X"), py::arg("n_components"), py::arg("method"), py::arg("max_iter"), py::arg("tol"),
           py::arg("seed"), py::arg("n_threads") = 0, py::arg("verbose") = 0)

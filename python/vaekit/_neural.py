@@ -15,14 +15,13 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_scalar
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import MeanScoreMixin
 from ._native import core
-from ._validation import seed_from_random_state
-
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from ._validation import INT_MAX, MAX_THREADS, FloatDtype, check_memory, finite_output, seed_from_random_state
 
 TRAINING_PARAMETERS_DOC = """\
     batch_size : int, default=128
@@ -54,7 +53,7 @@ TRAINING_PARAMETERS_DOC = """\
     verbose : int, default=0
         Print one line per epoch (epoch, loss, validation score, seconds).
     n_threads : int or None, default=None
-        Threads for training and inference; None uses all cores.
+        Threads for training and inference (at most 1024); None uses all cores.
     dtype : {np.float32, np.float64}, default=np.float32
         Precision of the parameters and of every computation. Inputs are
         converted to it (float32 C-contiguous input is used without a copy)
@@ -78,46 +77,65 @@ class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Transfor
 
     Subclasses define ``_native_class(dtype)``, ``_native_arguments()`` (the
     C++ constructor's arguments after n_features, kept as ``_architecture``),
-    ``_check_model_params()``, ``_store_extra(native)``,
-    ``_restore_extra(native)`` and ``_check_training_data(X)``.
+    ``_layer_sizes(n_features)``, ``_store_extra(native)``,
+    ``_restore_extra(native)`` and ``_check_training_data(X)``, and extend
+    ``_parameter_constraints`` with their own parameters.
     """
 
-    _ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid", "logistic", "softplus")
+    # Checked by scikit-learn's validate_parameter_constraints (self._validate_params()).
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "relu", "tanh", "sigmoid", "logistic", "softplus"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "n_threads": [Interval(Integral, 1, MAX_THREADS, closed="both"), None],
+        "dtype": [FloatDtype()],
+    }
 
     # ---------------------------------------------------------- parameters
     def _fit_dtype(self):
-        try:
-            dtype = np.dtype(self.dtype)
-        except TypeError:
-            dtype = None
-        if dtype not in _DTYPES:
+        if not FloatDtype().is_satisfied_by(self.dtype):
             raise ValueError(f"dtype must be np.float32 or np.float64, got {self.dtype!r}")
-        return dtype
+        return np.dtype(self.dtype)
 
     def _n_threads(self):
-        if self.n_threads is None:
-            return 0
-        check_scalar(self.n_threads, "n_threads", Integral, min_val=1)
-        return int(self.n_threads)
+        return 0 if self.n_threads is None else int(self.n_threads)
 
     def _check_training_params(self):
-        check_scalar(self.n_components, "n_components", Integral, min_val=1)
+        """Checks that do not need the data: run before X is converted or copied."""
+        self._validate_params()
         self._hidden_sizes = _check_hidden_layer_sizes(self.hidden_layer_sizes)
-        if self.activation not in self._ACTIVATIONS:
-            raise ValueError(f"activation must be one of {self._ACTIVATIONS}, got {self.activation!r}")
-        check_scalar(self.batch_size, "batch_size", Integral, min_val=1)
-        check_scalar(self.max_iter, "max_iter", Integral, min_val=1)
-        check_scalar(self.learning_rate, "learning_rate", Real, min_val=0.0, include_boundaries="neither")
-        check_scalar(self.weight_decay, "weight_decay", Real, min_val=0.0)
-        check_scalar(self.early_stopping, "early_stopping", (bool, np.bool_))
-        check_scalar(self.validation_fraction, "validation_fraction", Real, min_val=0.0, max_val=1.0,
-                     include_boundaries="neither")
-        check_scalar(self.n_iter_no_change, "n_iter_no_change", Integral, min_val=1)
-        check_scalar(self.tol, "tol", Real, min_val=0.0)
-        check_scalar(self.verbose, "verbose", (Integral, bool), min_val=0)
-        self._n_threads()
-        self._fit_dtype()
-        self._check_model_params()
+
+    def _check_model_size(self, n_samples, n_features):
+        """Fails fast, before the C++ model allocates anything, when the
+        architecture cannot be trained: more parameters than the core indexes,
+        or more memory than the machine has."""
+        encoder_sizes, decoder_sizes, n_extra = self._layer_sizes(n_features)
+        sizes = list(encoder_sizes) + list(decoder_sizes)
+        n_parameters = n_extra + sum(n_in * n_out + n_out for layers in (encoder_sizes, decoder_sizes)
+                                     for n_in, n_out in zip(layers[:-1], layers[1:]))
+        architecture = (f"{type(self).__name__} with hidden_layer_sizes={self.hidden_layer_sizes!r}, "
+                        f"n_components={self.n_components} and {n_features} features")
+        advice = "Use smaller hidden_layer_sizes or n_components."
+        if n_parameters > INT_MAX:
+            raise ValueError(f"{architecture} has {n_parameters:.3g} parameters, more than the {INT_MAX} the core "
+                             f"supports. {advice}")
+        # Training keeps about a dozen vectors of the parameters' size (the
+        # parameters, gradients, Adam's moments, the copies an interrupt or
+        # early stopping restores) and each batch's activations, forward and backward.
+        batch_rows = min(self.batch_size, n_samples) * getattr(self, "n_mc_samples", 1)
+        itemsize = self._fit_dtype().itemsize
+        check_memory(itemsize * (12 * n_parameters + 4 * batch_rows * sum(sizes)), f"Training a {architecture}",
+                     advice)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -185,6 +203,7 @@ class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         self._check_training_params()
         X = validate_data(self, X, dtype=self._fit_dtype(), order="C", reset=True)
         self._check_training_data(X)
+        self._check_model_size(*X.shape)
         if self.early_stopping and X.shape[0] < 2:
             raise ValueError("early_stopping holds out a validation split and needs at least 2 samples, got "
                              f"n_samples={X.shape[0]}")
@@ -246,6 +265,7 @@ class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Transfor
             self._check_training_params()
             X = validate_data(self, X, dtype=self._fit_dtype(), order="C", reset=True)
             self._check_training_data(X)
+            self._check_model_size(*X.shape)
             self._seed = seed_from_random_state(self.random_state)
             self._architecture = self._native_arguments()
             native = self._native_class(X.dtype)(X.shape[1], *self._architecture)
@@ -259,12 +279,14 @@ class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         return self
 
     def _train(self, native, X, partial):
+        # Counts beyond what the core's ints hold change nothing: a batch has at
+        # most n_samples rows, and 2^31 epochs never end anyway.
         arguments = dict(
-            batch_size=int(self.batch_size), max_iter=int(self.max_iter), learning_rate=float(self.learning_rate),
-            weight_decay=float(self.weight_decay), early_stopping=bool(self.early_stopping),
-            validation_fraction=float(self.validation_fraction), n_iter_no_change=int(self.n_iter_no_change),
-            tol=float(self.tol), seed=self._seed, n_threads=self._n_threads(), verbose=int(self.verbose),
-            partial=partial)
+            batch_size=min(int(self.batch_size), X.shape[0]), max_iter=min(int(self.max_iter), INT_MAX),
+            learning_rate=float(self.learning_rate), weight_decay=float(self.weight_decay),
+            early_stopping=bool(self.early_stopping), validation_fraction=float(self.validation_fraction),
+            n_iter_no_change=min(int(self.n_iter_no_change), INT_MAX), tol=float(self.tol), seed=self._seed,
+            n_threads=self._n_threads(), verbose=int(self.verbose > 0), partial=partial)
         try:
             native.fit(X, **arguments)
         except (KeyboardInterrupt, core.TrainingDiverged):
@@ -367,6 +389,7 @@ class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Transfor
                              "components")
         return Z
 
+    @finite_output
     def transform(self, X):
         """Encode X: the encoder's output (for the VAE, the posterior mean h(x)).
 

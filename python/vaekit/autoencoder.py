@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from ._native import core
 from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
-
-_LOSSES = ("mse", "bce")
+from ._validation import finite_output
 
 
 class Autoencoder(_NeuralEstimator):
@@ -66,6 +66,11 @@ class Autoencoder(_NeuralEstimator):
     (1797, 64)
     """.replace("{training}", TRAINING_PARAMETERS_DOC)
 
+    _parameter_constraints = {
+        **_NeuralEstimator._parameter_constraints,
+        "loss": [StrOptions({"mse", "bce"})],
+    }
+
     def __init__(self, n_components=2, *, hidden_layer_sizes=(256,), activation="relu", loss="mse",
                  batch_size=128, max_iter=200, learning_rate=1e-3, weight_decay=0.0, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None, verbose=0,
@@ -91,9 +96,9 @@ class Autoencoder(_NeuralEstimator):
     def _native_class(dtype):
         return core.AutoencoderFloat32 if np.dtype(dtype) == np.float32 else core.AutoencoderFloat64
 
-    def _check_model_params(self):
-        if self.loss not in _LOSSES:
-            raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
+    def _layer_sizes(self, n_features):
+        return ([n_features, *self._hidden_sizes, self.n_components],
+                [self.n_components, *self._hidden_sizes[::-1], n_features], 0)
 
     def _native_arguments(self):
         return (int(self.n_components), self._hidden_sizes, self.activation, self.loss)
@@ -108,6 +113,7 @@ class Autoencoder(_NeuralEstimator):
     def _restore_extra(self, native):
         pass
 
+    @finite_output
     def inverse_transform(self, Z):
         """Decode: ``d(z)``, or the probabilities ``sigmoid(d(z))`` for ``loss="bce"``.
 
@@ -139,6 +145,7 @@ class Autoencoder(_NeuralEstimator):
         Z = self._validate_Z(Z)
         return self._native_model().inverse_transform(Z, self._n_threads())
 
+    @finite_output
     def score_samples(self, X):
         """Minus the reconstruction loss of each sample.
 

@@ -6,14 +6,13 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_array, check_scalar
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import MeanScoreMixin
 from ._native import core
-from ._validation import check_n_samples, seed_from_random_state
-
-_METHODS = ("closed_form", "em")
+from ._validation import INT_MAX, check_memory, check_n_samples, finite_output, seed_from_random_state
 
 
 class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -30,7 +29,10 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         Dimension ``d`` of the latent space, at most ``min(n_samples, n_features)``.
     method : {"closed_form", "em"}, default="closed_form"
         ``"closed_form"`` needs complete data. ``"em"`` treats NaN entries as
-        missing at random and re-estimates the mean.
+        missing at random and re-estimates the mean. A row with every entry
+        missing carries no information: it does not change the fit, its
+        transform is 0 (the prior mean) and its log-likelihood 0. A feature
+        with every entry missing is an error.
     max_iter : int, default=1000
         Maximum number of EM iterations.
     tol : float, default=1e-6
@@ -56,7 +58,8 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
     n_iter_ : int
         EM iterations run (1 for the closed form).
     log_likelihood_curve_ : ndarray of shape (`n_iter_`,)
-        Mean log-likelihood per sample after each EM iteration (``method="em"`` only).
+        Mean log-likelihood per sample after each EM iteration (``method="em"``
+        only), as ``score`` of the training data would give.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
@@ -79,6 +82,8 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
     values each sample uses its own ``M`` built from its observed coordinates.
     Log-likelihoods take O(n D d) operations (Woodbury identity and the
     matrix determinant lemma); the D x D covariance is never inverted.
+    Ctrl-C during EM raises KeyboardInterrupt within a fraction of a second
+    and keeps the model of the last complete iteration.
 
     References
     ----------
@@ -104,6 +109,15 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
     False
     """
 
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"closed_form", "em"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     def __init__(self, n_components=2, *, method="closed_form", max_iter=1000, tol=1e-6, random_state=None,
                  verbose=0):
         self.n_components = n_components
@@ -120,15 +134,6 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         return tags
 
     # ------------------------------------------------------------------ fit
-    def _check_params(self):
-        """Checks that do not need the data: run before X is converted or copied."""
-        if self.method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
-        check_scalar(self.n_components, "n_components", Integral, min_val=1)
-        check_scalar(self.max_iter, "max_iter", Integral, min_val=1)
-        check_scalar(self.tol, "tol", Real, min_val=0.0)
-        check_scalar(self.verbose, "verbose", (Integral, bool), min_val=0)
-
     def _check_n_components(self, n_samples, n_features):
         limit = min(n_samples, n_features)
         if self.n_components > limit:
@@ -136,6 +141,21 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
                 f"n_components={self.n_components} must be at most min(n_samples, n_features)={limit} "
                 f"for X with {n_samples} samples and {n_features} features"
             )
+
+    def _check_memory(self, X):
+        """Fails fast when the fit's working memory exceeds the machine's."""
+        (n, D), d = X.shape, int(self.n_components)
+        if self.method == "closed_form":
+            # The covariance (or, for n < D, Gram) matrix, its eigenvectors and the solver's workspace.
+            n_values, advice = 3 * min(n, D) ** 2, 'method="em" needs O((n_samples + n_features) n_components).'
+        elif np.isnan(X).any():
+            # A filled copy of X and, per thread, the per-feature sums of E[z z^T] (see cpp/src/ppca.cpp).
+            n_values = n * D + 2 * n * d + core.default_threads() * (d * (d + 1) // 2 + d) * D
+            advice = "Use a smaller n_components."
+        else:
+            n_values, advice = 3 * n * d + 2 * D * d, "Use a smaller n_components."
+        check_memory(n_values * X.dtype.itemsize, f"PPCA(n_components={d}, method={self.method!r}) of {n} x {D} "
+                     "data", advice)
 
     def fit(self, X, y=None):
         """Fit the model by maximum likelihood.
@@ -171,17 +191,25 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         >>> bool(abs(em.score(X) - ppca.score(X)) < 0.1)  # EM reaches the closed form's maximum
         True
         """
-        self._check_params()
+        self._validate_params()  # before X is converted or copied
         # NaN passes this check so that the C++ core can say which method handles it.
         X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", ensure_all_finite="allow-nan",
                           ensure_min_samples=2, reset=True)
         self._check_n_components(*X.shape)
+        self._check_memory(X)
         native = _native_class(X.dtype)
-        model = native.fit(X, int(self.n_components), self.method, int(self.max_iter), float(self.tol),
-                           seed_from_random_state(self.random_state), 0, int(self.verbose))
+        model, interruption = native.fit(X, int(self.n_components), self.method, min(int(self.max_iter), INT_MAX),
+                                         float(self.tol), seed_from_random_state(self.random_state), 0,
+                                         int(self.verbose > 0))
+        # After Ctrl-C, EM's last complete iteration is kept before the interrupt
+        # goes on (with none complete, the estimator is left as it was).
+        if interruption is not None and model.n_iter == 0:
+            raise interruption
         self._set_fitted(model)
         if self.method == "em":
             self.log_likelihood_curve_ = np.asarray(model.log_likelihood_curve, dtype=np.float64)
+        if interruption is not None:
+            raise interruption
         return self
 
     def _set_fitted(self, model):
@@ -210,6 +238,7 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         return validate_data(self, X, dtype=[np.float64, np.float32], order="C",
                              ensure_all_finite="allow-nan" if self.method == "em" else True, reset=False)
 
+    @finite_output
     def transform(self, X):
         """Posterior mean ``E[z | x] = M^-1 W^T (x - mu)`` of each sample.
 
@@ -247,6 +276,7 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         X = self._validate_X(X)
         return self._model(X.dtype).transform(X)
 
+    @finite_output
     def inverse_transform(self, Z):
         """Map latent points back to data space: ``Z W^T + mu``.
 
@@ -283,6 +313,7 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             raise ValueError(f"Z has {Z.shape[1]} columns, but this PPCA has {self.components_.shape[0]} components")
         return self._model(Z.dtype).inverse_transform(Z)
 
+    @finite_output
     def score_samples(self, X):
         """Exact log-likelihood ``log p(x)`` of each sample, in nats.
 
@@ -324,6 +355,7 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         X = self._validate_X(X)
         return self._model(X.dtype).score_samples(X)
 
+    @finite_output
     def sample(self, n_samples=1, random_state=None):
         """Draw samples ``x = W z + mu + sigma * eps`` from the fitted model.
 
@@ -355,10 +387,11 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         (3, 4)
         """
         check_is_fitted(self)
-        n_samples = check_n_samples(n_samples)
+        n_samples = check_n_samples(n_samples, self.components_.shape[1], self.components_.dtype)
         seed = seed_from_random_state(random_state)
         return self._model(self.components_.dtype).sample(n_samples, seed)
 
+    @finite_output
     def get_covariance(self):
         """Model covariance ``C = W W^T + sigma^2 I``, shape (n_features, n_features).
 
@@ -386,6 +419,7 @@ class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         check_is_fitted(self)
         return self._model(self.components_.dtype).covariance()
 
+    @finite_output
     def get_precision(self):
         """Model precision ``C^-1`` (by the Woodbury identity), shape (n_features, n_features).
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils import check_scalar
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._native import core
 from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
-from ._validation import check_n_samples, seed_from_random_state
-
-_LIKELIHOODS = ("gaussian", "bernoulli")
-_DECODER_VARIANCES = ("fixed", "scalar", "diagonal", "network")
+from ._validation import INT_MAX, check_count, check_n_samples, finite_output, seed_from_random_state
 
 
 class VAE(_NeuralEstimator):
@@ -130,6 +127,15 @@ class VAE(_NeuralEstimator):
     True
     """.replace("{training}", TRAINING_PARAMETERS_DOC)
 
+    _parameter_constraints = {
+        **_NeuralEstimator._parameter_constraints,
+        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "decoder_variance": [StrOptions({"fixed", "scalar", "diagonal", "network"})],
+        "noise_variance": [Interval(Real, 0, None, closed="neither")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "n_mc_samples": [Interval(Integral, 1, INT_MAX, closed="both")],
+    }
+
     def __init__(self, n_components=2, *, hidden_layer_sizes=(256,), activation="relu", likelihood="gaussian",
                  decoder_variance="fixed", noise_variance=1.0, beta=1.0, n_mc_samples=1, batch_size=128,
                  max_iter=200, learning_rate=1e-3, weight_decay=0.0, early_stopping=False,
@@ -161,14 +167,14 @@ class VAE(_NeuralEstimator):
     def _native_class(dtype):
         return core.VAEFloat32 if np.dtype(dtype) == np.float32 else core.VAEFloat64
 
-    def _check_model_params(self):
-        if self.likelihood not in _LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {_LIKELIHOODS}, got {self.likelihood!r}")
-        if self.decoder_variance not in _DECODER_VARIANCES:
-            raise ValueError(f"decoder_variance must be one of {_DECODER_VARIANCES}, got {self.decoder_variance!r}")
-        check_scalar(self.noise_variance, "noise_variance", Real, min_val=0.0, include_boundaries="neither")
-        check_scalar(self.beta, "beta", Real, min_val=0.0)
-        check_scalar(self.n_mc_samples, "n_mc_samples", Integral, min_val=1)
+    def _layer_sizes(self, n_features):
+        # Encoder: mean and log-variance heads; decoder: the mean, plus the
+        # log-variance head ("network") or the learned log-variances.
+        gaussian = self.likelihood == "gaussian"
+        network = gaussian and self.decoder_variance == "network"
+        n_extra = {"scalar": 1, "diagonal": n_features}.get(self.decoder_variance, 0) if gaussian else 0
+        return ([n_features, *self._hidden_sizes, 2 * self.n_components],
+                [self.n_components, *self._hidden_sizes[::-1], (2 if network else 1) * n_features], n_extra)
 
     def _native_arguments(self):
         return (int(self.n_components), self._hidden_sizes, self.activation, self.likelihood,
@@ -192,6 +198,7 @@ class VAE(_NeuralEstimator):
         native.log_variance = np.asarray(self._decoder_log_variance, dtype=self._model_dtype())
 
     # ------------------------------------------------------------ methods
+    @finite_output
     def encode(self, X):
         """Posterior ``q(z|x) = N(h(x), diag k(x)^2)`` of each sample.
 
@@ -227,6 +234,7 @@ class VAE(_NeuralEstimator):
         X = self._validate_X(X)
         return self._native_model().encode(X, self._n_threads())
 
+    @finite_output
     def inverse_transform(self, Z):
         """Decoder mean ``f(z)`` (probabilities ``sigmoid(f(z))`` for Bernoulli).
 
@@ -263,6 +271,7 @@ class VAE(_NeuralEstimator):
         Z = self._validate_Z(Z)
         return self._native_model().inverse_transform(Z, self._n_threads())
 
+    @finite_output
     def sample(self, n_samples=1, random_state=None, noise=False):
         """Generate samples: ``z ~ N(0, I)``, then the decoder mean, or with
         ``noise=True`` a draw of ``x ~ p(x|z)`` (Gaussian noise, or 0/1 values
@@ -301,10 +310,11 @@ class VAE(_NeuralEstimator):
         True
         """
         check_is_fitted(self)
-        n_samples = check_n_samples(n_samples)
+        n_samples = check_n_samples(n_samples, self.n_features_in_, self._model_dtype())
         seed = seed_from_random_state(random_state)
         return self._native_model().sample(n_samples, seed, bool(noise), self._n_threads())
 
+    @finite_output
     def score_samples(self, X, n_mc_samples=None):
         """ELBO of each sample in nats (``beta`` = 1): a lower bound on ``log p(x)``.
 
@@ -348,9 +358,10 @@ class VAE(_NeuralEstimator):
         """
         X = self._validate_X(X)
         n_mc_samples = self.n_mc_samples if n_mc_samples is None else n_mc_samples
-        check_scalar(n_mc_samples, "n_mc_samples", Integral, min_val=1)
-        return self._native_model().score_samples(X, int(n_mc_samples), self._seed, self._n_threads())
+        n_mc_samples = check_count(n_mc_samples, "n_mc_samples")
+        return self._native_model().score_samples(X, n_mc_samples, self._seed, self._n_threads())
 
+    @finite_output
     def log_likelihood(self, X, n_samples=1000, random_state=None):
         """Importance-sampling (IWAE) estimate of ``log p(x)`` per sample.
 
@@ -395,6 +406,6 @@ class VAE(_NeuralEstimator):
         True
         """
         X = self._validate_X(X)
-        check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        n_samples = check_count(n_samples, "n_samples")
         seed = seed_from_random_state(random_state)
-        return self._native_model().log_likelihood(X, int(n_samples), seed, self._n_threads())
+        return self._native_model().log_likelihood(X, n_samples, seed, self._n_threads())

@@ -69,8 +69,14 @@ bool all_finite(const ConstRowMatrixRef<T>& X) {
 }
 
 // Number of threads a parallel region should use: n_threads <= 0 means the
-// OpenMP default (all cores unless OMP_NUM_THREADS says otherwise).
+// OpenMP default (all cores unless OMP_NUM_THREADS says otherwise). More than
+// kMaxThreads throws InvalidArgument: near the OS's thread limit (~10^5)
+// OpenMP's thread creation fails and takes the process down.
+constexpr int kMaxThreads = 1024;
 int resolve_threads(int n_threads);
+// Throws InvalidArgument when n_threads exceeds kMaxThreads (for API entry
+// points that may end up not using threads for a small problem).
+void check_n_threads(int n_threads);
 
 // True when the library was compiled with OpenMP.
 bool openmp_enabled();

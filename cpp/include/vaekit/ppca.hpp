@@ -29,6 +29,10 @@ struct PPCAOptions {
   // Called after each EM iteration with (iteration, mean log-likelihood);
   // returning false stops EM (the model keeps the last complete iteration).
   std::function<bool(int, double)> on_iteration;
+  // Called on the calling thread between the passes of an EM iteration and
+  // every 64 rows of the missing-value E-step (keep it cheap); returning false
+  // abandons the iteration in progress: the model keeps the last complete one.
+  std::function<bool()> keep_going;
 };
 
 template <class T>
