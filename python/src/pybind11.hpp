@@ -8,6 +8,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
 
 #include "vaekit/common.hpp"
 
@@ -18,5 +19,6 @@ namespace py = pybind11;
 // Registration functions, one per area (register_*.cpp).
 void register_ppca(py::module_& m);
 void register_neural(py::module_& m);
+void register_io(py::module_& m);
 
 }  // namespace vaekit::python

@@ -10,13 +10,14 @@ from sklearn.utils import check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import MeanScoreMixin
+from ._io import ModelFileMixin
 from ._native import core
 from ._validation import check_n_samples, seed_from_random_state
 
 _METHODS = ("closed_form", "em")
 
 
-class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Probabilistic principal component analysis (Tipping & Bishop, 1999).
 
     The generative model is ``z ~ N(0, I_d)``, ``x | z ~ N(W z + mu, sigma^2 I)``,
