@@ -378,6 +378,33 @@ TEST_F(ModelFileErrors, FlippedBytesNeverCrash) {
   EXPECT_GT(refused, 0);
 }
 
+TEST_F(ModelFileErrors, RandomHeaderMutationsNeverCrash) {
+  const fs::path good = file("good.safetensors"), bad = file("bad.safetensors");
+  save(good, fitted_vae<double>(Likelihood::Gaussian, DecoderVariance::Network));
+  const Bytes bytes = read_bytes(good);
+  std::uint64_t header_end = 8;
+  for (int i = 0; i < 8; ++i) header_end += std::uint64_t(bytes[i]) << (8 * i);
+  int loaded = 0;
+  for (std::uint64_t trial = 0; trial < 1000; ++trial) {
+    Philox rng(trial, 99);
+    Bytes mutated = bytes;
+    // 1 to 4 bytes of the header set to a printable character, a digit or any byte.
+    const int n_changes = 1 + static_cast<int>(rng.next_u32() % 4);
+    for (int change = 0; change < n_changes; ++change) {
+      const std::size_t position = 8 + rng.next_u32() % (header_end - 8);
+      const std::uint32_t kind = rng.next_u32() % 3;
+      mutated[position] = static_cast<unsigned char>(kind == 0   ? "0123456789"[rng.next_u32() % 10]
+                                                     : kind == 1 ? "{}[],:\"\\ -"[rng.next_u32() % 11]
+                                                                 : rng.next_u32());
+    }
+    write_bytes(bad, mutated);
+    const Outcome outcome = try_load(bad);
+    EXPECT_NE(outcome, Outcome::IOError) << "trial " << trial;
+    loaded += outcome == Outcome::Loaded;
+  }
+  EXPECT_LT(loaded, 1000);
+}
+
 TEST_F(ModelFileErrors, RandomBytesAreRefused) {
   for (std::uint64_t seed = 0; seed < 200; ++seed) {
     Philox rng(seed);

@@ -89,7 +89,8 @@ namespace vaekit {
 // translate it to Python's OSError (its subclass chosen by error_code).
 class IOError : public std::runtime_error {
  public:
-  IOError(const std::string& message, int error_code = 0) : std::runtime_error(message), error_code_(error_code) {}
+  explicit IOError(const std::string& message, int error_code = 0)
+      : std::runtime_error(message), error_code_(error_code) {}
   // The errno value behind the failure, 0 when there is none.
   int error_code() const { return error_code_; }
 
