@@ -578,6 +578,20 @@ PPCA<T>::PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance)
 }
 
 template <class T>
+PPCA<T> PPCA<T>::restore(RowMatrix<T> components, Vector<T> mean, T noise_variance, Vector<T> explained_variance,
+                         int n_iter, std::vector<double> log_likelihood_curve) {
+  PPCA model(std::move(components), std::move(mean), noise_variance);
+  require(explained_variance.size() == model.n_components() && explained_variance.allFinite() &&
+              (explained_variance.array() > T(0)).all(),
+          "PPCA: explained_variance must hold n_components positive finite values");
+  require(n_iter >= 0, "PPCA: n_iter must be non-negative");
+  model.explained_variance_ = std::move(explained_variance);
+  model.n_iter_ = n_iter;
+  model.log_likelihood_curve_ = std::move(log_likelihood_curve);
+  return model;
+}
+
+template <class T>
 void PPCA<T>::finalize() {
   // Rotate W to orthogonal columns sorted by length: W = U S V^T  ->  W V = U S,
   // from the eigendecomposition of the d x d matrix W^T W. The column signs are

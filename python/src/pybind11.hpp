@@ -8,6 +8,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
 
 #include <chrono>
 #include <string>
@@ -21,6 +22,7 @@ namespace py = pybind11;
 // Registration functions, one per area (register_*.cpp).
 void register_ppca(py::module_& m);
 void register_neural(py::module_& m);
+void register_io(py::module_& m);
 
 // For the progress callbacks of long C++ loops, which run with the GIL
 // released: takes the GIL, prints `line` (unless empty) and looks for Ctrl-C.

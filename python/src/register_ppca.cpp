@@ -24,6 +24,8 @@ void register_ppca_type(py::module_& m, const char* name) {
   py::class_<Model>(m, name, py::module_local())
       .def(py::init<RowMatrix<T>, Vector<T>, T>(), py::arg("components"), py::arg("mean"),
            py::arg("noise_variance"))
+      .def_static("restore", &Model::restore, py::arg("components"), py::arg("mean"), py::arg("noise_variance"),
+                  py::arg("explained_variance"), py::arg("n_iter"), py::arg("log_likelihood_curve"))
       .def_static(
           "fit",
           [](Ref X, Index n_components, const std::string& method, int max_iter, double tol, std::uint64_t seed,

@@ -3,6 +3,7 @@
 A C++ core (Eigen + OpenMP) under scikit-learn-style estimators.
 """
 
+from ._io import load
 from ._native import core as _core_module
 from .autoencoder import Autoencoder
 from .ppca import PPCA
@@ -10,4 +11,4 @@ from .vae import VAE
 
 __version__ = _core_module.__version__
 
-__all__ = ["PPCA", "Autoencoder", "VAE", "__version__"]
+__all__ = ["PPCA", "Autoencoder", "VAE", "load", "__version__"]

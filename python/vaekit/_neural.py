@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import MeanScoreMixin
+from ._io import ModelFileMixin
 from ._native import core
 from ._validation import INT_MAX, MAX_THREADS, FloatDtype, check_memory, finite_output, seed_from_random_state
 
@@ -72,7 +73,8 @@ def _check_hidden_layer_sizes(hidden_layer_sizes):
     return [int(size) for size in sizes]
 
 
-class _NeuralEstimator(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                       BaseEstimator):
     """Base of Autoencoder and VAE: training parameters and the fit cycle.
 
     Subclasses define ``_native_class(dtype)``, ``_native_arguments()`` (the

@@ -11,11 +11,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import MeanScoreMixin
+from ._io import ModelFileMixin
 from ._native import core
 from ._validation import INT_MAX, check_memory, check_n_samples, finite_output, seed_from_random_state
 
 
-class PPCA(MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Probabilistic principal component analysis (Tipping & Bishop, 1999).
 
     The generative model is ``z ~ N(0, I_d)``, ``x | z ~ N(W z + mu, sigma^2 I)``,

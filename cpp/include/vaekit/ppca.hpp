@@ -43,6 +43,12 @@ class PPCA {
   // of W), mean (D), noise variance sigma^2 > 0.
   PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance);
 
+  // A fitted model as saved (model files): the constructor's checks, with the
+  // fit's explained variance (d positive values), iteration count and
+  // log-likelihood curve kept as given instead of recomputed.
+  static PPCA restore(RowMatrix<T> components, Vector<T> mean, T noise_variance, Vector<T> explained_variance,
+                      int n_iter, std::vector<double> log_likelihood_curve);
+
   // Maximum-likelihood fit. X is n x D, samples in rows; with method EM, NaN
   // entries are missing values. Throws InvalidArgument on bad input.
   static PPCA fit(ConstRowMatrixRef<T> X, const PPCAOptions& options);

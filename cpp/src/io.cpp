@@ -1,0 +1,633 @@
+// Model files (io.hpp): what each model writes into a safetensors file and
+// how it is rebuilt, with every tensor checked against the metadata before
+// the model, and its parameter buffer, is allocated.
+#include "vaekit/io.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <locale>
+#include <set>
+#include <sstream>
+
+#include "json.hpp"
+
+#ifndef VAEKIT_VERSION
+#error "VAEKIT_VERSION must be defined by the build (CMakeLists.txt)"
+#endif
+
+namespace vaekit {
+namespace {
+
+namespace fs = std::filesystem;
+using Shape = std::vector<std::int64_t>;
+
+// Largest n_features, n_components or hidden width a file may declare: any
+// product of two stays far inside 64 bits.
+constexpr std::int64_t kMaxDimension = std::numeric_limits<std::int32_t>::max();
+
+// ------------------------------------------------------------ metadata values
+
+// Numbers as text, independent of the C++ locale; 17 digits round-trip a double.
+std::string format_double(double value) {
+  std::ostringstream out;
+  out.imbue(std::locale::classic());
+  out.precision(17);
+  out << value;
+  return out.str();
+}
+
+const std::string& entry(const Metadata& metadata, const std::string& key) {
+  const auto it = metadata.find(key);
+  require(it != metadata.end(), "missing metadata entry \"" + key + "\"");
+  return it->second;
+}
+
+double parse_double(const Metadata& metadata, const std::string& key) {
+  const std::string& text = entry(metadata, key);
+  std::istringstream in(text);
+  in.imbue(std::locale::classic());
+  double value = 0;
+  in >> value;
+  require(!text.empty() && !in.fail() && in.eof() && std::isfinite(value),
+          "metadata entry \"" + key + "\" must be a finite number, got \"" + text + "\"");
+  return value;
+}
+
+std::int64_t parse_integer(const std::string& text, const std::string& key, std::int64_t min_value,
+                           std::int64_t max_value) {
+  const std::string problem = "metadata entry \"" + key + "\" must be an integer in [" + std::to_string(min_value) +
+                              ", " + std::to_string(max_value) + "], got \"" + text + "\"";
+  require(!text.empty() && text.size() <= 19, problem);
+  std::int64_t value = 0;
+  for (const char c : text) {
+    require(c >= '0' && c <= '9', problem);
+    value = value * 10 + (c - '0');  // at most 19 digits: below 2^63
+  }
+  require(value >= min_value && value <= max_value, problem);
+  return value;
+}
+
+std::int64_t parse_integer(const Metadata& metadata, const std::string& key, std::int64_t min_value,
+                           std::int64_t max_value) {
+  return parse_integer(entry(metadata, key), key, min_value, max_value);
+}
+
+std::string format_sizes(const std::vector<Index>& sizes) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < sizes.size(); ++i) text += (i ? "," : "") + std::to_string(sizes[i]);
+  return text + "]";
+}
+
+std::vector<Index> parse_sizes(const Metadata& metadata, const std::string& key) {
+  const std::string& text = entry(metadata, key);
+  const std::string problem = "metadata entry \"" + key + "\" must be a JSON list of positive integers, got \"" +
+                              text + "\"";
+  detail::JsonValue list;
+  try {
+    list = detail::parse_json(text);
+  } catch (const InvalidArgument&) {
+    throw InvalidArgument(problem);
+  }
+  require(list.type == detail::JsonValue::Type::Array && list.items.size() <= 1000, problem);
+  std::vector<Index> sizes;
+  for (const detail::JsonValue& item : list.items) {
+    require(item.type == detail::JsonValue::Type::Integer && item.integer >= 1 && item.integer <= kMaxDimension,
+            problem);
+    sizes.push_back(static_cast<Index>(item.integer));
+  }
+  return sizes;
+}
+
+const char* loss_name(ReconstructionLoss loss) { return loss == ReconstructionLoss::Bce ? "bce" : "mse"; }
+const char* likelihood_name(Likelihood likelihood) {
+  return likelihood == Likelihood::Bernoulli ? "bernoulli" : "gaussian";
+}
+const char* decoder_variance_name(DecoderVariance variance) {
+  switch (variance) {
+    case DecoderVariance::Scalar: return "scalar";
+    case DecoderVariance::Diagonal: return "diagonal";
+    case DecoderVariance::Network: return "network";
+    default: return "fixed";
+  }
+}
+
+template <class T>
+const char* dtype_label() {
+  return sizeof(T) == 4 ? "float32" : "float64";
+}
+template <class T>
+DType dtype_of() {
+  return sizeof(T) == 4 ? DType::F32 : DType::F64;
+}
+
+std::string quoted(const fs::path& path) { return "'" + path.u8string() + "'"; }
+
+// Runs `body`, prefixing the message of an InvalidArgument with the file's name.
+template <class Body>
+auto about_file(const fs::path& path, Body&& body) {
+  try {
+    return body();
+  } catch (const InvalidArgument& error) {
+    const std::string message = error.what();
+    const std::string prefix = quoted(path) + ": ";
+    if (message.compare(0, prefix.size(), prefix) == 0) throw;
+    throw InvalidArgument(prefix + message);
+  }
+}
+
+Metadata base_metadata(const char* kind, const char* dtype) {
+  return {{"kind", kind},
+          {"format_version", std::to_string(kModelFormatVersion)},
+          {"vaekit_version", VAEKIT_VERSION},
+          {"dtype", dtype}};
+}
+
+ModelInfo model_info(const SafetensorsReader& reader) {
+  const Metadata& metadata = reader.metadata();
+  require(metadata.count("kind") && metadata.count("format_version"),
+          "not a vaekit model file (its metadata has no \"kind\" and \"format_version\")");
+  ModelInfo info;
+  info.metadata = metadata;
+  info.format_version = static_cast<int>(
+      parse_integer(metadata, "format_version", 1, std::numeric_limits<int>::max()));
+  require(info.format_version <= kModelFormatVersion,
+          "format version " + std::to_string(info.format_version) + " is newer than this vaekit reads (" +
+              std::to_string(kModelFormatVersion) + "); upgrade vaekit");
+  info.kind = metadata.at("kind");
+  require(info.kind == "PPCA" || info.kind == "Autoencoder" || info.kind == "VAE",
+          "unknown model kind \"" + info.kind + "\" (expected PPCA, Autoencoder or VAE)");
+  info.dtype = entry(metadata, "dtype");
+  require(info.dtype == "float32" || info.dtype == "float64",
+          "metadata entry \"dtype\" must be float32 or float64, got \"" + info.dtype + "\"");
+  info.vaekit_version = entry(metadata, "vaekit_version");
+  return info;
+}
+
+void require_kind(const ModelInfo& info, const char* kind) {
+  require(info.kind == kind, std::string("expected a ") + kind + " model file, but the file holds a model of kind \"" +
+                                 info.kind + "\"");
+}
+
+// ------------------------------------------------------------ tensor checks
+
+std::string shape_text(const Shape& shape) {
+  std::string text = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + (shape.size() == 1 ? ",)" : ")");
+}
+
+// The tensors a model file must (or may) hold, checked all at once against
+// the file before anything is allocated for them.
+class TensorPlan {
+ public:
+  TensorPlan(SafetensorsReader& reader, DType parameter_dtype) : reader_(reader), parameter_dtype_(parameter_dtype) {}
+
+  // A parameter tensor (the model's dtype) of exactly this shape.
+  const TensorInfo& parameter(const std::string& name, const Shape& shape) {
+    const TensorInfo* tensor = reader_.find(name);
+    require(tensor != nullptr, "missing tensor \"" + name + "\"");
+    check(*tensor, parameter_dtype_, shape);
+    return *tensor;
+  }
+  // An optional tensor of this dtype and shape (shape {-1}: any 1-D length).
+  const TensorInfo* optional(const std::string& name, DType dtype, const Shape& shape) {
+    const TensorInfo* tensor = reader_.find(name);
+    if (tensor != nullptr) check(*tensor, dtype, shape);
+    return tensor;
+  }
+  // Every tensor of the file must have been asked for.
+  void reject_others(const char* kind) const {
+    for (const TensorInfo& tensor : reader_.tensors())
+      require(claimed_.count(tensor.name), "unexpected tensor \"" + tensor.name + "\" in a " + kind + " file");
+  }
+
+  // Reads a checked tensor as T, requiring finite values.
+  template <class T>
+  void read(const TensorInfo& tensor, T* out) {
+    reader_.read(tensor, out);
+    for (std::int64_t i = 0; i < tensor.n_elements(); ++i)
+      require(std::isfinite(out[i]), "tensor \"" + tensor.name + "\" contains NaN or infinity");
+  }
+  template <class T>
+  RowMatrix<T> read_matrix(const TensorInfo& tensor) {
+    RowMatrix<T> values(tensor.shape.at(0), tensor.shape.at(1));
+    read(tensor, values.data());
+    return values;
+  }
+  template <class T>
+  Vector<T> read_vector(const TensorInfo& tensor) {
+    Vector<T> values(tensor.n_elements());
+    read(tensor, values.data());
+    return values;
+  }
+  std::vector<double> read_curve(const TensorInfo* tensor) {
+    std::vector<double> values;
+    if (tensor != nullptr) {
+      values.resize(static_cast<std::size_t>(tensor->n_elements()));
+      read(*tensor, values.data());
+    }
+    return values;
+  }
+
+ private:
+  void check(const TensorInfo& tensor, DType dtype, const Shape& shape) {
+    claimed_.insert(tensor.name);
+    require(tensor.dtype == dtype, "tensor \"" + tensor.name + "\" has dtype " + dtype_name(tensor.dtype) +
+                                       ", expected " + dtype_name(dtype));
+    const bool any_length = shape.size() == 1 && shape[0] < 0;
+    require(any_length ? tensor.shape.size() == 1 : tensor.shape == shape,
+            "tensor \"" + tensor.name + "\" has shape " + shape_text(tensor.shape) + ", expected " +
+                (any_length ? std::string("a 1-D shape") : shape_text(shape)));
+  }
+
+  SafetensorsReader& reader_;
+  DType parameter_dtype_;
+  std::set<std::string> claimed_;
+};
+
+DType parameter_dtype(const ModelInfo& info) { return info.dtype == "float32" ? DType::F32 : DType::F64; }
+
+// ------------------------------------------------------------ neural models
+
+// The layer widths of the encoder (D -> hidden -> encoder_outputs) and the
+// decoder (d -> reversed hidden -> decoder_outputs), as VAE and Autoencoder
+// build them.
+struct NetworkShapes {
+  std::vector<Index> encoder, decoder;
+};
+NetworkShapes network_shapes(Index n_features, Index n_components, const std::vector<Index>& hidden,
+                             Index encoder_outputs, Index decoder_outputs) {
+  NetworkShapes shapes;
+  shapes.encoder.push_back(n_features);
+  shapes.encoder.insert(shapes.encoder.end(), hidden.begin(), hidden.end());
+  shapes.encoder.push_back(encoder_outputs);
+  shapes.decoder.push_back(n_components);
+  shapes.decoder.insert(shapes.decoder.end(), hidden.rbegin(), hidden.rend());
+  shapes.decoder.push_back(decoder_outputs);
+  return shapes;
+}
+
+// The dense layers of one network: planned (shapes checked), then read into a
+// model's parameter buffer once the model exists.
+struct PlannedNetwork {
+  std::vector<const TensorInfo*> weights, biases;
+  Index n_parameters = 0;
+};
+
+PlannedNetwork plan_network(TensorPlan& plan, const std::string& prefix, const std::vector<Index>& sizes) {
+  PlannedNetwork network;
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
+    const std::string name = prefix + "." + std::to_string(l);
+    network.weights.push_back(&plan.parameter(name + ".weight", {sizes[l + 1], sizes[l]}));
+    network.biases.push_back(&plan.parameter(name + ".bias", {sizes[l + 1]}));
+    network.n_parameters += (sizes[l] + 1) * sizes[l + 1];
+  }
+  return network;
+}
+
+template <class T>
+void read_network(TensorPlan& plan, const PlannedNetwork& planned, const MLP<T>& net, T* params) {
+  require(net.n_layers() == static_cast<int>(planned.weights.size()), "internal error: layer count mismatch");
+  for (int l = 0; l < net.n_layers(); ++l) {
+    const RowMatrix<T> weight = plan.read_matrix<T>(*planned.weights[l]);  // (out, in)
+    require(weight.rows() == net.layer(l).n_out && weight.cols() == net.layer(l).n_in,
+            "internal error: layer shape mismatch");
+    net.weights(params, l) = weight.transpose();
+    net.biases(params, l) = plan.read_vector<T>(*planned.biases[l]);
+  }
+}
+
+template <class T>
+void add_network(SafetensorsWriter& writer, const std::string& prefix, const MLP<T>& net, const T* params) {
+  for (int l = 0; l < net.n_layers(); ++l) {
+    const DenseLayer& layer = net.layer(l);
+    const std::string name = prefix + "." + std::to_string(l);
+    const RowMatrix<T> weight = net.weights(params, l).transpose();  // (out, in), PyTorch's layout
+    writer.add(name + ".weight", {layer.n_out, layer.n_in}, weight.data());
+    writer.add(name + ".bias", {layer.n_out}, params + layer.bias_offset);
+  }
+}
+
+template <class T>
+bool has_optimizer_state(const AdamState<T>& state, Index n_parameters) {
+  return state.first_moment.size() == n_parameters && state.second_moment.size() == n_parameters;
+}
+
+// Metadata and tensors both neural models share: architecture, networks,
+// training history and Adam's state.
+template <class Model>
+Metadata neural_metadata(const Model& model, const char* kind) {
+  using T = typename Model::Scalar;
+  Metadata metadata = base_metadata(kind, dtype_label<T>());
+  const auto& config = model.config();
+  metadata["n_features"] = std::to_string(config.n_features);
+  metadata["n_components"] = std::to_string(config.n_components);
+  metadata["hidden_layer_sizes"] = format_sizes(config.hidden_layer_sizes);
+  metadata["activation"] = activation_name(config.activation);
+  metadata["n_iter"] = std::to_string(model.history().n_iter);
+  if (has_optimizer_state(model.optimizer_state(), model.n_parameters()))
+    metadata["optimizer_step"] = std::to_string(model.optimizer_state().step);
+  return metadata;
+}
+
+template <class Model>
+void add_neural_tensors(SafetensorsWriter& writer, const Model& model) {
+  const auto* params = model.parameters().data();
+  add_network(writer, "encoder", model.encoder(), params);
+  add_network(writer, "decoder", model.decoder(), params);
+  const auto& state = model.optimizer_state();
+  if (has_optimizer_state(state, model.n_parameters())) {
+    writer.add("optimizer.exp_avg", {model.n_parameters()}, state.first_moment.data());
+    writer.add("optimizer.exp_avg_sq", {model.n_parameters()}, state.second_moment.data());
+  }
+  const TrainingHistory& history = model.history();
+  writer.add("history.loss_curve", {static_cast<std::int64_t>(history.loss_curve.size())},
+             history.loss_curve.data());
+  writer.add("history.validation_scores", {static_cast<std::int64_t>(history.validation_scores.size())},
+             history.validation_scores.data());
+}
+
+template <class T>
+void require_finite_parameters(const Vector<T>& parameters, const char* kind) {
+  require(parameters.allFinite(), std::string(kind) + ": cannot save a model with NaN or infinite parameters");
+}
+
+// A VAEConfig or AutoencoderConfig with the architecture the metadata gives
+// (n_features, n_components, hidden sizes, activation), once the kind is checked.
+template <class Config>
+Config neural_architecture(const ModelInfo& info, const char* kind) {
+  require_kind(info, kind);
+  const Metadata& metadata = info.metadata;
+  Config config;
+  config.n_features = parse_integer(metadata, "n_features", 1, kMaxDimension);
+  config.n_components = parse_integer(metadata, "n_components", 1, kMaxDimension);
+  config.hidden_layer_sizes = parse_sizes(metadata, "hidden_layer_sizes");
+  config.activation = parse_activation(entry(metadata, "activation"));
+  return config;
+}
+
+// Everything of a neural model besides its configuration: networks (planned
+// first, so that the model is built only once every shape has been checked),
+// optional Adam state and history.
+struct PlannedNeural {
+  PlannedNetwork encoder, decoder;
+  const TensorInfo* exp_avg = nullptr;
+  const TensorInfo* exp_avg_sq = nullptr;
+  const TensorInfo* loss_curve = nullptr;
+  const TensorInfo* validation_scores = nullptr;
+};
+
+PlannedNeural plan_neural(TensorPlan& plan, const NetworkShapes& shapes, Index extra_parameters, DType dtype) {
+  PlannedNeural planned;
+  planned.encoder = plan_network(plan, "encoder", shapes.encoder);
+  planned.decoder = plan_network(plan, "decoder", shapes.decoder);
+  const Index n_parameters = planned.encoder.n_parameters + planned.decoder.n_parameters + extra_parameters;
+  planned.exp_avg = plan.optional("optimizer.exp_avg", dtype, {n_parameters});
+  planned.exp_avg_sq = plan.optional("optimizer.exp_avg_sq", dtype, {n_parameters});
+  require((planned.exp_avg == nullptr) == (planned.exp_avg_sq == nullptr),
+          "optimizer.exp_avg and optimizer.exp_avg_sq must both be present or both absent");
+  planned.loss_curve = plan.optional("history.loss_curve", DType::F64, {-1});
+  planned.validation_scores = plan.optional("history.validation_scores", DType::F64, {-1});
+  return planned;
+}
+
+// Reads the networks into `params` (the model's buffer, other entries kept),
+// then the optimiser state and the history into the model.
+template <class Model>
+void read_neural(TensorPlan& plan, const PlannedNeural& planned, const Metadata& metadata, Model& model,
+                 Vector<typename Model::Scalar>& params) {
+  using T = typename Model::Scalar;
+  read_network(plan, planned.encoder, model.encoder(), params.data());
+  read_network(plan, planned.decoder, model.decoder(), params.data());
+  model.set_parameters(params);
+  if (planned.exp_avg != nullptr) {
+    AdamState<T>& state = model.optimizer_state();
+    state.first_moment = plan.read_vector<T>(*planned.exp_avg);
+    state.second_moment = plan.read_vector<T>(*planned.exp_avg_sq);
+    require((state.second_moment.array() >= T(0)).all(), "tensor \"optimizer.exp_avg_sq\" has negative values");
+    state.step = parse_integer(metadata, "optimizer_step", 0, std::numeric_limits<std::int64_t>::max());
+  }
+  TrainingHistory& history = model.history();
+  history.clear();
+  history.loss_curve = plan.read_curve(planned.loss_curve);
+  history.validation_scores = plan.read_curve(planned.validation_scores);
+  history.n_iter = static_cast<int>(parse_integer(metadata, "n_iter", 0, std::numeric_limits<int>::max()));
+  if (!history.loss_curve.empty())
+    history.best_loss = *std::min_element(history.loss_curve.begin(), history.loss_curve.end());
+  if (!history.validation_scores.empty())
+    history.best_validation_score =
+        *std::max_element(history.validation_scores.begin(), history.validation_scores.end());
+}
+
+// ------------------------------------------------------------ per model
+
+template <class T>
+PPCA<T> read_ppca(SafetensorsReader& reader, const ModelInfo& info) {
+  require_kind(info, "PPCA");
+  const Metadata& metadata = info.metadata;
+  const Index D = parse_integer(metadata, "n_features", 1, kMaxDimension);
+  const Index d = parse_integer(metadata, "n_components", 1, kMaxDimension);
+  const int n_iter = static_cast<int>(parse_integer(metadata, "n_iter", 0, std::numeric_limits<int>::max()));
+  TensorPlan plan(reader, parameter_dtype(info));
+  const TensorInfo& components = plan.parameter("components", {d, D});
+  const TensorInfo& mean = plan.parameter("mean", {D});
+  const TensorInfo& noise_variance = plan.parameter("noise_variance", {});
+  const TensorInfo& explained_variance = plan.parameter("explained_variance", {d});
+  const TensorInfo* curve = plan.optional("log_likelihood_curve", DType::F64, {-1});
+  plan.reject_others("PPCA");
+  T sigma2;
+  plan.read(noise_variance, &sigma2);
+  return PPCA<T>::restore(plan.read_matrix<T>(components), plan.read_vector<T>(mean), sigma2,
+                          plan.read_vector<T>(explained_variance), n_iter, plan.read_curve(curve));
+}
+
+template <class T>
+Autoencoder<T> read_autoencoder(SafetensorsReader& reader, const ModelInfo& info) {
+  const Metadata& metadata = info.metadata;
+  AutoencoderConfig config = neural_architecture<AutoencoderConfig>(info, "Autoencoder");
+  config.loss = parse_reconstruction_loss(entry(metadata, "loss"));
+  TensorPlan plan(reader, parameter_dtype(info));
+  const NetworkShapes shapes = network_shapes(config.n_features, config.n_components, config.hidden_layer_sizes,
+                                              config.n_components, config.n_features);
+  const PlannedNeural planned = plan_neural(plan, shapes, 0, parameter_dtype(info));
+  plan.reject_others("Autoencoder");
+  Autoencoder<T> model(config);
+  Vector<T> params = model.parameters();
+  read_neural(plan, planned, metadata, model, params);
+  return model;
+}
+
+template <class T>
+VAE<T> read_vae(SafetensorsReader& reader, const ModelInfo& info) {
+  const Metadata& metadata = info.metadata;
+  VAEConfig config = neural_architecture<VAEConfig>(info, "VAE");
+  config.likelihood = parse_likelihood(entry(metadata, "likelihood"));
+  config.decoder_variance = parse_decoder_variance(entry(metadata, "decoder_variance"));
+  config.noise_variance = parse_double(metadata, "noise_variance");
+  config.beta = parse_double(metadata, "beta");
+  config.n_mc_samples = static_cast<int>(parse_integer(metadata, "n_mc_samples", 1, std::numeric_limits<int>::max()));
+  if (config.likelihood == Likelihood::Bernoulli) config.decoder_variance = DecoderVariance::Fixed;
+  const Index D = config.n_features;
+  const bool network = config.decoder_variance == DecoderVariance::Network;
+  const Index n_log_variance = config.decoder_variance == DecoderVariance::Scalar     ? 1
+                               : config.decoder_variance == DecoderVariance::Diagonal ? D
+                                                                                      : 0;
+  TensorPlan plan(reader, parameter_dtype(info));
+  const NetworkShapes shapes = network_shapes(D, config.n_components, config.hidden_layer_sizes,
+                                              2 * config.n_components, network ? 2 * D : D);
+  const TensorInfo* log_variance =
+      n_log_variance > 0 ? &plan.parameter("decoder.log_variance", {n_log_variance}) : nullptr;
+  const PlannedNeural planned = plan_neural(plan, shapes, n_log_variance, parameter_dtype(info));
+  plan.reject_others("VAE");
+  VAE<T> model(config);
+  Vector<T> params = model.parameters();
+  require(model.n_log_variance() == n_log_variance, "internal error: log-variance count mismatch");
+  if (log_variance != nullptr) plan.read(*log_variance, params.data() + model.log_variance_offset());
+  read_neural(plan, planned, metadata, model, params);
+  return model;
+}
+
+// Writes model_metadata(model) plus `extra`, and the tensors add_tensors(writer) adds.
+template <class Model, class AddTensors>
+void write_model(const fs::path& path, const Model& model, const Metadata& extra, AddTensors&& add_tensors) {
+  Metadata metadata = model_metadata(model);
+  for (const auto& [key, value] : extra) {
+    require(!metadata.count(key), "metadata key \"" + key + "\" is written by vaekit itself and cannot be given");
+    metadata[key] = value;
+  }
+  SafetensorsWriter writer;
+  writer.set_metadata(std::move(metadata));
+  add_tensors(writer);
+  writer.write(path);
+}
+
+// Opens a model file and rebuilds its model with read(reader, info).
+template <class Read>
+auto load_file(const fs::path& path, ModelInfo* info, Read&& read) {
+  SafetensorsReader reader(path);
+  return about_file(path, [&] {
+    ModelInfo file_info = model_info(reader);
+    auto model = read(reader, file_info);
+    if (info) *info = std::move(file_info);
+    return model;
+  });
+}
+
+}  // namespace
+
+// ================================================================ public API
+
+ModelInfo read_model_info(const fs::path& path) {
+  const SafetensorsReader reader(path);
+  return about_file(path, [&] { return model_info(reader); });
+}
+
+template <class T>
+Metadata model_metadata(const PPCA<T>& model) {
+  Metadata metadata = base_metadata("PPCA", dtype_label<T>());
+  metadata["n_features"] = std::to_string(model.n_features());
+  metadata["n_components"] = std::to_string(model.n_components());
+  metadata["n_iter"] = std::to_string(model.n_iter());
+  return metadata;
+}
+
+template <class T>
+Metadata model_metadata(const Autoencoder<T>& model) {
+  Metadata metadata = neural_metadata(model, "Autoencoder");
+  metadata["loss"] = loss_name(model.config().loss);
+  return metadata;
+}
+
+template <class T>
+Metadata model_metadata(const VAE<T>& model) {
+  Metadata metadata = neural_metadata(model, "VAE");
+  const VAEConfig& config = model.config();
+  metadata["likelihood"] = likelihood_name(config.likelihood);
+  metadata["decoder_variance"] = decoder_variance_name(config.decoder_variance);
+  metadata["noise_variance"] = format_double(config.noise_variance);
+  metadata["beta"] = format_double(config.beta);
+  metadata["n_mc_samples"] = std::to_string(config.n_mc_samples);
+  return metadata;
+}
+
+template <class T>
+void save(const fs::path& path, const PPCA<T>& model, const Metadata& extra) {
+  require(model.n_components() >= 1, "PPCA: cannot save an unfitted model");
+  write_model(path, model, extra, [&](SafetensorsWriter& writer) {
+    const T noise_variance = model.noise_variance();
+    writer.add("components", {model.n_components(), model.n_features()}, model.components().data());
+    writer.add("mean", {model.n_features()}, model.mean().data());
+    writer.add("noise_variance", {}, &noise_variance);
+    writer.add("explained_variance", {model.n_components()}, model.explained_variance().data());
+    const std::vector<double>& curve = model.log_likelihood_curve();
+    writer.add("log_likelihood_curve", {static_cast<std::int64_t>(curve.size())}, curve.data());
+  });
+}
+
+template <class T>
+void save(const fs::path& path, const Autoencoder<T>& model, const Metadata& extra) {
+  require_finite_parameters(model.parameters(), "Autoencoder");
+  write_model(path, model, extra, [&](SafetensorsWriter& writer) { add_neural_tensors(writer, model); });
+}
+
+template <class T>
+void save(const fs::path& path, const VAE<T>& model, const Metadata& extra) {
+  require_finite_parameters(model.parameters(), "VAE");
+  write_model(path, model, extra, [&](SafetensorsWriter& writer) {
+    add_neural_tensors(writer, model);
+    if (model.n_log_variance() > 0) {
+      writer.add("decoder.log_variance", {model.n_log_variance()},
+                 model.parameters().data() + model.log_variance_offset());
+    }
+  });
+}
+
+template <class T>
+PPCA<T> load_ppca(const fs::path& path, ModelInfo* info) {
+  return load_file(path, info, read_ppca<T>);
+}
+
+template <class T>
+Autoencoder<T> load_autoencoder(const fs::path& path, ModelInfo* info) {
+  return load_file(path, info, read_autoencoder<T>);
+}
+
+template <class T>
+VAE<T> load_vae(const fs::path& path, ModelInfo* info) {
+  return load_file(path, info, read_vae<T>);
+}
+
+LoadedModel load_model(const fs::path& path) {
+  SafetensorsReader reader(path);
+  return about_file(path, [&]() -> LoadedModel {
+    ModelInfo info = model_info(reader);
+    const bool single = info.dtype == "float32";
+    if (info.kind == "PPCA") {
+      if (single) return {info, read_ppca<float>(reader, info)};
+      return {info, read_ppca<double>(reader, info)};
+    }
+    if (info.kind == "Autoencoder") {
+      if (single) return {info, read_autoencoder<float>(reader, info)};
+      return {info, read_autoencoder<double>(reader, info)};
+    }
+    if (single) return {info, read_vae<float>(reader, info)};
+    return {info, read_vae<double>(reader, info)};
+  });
+}
+
+#define VAEKIT_INSTANTIATE_IO(T)                                                                 \
+  template Metadata model_metadata<T>(const PPCA<T>&);                                          \
+  template Metadata model_metadata<T>(const Autoencoder<T>&);                                   \
+  template Metadata model_metadata<T>(const VAE<T>&);                                           \
+  template void save<T>(const fs::path&, const PPCA<T>&, const Metadata&);                      \
+  template void save<T>(const fs::path&, const Autoencoder<T>&, const Metadata&);               \
+  template void save<T>(const fs::path&, const VAE<T>&, const Metadata&);                       \
+  template PPCA<T> load_ppca<T>(const fs::path&, ModelInfo*);                                   \
+  template Autoencoder<T> load_autoencoder<T>(const fs::path&, ModelInfo*);                     \
+  template VAE<T> load_vae<T>(const fs::path&, ModelInfo*);
+VAEKIT_INSTANTIATE_IO(float)
+VAEKIT_INSTANTIATE_IO(double)
+#undef VAEKIT_INSTANTIATE_IO
+
+}  // namespace vaekit

@@ -1,0 +1,124 @@
+// The VAE's ELBO: its gradient against central finite differences (float64)
+// for every likelihood and decoder variance, and its value for a one-feature,
+// one-latent model against a hand computation.
+#include <cmath>
+#include <string>
+
+#include "test_util.hpp"
+#include "vaekit/vae.hpp"
+
+namespace vaekit::testing {
+namespace {
+
+constexpr double kLog2Pi = 1.8378770664093454835606594728112;
+
+struct ElboCase {
+  const char* name;
+  Likelihood likelihood;
+  DecoderVariance variance;
+};
+
+class ElboGradient : public ::testing::TestWithParam<ElboCase> {};
+
+TEST_P(ElboGradient, MatchesCentralFiniteDifferences) {
+  VAEConfig config;
+  config.n_features = 4;
+  config.n_components = 2;
+  config.hidden_layer_sizes = {5};
+  config.activation = Activation::Tanh;
+  config.likelihood = GetParam().likelihood;
+  config.decoder_variance = GetParam().variance;
+  config.noise_variance = 0.7;
+  config.beta = 0.8;
+  config.n_mc_samples = 2;
+  VAE<double> model(config);
+  model.initialize(3);
+  // Perturb every parameter (the initial log-variances are constant).
+  const Vector<double> params =
+      model.parameters() + Vector<double>(random_normal<double>(model.n_parameters(), 1, 4, 0.1));
+  const Index rows = 3;
+  const RowMatrix<double> X = config.likelihood == Likelihood::Bernoulli ? random_uniform<double>(rows, 4, 5)
+                                                                        : random_normal<double>(rows, 4, 5);
+  const RowMatrix<double> eps = random_normal<double>(rows * config.n_mc_samples, 2, 6);
+
+  Vector<double> gradient, ignored;
+  model.loss_and_gradient(params, X, eps, gradient);
+  ASSERT_EQ(gradient.size(), model.n_parameters());
+  const double h = 1e-6;
+  for (Index p = 0; p < model.n_parameters(); ++p) {
+    Vector<double> plus = params, minus = params;
+    plus(p) += h;
+    minus(p) -= h;
+    const double numeric =
+        (model.loss_and_gradient(plus, X, eps, ignored) - model.loss_and_gradient(minus, X, eps, ignored)) / (2 * h);
+    EXPECT_NEAR(gradient(p), numeric, 1e-6 * std::max(1.0, std::abs(numeric))) << "parameter " << p;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Likelihoods, ElboGradient,
+                         ::testing::Values(ElboCase{"gaussian_fixed", Likelihood::Gaussian, DecoderVariance::Fixed},
+                                           ElboCase{"gaussian_scalar", Likelihood::Gaussian, DecoderVariance::Scalar},
+                                           ElboCase{"gaussian_diagonal", Likelihood::Gaussian,
+                                                    DecoderVariance::Diagonal},
+                                           ElboCase{"gaussian_network", Likelihood::Gaussian,
+                                                    DecoderVariance::Network},
+                                           ElboCase{"bernoulli", Likelihood::Bernoulli, DecoderVariance::Fixed}),
+                         [](const ::testing::TestParamInfo<ElboCase>& info) { return std::string(info.param.name); });
+
+// A VAE with D = d = 1 and no hidden layers: h = a x + b, log k^2 = c x + e,
+// f(z) = w z + m. Sets those six numbers and returns the parameter buffer.
+Vector<double> scalar_vae_parameters(const VAE<double>& model, double a, double c, double b, double e, double w,
+                                     double m) {
+  Vector<double> params = model.parameters();
+  model.encoder().weights(params.data(), 0) << a, c;  // 1 x 2: mean column, then log-variance column
+  model.encoder().biases(params.data(), 0) << b, e;
+  model.decoder().weights(params.data(), 0) << w;
+  model.decoder().biases(params.data(), 0) << m;
+  return params;
+}
+
+VAEConfig scalar_config(Likelihood likelihood, double beta) {
+  VAEConfig config;
+  config.n_features = 1;
+  config.n_components = 1;
+  config.hidden_layer_sizes = {};
+  config.likelihood = likelihood;
+  config.noise_variance = 0.5;
+  config.beta = beta;
+  return config;
+}
+
+TEST(ElboValue, GaussianMatchesAHandComputation) {
+  for (const double beta : {1.0, 0.25}) {
+    const VAE<double> model(scalar_config(Likelihood::Gaussian, beta));
+    const Vector<double> params = scalar_vae_parameters(model, 0.9, -0.4, 0.1, -0.3, 1.7, 0.2);
+    const double x = 0.7, eps = 0.3, g2 = 0.5;
+    const double h = 0.9 * x + 0.1, log_k2 = -0.4 * x - 0.3, k = std::exp(0.5 * log_k2);
+    const double z = h + k * eps, f = 1.7 * z + 0.2;
+    const double log_p = -0.5 * (kLog2Pi + std::log(g2) + (x - f) * (x - f) / g2);
+    const double kl = 0.5 * (h * h + k * k - log_k2 - 1.0);
+    Vector<double> gradient;
+    const double loss =
+        model.loss_and_gradient(params, RowMatrix<double>::Constant(1, 1, x), RowMatrix<double>::Constant(1, 1, eps),
+                                gradient);
+    EXPECT_NEAR(loss, -(log_p - beta * kl), 1e-12) << "beta " << beta;
+  }
+}
+
+TEST(ElboValue, BernoulliMatchesAHandComputation) {
+  const VAE<double> model(scalar_config(Likelihood::Bernoulli, 1.0));
+  const Vector<double> params = scalar_vae_parameters(model, -1.2, 0.5, 0.3, 0.1, 2.5, -0.6);
+  const double x = 0.8, eps = -1.1;
+  const double h = -1.2 * x + 0.3, log_k2 = 0.5 * x + 0.1, k = std::exp(0.5 * log_k2);
+  const double f = 2.5 * (h + k * eps) - 0.6;  // the logit
+  const double p = 1.0 / (1.0 + std::exp(-f));
+  const double log_p = x * std::log(p) + (1 - x) * std::log(1 - p);
+  const double kl = 0.5 * (h * h + k * k - log_k2 - 1.0);
+  Vector<double> gradient;
+  const double loss = model.loss_and_gradient(params, RowMatrix<double>::Constant(1, 1, x),
+                                              RowMatrix<double>::Constant(1, 1, eps), gradient);
+  EXPECT_NEAR(loss, -(log_p - kl), 1e-12);
+}
+
+}  // namespace
+}  // namespace vaekit::testing
