@@ -13,6 +13,7 @@ The generic ``_PPCA``, ``_NeuralModel``, ``_VAE`` and ``_Autoencoder`` bases
 exist only in this stub, to spell each API once for float32 and float64.
 """
 
+import os
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
@@ -65,14 +66,24 @@ class _PPCA(Generic[_F]):
 class PPCAFloat32(_PPCA[np.float32]):
     @staticmethod
     def fit(X: NDArray[np.float32], n_components: int, method: str, max_iter: int, tol: float, seed: int,
-            n_threads: int = 0, verbose: int = 0) -> PPCAFloat32:
-        """method: "closed_form" or "em" (NaN entries of X are missing values)."""
+            n_threads: int = 0, verbose: int = 0) -> tuple[PPCAFloat32, BaseException | None]:
+        """method: "closed_form" or "em" (NaN entries of X are missing values). Returns the model and
+        the KeyboardInterrupt (or None) that stopped EM after its last complete iteration."""
+    @staticmethod
+    def restore(components: ArrayLike, mean: ArrayLike, noise_variance: float, explained_variance: ArrayLike,
+                n_iter: int, log_likelihood_curve: Sequence[float]) -> PPCAFloat32:
+        """A fitted model from saved parameters (model files), kept as they are."""
 
 class PPCAFloat64(_PPCA[np.float64]):
     @staticmethod
     def fit(X: NDArray[np.float64], n_components: int, method: str, max_iter: int, tol: float, seed: int,
-            n_threads: int = 0, verbose: int = 0) -> PPCAFloat64:
-        """method: "closed_form" or "em" (NaN entries of X are missing values)."""
+            n_threads: int = 0, verbose: int = 0) -> tuple[PPCAFloat64, BaseException | None]:
+        """method: "closed_form" or "em" (NaN entries of X are missing values). Returns the model and
+        the KeyboardInterrupt (or None) that stopped EM after its last complete iteration."""
+    @staticmethod
+    def restore(components: ArrayLike, mean: ArrayLike, noise_variance: float, explained_variance: ArrayLike,
+                n_iter: int, log_likelihood_curve: Sequence[float]) -> PPCAFloat64:
+        """A fitted model from saved parameters (model files), kept as they are."""
 
 # ------------------------------------------------------- neural models
 class _NeuralModel(Generic[_F]):
@@ -140,3 +151,18 @@ class VAEFloat32(_VAE[np.float32]): ...
 class VAEFloat64(_VAE[np.float64]): ...
 class AutoencoderFloat32(_Autoencoder[np.float32]): ...
 class AutoencoderFloat64(_Autoencoder[np.float64]): ...
+
+# ----------------------------------------------------------- model files
+_Model = PPCAFloat32 | PPCAFloat64 | VAEFloat32 | VAEFloat64 | AutoencoderFloat32 | AutoencoderFloat64
+
+def save_model(path: str | os.PathLike[str], model: _Model, metadata: dict[str, str]) -> None:
+    """Writes the model to a safetensors file (atomically); `metadata` adds string entries to the header."""
+
+def model_metadata(model: _Model) -> dict[str, str]:
+    """The metadata the C++ library writes for this model (kind, sizes, hyper-parameters)."""
+
+def load_model(path: str | os.PathLike[str]) -> tuple[_Model, dict[str, object]]:
+    """The model in a file and its header information; ValueError or OSError for a bad file."""
+
+def read_model_info(path: str | os.PathLike[str]) -> dict[str, object]:
+    """The header information of a model file (kind, dtype, versions, metadata) without its tensors."""

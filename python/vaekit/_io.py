@@ -55,12 +55,32 @@ class ModelFileMixin:
         path : str or os.PathLike
             Conventionally ending in ``.safetensors``.
 
+        Returns
+        -------
+        self : object
+            The estimator, unchanged.
+
         Raises
         ------
         NotFittedError
             If the estimator is not fitted.
         OSError
             If the file cannot be written.
+
+        See Also
+        --------
+        vaekit.load : Read the file back into a fitted estimator.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from vaekit import PPCA, load
+        >>> X = np.random.default_rng(0).normal(size=(100, 5))
+        >>> path = os.path.join(tempfile.mkdtemp(), "ppca.safetensors")
+        >>> ppca = PPCA(n_components=2).fit(X).save(path)
+        >>> np.allclose(load(path).transform(X), ppca.transform(X))
+        True
         """
         check_is_fitted(self)
         path = os.fspath(path)
@@ -72,6 +92,7 @@ class ModelFileMixin:
         if hasattr(self, "feature_names_in_"):
             metadata[_FEATURE_NAMES_KEY] = json.dumps([str(name) for name in self.feature_names_in_])
         core.save_model(path, native, metadata)
+        return self
 
 
 def load(path):
@@ -184,7 +205,7 @@ def _decode_params(estimator_class, metadata, dtype):
 
 
 def _restore_ppca(estimator, native):
-    estimator._check_params()
+    estimator._validate_params()
     if estimator.n_components != native.components.shape[0]:
         raise ValueError(f"n_components={estimator.n_components} but the file holds "
                          f"{native.components.shape[0]} components")

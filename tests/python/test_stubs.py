@@ -70,8 +70,12 @@ def split_top_level(text):
 
 
 def runtime_parameters(function, name):
-    """Parameter names from pybind11's signature line, ``name(a: T, b: U = 0) -> R``."""
-    first_line = (function.__doc__ or "").strip().splitlines()[0]
+    """Parameter names from pybind11's signature line, ``name(a: T, b: U = 0) -> R``
+    (for an overloaded function, the first overload's: ``1. name(...) -> R``)."""
+    lines = (function.__doc__ or "").strip().splitlines()
+    first_line = lines[0]
+    if first_line.startswith(f"{name}(*args, **kwargs)"):
+        first_line = next((line[3:] for line in lines if line.startswith("1. ")), first_line)
     match = re.match(rf"{re.escape(name)}\((.*)\)\s*->", first_line)
     assert match, f"no signature in the docstring of {name}: {first_line!r}"
     names = [part.split(":")[0].strip() for part in split_top_level(match.group(1))]
