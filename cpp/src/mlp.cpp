@@ -121,8 +121,10 @@ struct AffineKernel {
   // register file (32 vector registers with AVX-512 or NEON, else 16).
 #if defined(EIGEN_VECTORIZE_AVX512) || defined(EIGEN_VECTORIZE_NEON)
   static constexpr int kRows = 8;
+  static constexpr int kWide = 8;
 #else
   static constexpr int kRows = 6;
+  static constexpr int kWide = 4;
 #endif
   static constexpr Index kChunk = 256;
 
@@ -167,6 +169,12 @@ struct AffineKernel {
       // Column panels: two packets wide, then one packet, then half packets,
       // then single columns; which one covers column j depends on n_out only.
       Index j = 0;
+      if (rows == 1) {
+        // One row (a one-sample transform): kWide packets per tile, so that
+        // kWide multiply-add chains run at once instead of two waiting on
+        // their own latency. Each entry's operations are unchanged.
+        for (; j + kWide * P <= n_out; j += kWide * P) tile<1, Packet, kWide>(X, x_stride, W, n_out, b, Y, j, k0, k1);
+      }
       for (; j + 2 * P <= n_out; j += 2 * P) panel<Packet, 2>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
       if (j + P <= n_out) {
         panel<Packet, 1>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
