@@ -212,6 +212,10 @@ void register_vae_type(py::module_& m, const char* name) {
             return py::make_tuple(mean, stddev);
           },
           py::arg("X"), py::arg("n_threads") = 0)
+      .def("kl_per_dimension", &Model::kl_per_dimension, py::arg("X"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>())
+      .def("latent_activity", &Model::latent_activity, py::arg("X"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>())
       .def("sample", &Model::sample, py::arg("n_samples"), py::arg("seed"), py::arg("noise"),
            py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>())
       .def("score_samples", &Model::score_samples, py::arg("X"), py::arg("n_mc_samples"), py::arg("seed"),
