@@ -227,6 +227,9 @@ class VAE(_NeuralEstimator):
 """)
 
     def _warn_if_collapsed(self, X):
+        X = self._validate_X(X)
+        if X.shape[0] < 2:  # one sample has no variance: activity says nothing
+            return
         n_active = self.active_units(X)
         if n_active < self.n_components / 2:
             warnings.warn(

@@ -77,3 +77,9 @@ def test_a_healthy_vae_does_not_warn():
         vae = VAE(n_components=2, hidden_layer_sizes=(16,), decoder_variance="scalar", max_iter=20,
                   random_state=0).fit(low_rank_data())
     assert vae.active_units(low_rank_data()) == 2
+
+
+def test_one_sample_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PosteriorCollapseWarning)
+        VAE(n_components=2, hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(low_rank_data(n=1))
