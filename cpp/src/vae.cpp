@@ -380,6 +380,33 @@ RowMatrix<T> VAE<T>::transform(ConstRowMatrixRef<T> X, int n_threads) const {
 }
 
 template <class T>
+Vector<T> VAE<T>::kl_per_dimension(ConstRowMatrixRef<T> X, int n_threads) const {
+  require(X.rows() > 0, "X must have at least one row");
+  RowMatrix<T> mean, stddev;
+  encode(X, mean, stddev, n_threads);
+  const Index n = X.rows(), d = n_components();
+  Eigen::VectorXd kl = Eigen::VectorXd::Zero(d);
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < d; ++j) {
+      const double h = mean(i, j), k = stddev(i, j);
+      // Closed-form Gaussian KL, one coordinate (Kingma & Welling 2014, appendix B).
+      kl(j) += 0.5 * (h * h + k * k - 2.0 * std::log(k) - 1.0);
+    }
+  return (kl / static_cast<double>(n)).cast<T>();
+}
+
+template <class T>
+Vector<T> VAE<T>::latent_activity(ConstRowMatrixRef<T> X, int n_threads) const {
+  require(X.rows() > 0, "X must have at least one row");
+  const RowMatrix<T> mean = transform(X, n_threads);
+  // Two passes (mean, then squared deviations) in double: no cancellation when |h| >> its spread.
+  const Eigen::MatrixXd h = mean.template cast<double>();
+  const Eigen::RowVectorXd centre = h.colwise().mean();
+  const Eigen::VectorXd activity = (h.rowwise() - centre).colwise().squaredNorm().transpose() / static_cast<double>(h.rows());
+  return activity.cast<T>();
+}
+
+template <class T>
 RowMatrix<T> VAE<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_threads) const {
   detail::check_input<T>(Z, n_components(), "Z", "n_components");
   const Index n = Z.rows(), D = n_features(), width = decoder_.n_outputs();

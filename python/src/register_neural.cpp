@@ -2,6 +2,8 @@
 // vaekit::Autoencoder<T> (AutoencoderFloat32 / AutoencoderFloat64). Thin: they
 // convert arguments, release the GIL and call the C++ library; training
 // reports progress and looks for Ctrl-C through the TrainingOptions callbacks.
+#include <chrono>
+#include <cstdio>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -30,27 +32,64 @@ TrainingOptions make_options(Index batch_size, int max_iter, double learning_rat
   return options;
 }
 
+// One progress line: "Epoch 3/200, loss = ..., validation score = ..., 0.012 s,
+// elapsed 0.04 s, ETA 2.41 s". `epochs_done` counts this call's epochs; the ETA
+// assumes the remaining epochs (up to max_iter) take the mean time so far.
+std::string epoch_line(const EpochReport& report, int epochs_done, int max_iter, double elapsed, bool single_epoch) {
+  char buffer[256];
+  std::string line = "Epoch " + std::to_string(report.epoch);
+  if (!single_epoch) line += "/" + std::to_string(report.epoch - epochs_done + max_iter);
+  std::snprintf(buffer, sizeof buffer, ", loss = %.6g", report.loss);
+  line += buffer;
+  if (report.has_validation) {
+    std::snprintf(buffer, sizeof buffer, ", validation score = %.6g", report.validation_score);
+    line += buffer;
+  }
+  std::snprintf(buffer, sizeof buffer, ", %.3f s, elapsed %.2f s", report.seconds, elapsed);
+  line += buffer;
+  if (!single_epoch) {
+    std::snprintf(buffer, sizeof buffer, ", ETA %.2f s", elapsed / epochs_done * (max_iter - epochs_done));
+    line += buffer;
+  }
+  return line;
+}
+
 // Runs fit or partial_fit with the GIL released. The callbacks run on this
 // thread and take the GIL only to print and to look for signals (at most every
-// 50 ms between batches, and after each epoch). On Ctrl-C the C++ loop restores
-// the last complete epoch and returns; the pending KeyboardInterrupt is then raised.
+// 50 ms between batches and epochs). With verbose, every epoch gets a line, but
+// lines are collected and printed (through Python's print, so Jupyter shows
+// them) at most every 200 ms and once at the end: fast epochs do not wait for
+// the GIL. On Ctrl-C the C++ loop restores the last complete epoch and
+// returns; the pending KeyboardInterrupt is then raised.
 template <class Model>
 void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOptions options, int verbose,
            bool single_epoch) {
+  using Clock = std::chrono::steady_clock;
   bool interrupted = false;
   ThrottledSignalCheck keep_going;
+  const Clock::time_point start = Clock::now();
+  Clock::time_point last_print = start;
+  int epochs_done = 0;
+  std::string pending;  // progress lines not printed yet
   options.on_batch = [&]() {
     interrupted = !keep_going();
     return !interrupted;
   };
   options.on_epoch = [&](const EpochReport& report) {
-    std::string line;
+    ++epochs_done;
     if (verbose > 0) {
-      line = "Epoch " + std::to_string(report.epoch) + ", loss = " + std::to_string(report.loss);
-      if (report.has_validation) line += ", validation score = " + std::to_string(report.validation_score);
-      line += ", " + std::to_string(report.seconds) + " s";
+      const Clock::time_point now = Clock::now();
+      if (!pending.empty()) pending += "\n";
+      pending += epoch_line(report, epochs_done, options.max_iter, std::chrono::duration<double>(now - start).count(),
+                            single_epoch);
+      if (now - last_print >= std::chrono::milliseconds(200)) {
+        last_print = now;
+        interrupted = !report_and_check_signals(pending);
+        pending.clear();
+        return !interrupted;
+      }
     }
-    interrupted = !report_and_check_signals(line);
+    interrupted = !keep_going();
     return !interrupted;
   };
   {
@@ -60,7 +99,12 @@ void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOp
     if (single_epoch) model.partial_fit(X, options);
     else model.fit(X, options);
   }
-  if (interrupted) throw py::error_already_set();
+  if (interrupted) {
+    py::error_already_set error;  // takes the pending exception, so that print can run
+    if (!pending.empty()) py::print(pending, py::arg("flush") = true);
+    throw error;
+  }
+  if (!pending.empty()) py::print(pending, py::arg("flush") = true);
 }
 
 // The parts shared by both models: parameters, layers, optimiser state, history, training.
@@ -212,6 +256,10 @@ void register_vae_type(py::module_& m, const char* name) {
             return py::make_tuple(mean, stddev);
           },
           py::arg("X"), py::arg("n_threads") = 0)
+      .def("kl_per_dimension", &Model::kl_per_dimension, py::arg("X"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>())
+      .def("latent_activity", &Model::latent_activity, py::arg("X"), py::arg("n_threads") = 0,
+           py::call_guard<py::gil_scoped_release>())
       .def("sample", &Model::sample, py::arg("n_samples"), py::arg("seed"), py::arg("noise"),
            py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>())
       .def("score_samples", &Model::score_samples, py::arg("X"), py::arg("n_mc_samples"), py::arg("seed"),

@@ -7,8 +7,8 @@ from ._io import load
 from ._native import core as _core_module
 from .autoencoder import Autoencoder
 from .ppca import PPCA
-from .vae import VAE
+from .vae import VAE, PosteriorCollapseWarning
 
 __version__ = _core_module.__version__
 
-__all__ = ["PPCA", "Autoencoder", "VAE", "load", "__version__"]
+__all__ = ["PPCA", "Autoencoder", "VAE", "PosteriorCollapseWarning", "load", "__version__"]

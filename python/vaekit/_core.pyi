@@ -137,6 +137,10 @@ class _VAE(_NeuralModel[_F]):
         """-ELBO_beta averaged over the rows of X and its gradient, for given draws eps."""
     def encode(self, X: NDArray[_F], n_threads: int = 0) -> tuple[NDArray[_F], NDArray[_F]]:
         """(posterior mean h(x), posterior std k(x))."""
+    def kl_per_dimension(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]:
+        """Mean over the rows of KL(q(z_j|x) || N(0, 1)) per latent dimension j."""
+    def latent_activity(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]:
+        """Variance over the rows of the posterior mean h_j(x) (Burda et al. 2016's activity)."""
     def sample(self, n_samples: int, seed: int, noise: bool, n_threads: int = 0) -> NDArray[_F]: ...
     def score_samples(self, X: NDArray[_F], n_mc_samples: int, seed: int, n_threads: int = 0) -> NDArray[_F]: ...
     def log_likelihood(self, X: NDArray[_F], n_samples: int, seed: int, n_threads: int = 0) -> NDArray[_F]: ...

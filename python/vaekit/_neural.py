@@ -52,7 +52,10 @@ TRAINING_PARAMETERS_DOC = """\
         reparameterisation noise. The same seed and ``n_threads`` give
         bit-identical models.
     verbose : int, default=0
-        Print one line per epoch (epoch, loss, validation score, seconds).
+        Print one line per epoch through Python's ``print``: epoch (of
+        ``max_iter``), loss, validation score, seconds of the epoch, elapsed
+        seconds and the estimated time left. Lines are printed at most every
+        0.2 s (and at the end), so fast epochs do not wait for the GIL.
     n_threads : int or None, default=None
         Threads for training and inference (at most 1024); None uses all cores.
     dtype : {np.float32, np.float64}, default=np.float32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,6 +12,19 @@ from sklearn.utils.validation import check_is_fitted
 from ._native import core
 from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
 from ._validation import INT_MAX, check_count, check_n_samples, finite_output, seed_from_random_state
+
+
+_ACTIVITY_THRESHOLD = 1e-2  # Burda et al. (2016), section 5.2
+
+
+class PosteriorCollapseWarning(UserWarning):
+    """Most latent dimensions of a fitted :class:`VAE` are inactive.
+
+    Raised by :meth:`VAE.fit` when fewer than half of the ``n_components``
+    latent dimensions are active on the training data (see
+    :meth:`VAE.active_units`): their posterior ``q(z_j|x)`` ignores ``x`` and
+    equals the prior, so they carry no information.
+    """
 
 
 class VAE(_NeuralEstimator):
@@ -198,6 +212,128 @@ class VAE(_NeuralEstimator):
         native.log_variance = np.asarray(self._decoder_log_variance, dtype=self._model_dtype())
 
     # ------------------------------------------------------------ methods
+    def fit(self, X, y=None):
+        super().fit(X, y)
+        self._warn_if_collapsed(X)
+        return self
+
+    fit.__doc__ = _NeuralEstimator.fit.__doc__.replace(
+        """            If ``max_iter`` epochs ran before the stopping rule was met.
+""",
+        """            If ``max_iter`` epochs ran before the stopping rule was met.
+        PosteriorCollapseWarning
+            If fewer than half of the latent dimensions are active on the
+            training data (:meth:`active_units`).
+""")
+
+    def _warn_if_collapsed(self, X):
+        X = self._validate_X(X)
+        if X.shape[0] < 2:  # one sample has no variance: activity says nothing
+            return
+        n_active = self.active_units(X)
+        if n_active < self.n_components / 2:
+            warnings.warn(
+                f"VAE: posterior collapse, only {n_active} of {self.n_components} latent dimensions are active "
+                f"(variance of the posterior mean > {_ACTIVITY_THRESHOLD:g} on the training data); try "
+                'decoder_variance="scalar" or a smaller beta (see VAE.active_units and VAE.kl_per_dimension).',
+                PosteriorCollapseWarning, stacklevel=3)
+
+    def kl_per_dimension(self, X):
+        """Mean KL divergence from the prior of each latent dimension.
+
+        ``KL_j = mean over x of KL(q(z_j|x) || N(0, 1))
+        = mean of (h_j(x)^2 + k_j(x)^2 - log k_j(x)^2 - 1) / 2``.
+        Their sum is the KL term of the ELBO (in nats); a dimension whose KL is
+        close to 0 has collapsed to the prior and encodes nothing.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        kl : ndarray of shape (n_components,)
+            Nats per latent dimension, averaged over the samples.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X has a different number of features than the training data,
+            or NaN or infinite values.
+
+        See Also
+        --------
+        active_units : Number of latent dimensions in use.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import VAE
+        >>> X = np.random.default_rng(0).normal(size=(200, 5))
+        >>> vae = VAE(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
+        >>> kl = vae.kl_per_dimension(X)
+        >>> kl.shape, bool((kl >= 0).all())
+        ((2,), True)
+        """
+        X = self._validate_X(X)
+        return self._native_model().kl_per_dimension(X, self._n_threads())
+
+    def active_units(self, X, threshold=_ACTIVITY_THRESHOLD, *, return_activity=False):
+        """Number of active latent dimensions (Burda et al., 2016).
+
+        The activity of dimension ``j`` is ``A_j = Var_x(E_q[z_j|x])``, the
+        variance over the samples of X of the posterior mean ``h_j(x)``
+        (divided by n_samples). A dimension is active when ``A_j > threshold``;
+        an inactive one gives the same posterior mean whatever ``x`` (posterior
+        collapse).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        threshold : float, default=1e-2
+            Activity above which a dimension counts as active (Burda et al. use
+            1e-2; the prior's variance is 1).
+        return_activity : bool, default=False
+            Also return the activity of each dimension.
+
+        Returns
+        -------
+        n_active : int
+            Number of dimensions with ``A_j > threshold``.
+        activity : ndarray of shape (n_components,)
+            ``A_j`` per dimension; only when ``return_activity`` is True.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X has a different number of features than the training data,
+            or NaN or infinite values, or if threshold is negative.
+
+        See Also
+        --------
+        kl_per_dimension : Information each dimension carries, in nats.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import VAE
+        >>> X = np.random.default_rng(0).normal(size=(200, 5))
+        >>> vae = VAE(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
+        >>> n_active, activity = vae.active_units(X, return_activity=True)
+        >>> n_active == int((activity > 1e-2).sum()), activity.shape
+        (True, (2,))
+        """
+        if not isinstance(threshold, Real) or isinstance(threshold, bool) or not threshold >= 0:
+            raise ValueError(f"threshold must be a non-negative number, got {threshold!r}")
+        X = self._validate_X(X)
+        activity = self._native_model().latent_activity(X, self._n_threads())
+        n_active = int(np.count_nonzero(activity > threshold))
+        return (n_active, activity) if return_activity else n_active
+
     @finite_output
     def encode(self, X):
         """Posterior ``q(z|x) = N(h(x), diag k(x)^2)`` of each sample.

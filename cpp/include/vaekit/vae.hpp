@@ -120,6 +120,13 @@ class VAE {
   // the stochastic ones), never on its position or on the other rows.
   RowMatrix<T> transform(ConstRowMatrixRef<T> X, int n_threads = 0) const;  // h(x), n x d
   void encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads = 0) const;
+  // Posterior-collapse diagnostics (Burda et al. 2016, section 5.2), length d, accumulated in double.
+  // Mean over the rows of X of KL(q(z_j|x) || N(0, 1)) = 1/2 (h_j^2 + k_j^2 - log k_j^2 - 1),
+  // per latent dimension j (their sum is the KL term of the ELBO).
+  Vector<T> kl_per_dimension(ConstRowMatrixRef<T> X, int n_threads = 0) const;
+  // Activity A_j = Cov_x(E_q[z_j|x]): the variance over the rows of X (divided by n)
+  // of the posterior mean h_j(x). A dimension with A_j ~ 0 is inactive (collapsed).
+  Vector<T> latent_activity(ConstRowMatrixRef<T> X, int n_threads = 0) const;
   // Decoder mean f(z) (probabilities sigmoid(f(z)) for Bernoulli), n x D.
   RowMatrix<T> inverse_transform(ConstRowMatrixRef<T> Z, int n_threads = 0) const;
   // z ~ N(0, I) then the decoder mean, or with `noise` a draw of x ~ p(x|z).
