@@ -3,6 +3,7 @@
 A C++ core (Eigen + OpenMP) under scikit-learn-style estimators.
 """
 
+from ._cmake import get_cmake_dir
 from ._native import core as _core_module
 from .autoencoder import Autoencoder
 from .ppca import PPCA
@@ -10,4 +11,4 @@ from .vae import VAE
 
 __version__ = _core_module.__version__
 
-__all__ = ["PPCA", "Autoencoder", "VAE", "__version__"]
+__all__ = ["PPCA", "Autoencoder", "VAE", "get_cmake_dir", "__version__"]
