@@ -3,6 +3,7 @@
 A C++ core (Eigen + OpenMP) under scikit-learn-style estimators.
 """
 
+from ._cmake import get_cmake_dir
 from ._io import load
 from ._native import core as _core_module
 from .autoencoder import Autoencoder
@@ -11,4 +12,4 @@ from .vae import VAE, PosteriorCollapseWarning
 
 __version__ = _core_module.__version__
 
-__all__ = ["PPCA", "Autoencoder", "VAE", "PosteriorCollapseWarning", "load", "__version__"]
+__all__ = ["PPCA", "Autoencoder", "VAE", "PosteriorCollapseWarning", "load", "get_cmake_dir", "__version__"]

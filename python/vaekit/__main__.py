@@ -5,6 +5,7 @@
     vaekit decode model.safetensors latent.npy            # CSV on stdout
     vaekit sample model.safetensors -n 10 --random-state 0
     vaekit score model.safetensors data.npy --mean
+    vaekit --cmake-dir                                     # for CMAKE_PREFIX_PATH
 
 Data files are ``.npy`` (a 2-D array) or CSV (comma-separated numbers, one
 sample per line; a first line without any number is taken as a header and
@@ -214,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "Fit a model on a CSV or .npy file, then encode, decode, sample and score with the model file.",
     )
     parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
+    parser.add_argument(
+        "--cmake-dir",
+        action="store_true",
+        help="print the folder of vaekit's CMake package (put it in CMAKE_PREFIX_PATH) and exit",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     output_help = "output file (.npy, else CSV); CSV on stdout when omitted"
 
@@ -274,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.cmake_dir:
+        from ._cmake import get_cmake_dir
+
+        try:
+            print(get_cmake_dir())
+        except FileNotFoundError as error:
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return 1
+        return 0
     if not hasattr(args, "run"):
         parser.print_help()
         return 0
