@@ -1,6 +1,7 @@
 // Google Benchmark of vaekit's kernels: a dense layer's forward and backward
 // pass, one full VAE training step (ELBO, gradient and Adam), the ELBO alone,
-// one PPCA EM iteration and a closed-form PPCA fit, each at several sizes.
+// a one-sample VAE transform (the C++ API's latency), one PPCA EM iteration
+// and a closed-form PPCA fit, each at several sizes.
 //
 //   cmake -S . -B build/bench -G Ninja -DVAEKIT_BUILD_BENCHMARKS=ON
 //   cmake --build build/bench --target vaekit_bench_kernels
@@ -137,6 +138,18 @@ void BM_VAETrainingStep(benchmark::State& state) {
   state.counters["steps/s"] = benchmark::Counter(16.0 * state.iterations(), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_VAETrainingStep)->Args({128, 400})->Args({32, 400})->Unit(benchmark::kMillisecond);
+
+// The public API's latency: VAE::transform of one sample (784-400-20, as
+// loaded from a model file), everything included (checks, workspace, the
+// result matrix). Args: threads (the goal: <= 15 us).
+void BM_VAETransformOneSample(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const vaekit::VAE<float> vae = make_vae(784, {400}, 20);
+  const vaekit::RowMatrix<float> x = images(1, 784);
+  for (auto _ : state) benchmark::DoNotOptimize(vae.transform(x, threads));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_VAETransformOneSample)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 
 void BM_Adam(benchmark::State& state) {
   const Index n = state.range(0);

@@ -157,12 +157,10 @@ RowMatrix<T> Autoencoder<T>::transform(ConstRowMatrixRef<T> X, int n_threads) co
   detail::check_input<T>(X, n_features(), "X", "n_features");
   const Index n = X.rows(), d = n_components();
   RowMatrix<T> Z(n, d);
-  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
-    MLPInferenceWorkspace<T> workspace;
-    encoder_.reserve(workspace, rows);
-    const T* out = encoder_.predict(parameters_.data(), X.row(start).data(), rows, workspace, X.outerStride());
+  detail::predict_rows(encoder_, parameters_.data(), X, n_threads, [&](Index start, Index rows, const T* out) {
     std::copy(out, out + rows * d, Z.row(start).data());
   });
+  require_finite_result(Z, "Autoencoder.transform");
   return Z;
 }
 
@@ -172,10 +170,7 @@ RowMatrix<T> Autoencoder<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_thr
   const Index n = Z.rows(), D = n_features();
   RowMatrix<T> X(n, D);
   const bool bce = config_.loss == ReconstructionLoss::Bce;
-  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
-    MLPInferenceWorkspace<T> workspace;
-    decoder_.reserve(workspace, rows);
-    const T* out = decoder_.predict(parameters_.data(), Z.row(start).data(), rows, workspace, Z.outerStride());
+  detail::predict_rows(decoder_, parameters_.data(), Z, n_threads, [&](Index start, Index rows, const T* out) {
     for (Index i = 0; i < rows * D; ++i) X.row(start).data()[i] = bce ? sigmoid(out[i]) : out[i];
   });
   return X;

@@ -48,6 +48,14 @@ inline int max_threads() {
 #endif
 }
 
+inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 inline int thread_id() {
 #ifdef _OPENMP
   return omp_get_thread_num();

@@ -19,6 +19,7 @@
 
 #include "denormals.hpp"
 #include "parallel.hpp"
+#include "vaekit/mlp.hpp"
 #include "vaekit/optim.hpp"
 #include "vaekit/random.hpp"
 
@@ -64,6 +65,30 @@ void for_each_block(Index n, Index block, double flops_per_row, int n_threads, B
     });
   }
   errors.rethrow();
+}
+
+// Rows per block of the models' inference passes.
+constexpr Index kInferenceBlock = 64;
+
+// The inference loop of the models: the rows of X through `mlp`, block by
+// block on up to n_threads threads; body(start, rows, out) receives the
+// outputs of rows [start, start + rows). A single row is too little work to
+// share by rows: each layer's output columns are shared instead
+// (MLP::predict_row), which gives the same values.
+template <class T, class Body>
+void predict_rows(const MLP<T>& mlp, const T* params, ConstRowMatrixRef<T> X, int n_threads, Body&& body) {
+  if (X.rows() == 1) {
+    check_n_threads(n_threads);
+    MLPInferenceWorkspace<T> workspace;
+    mlp.reserve(workspace, 1);
+    body(Index(0), Index(1), mlp.predict_row(params, X.data(), workspace, n_threads));
+    return;
+  }
+  for_each_block(X.rows(), kInferenceBlock, 2.0 * mlp.n_parameters(), n_threads, [&](Index start, Index rows) {
+    MLPInferenceWorkspace<T> workspace;
+    mlp.reserve(workspace, rows);
+    body(start, rows, static_cast<const T*>(mlp.predict(params, X.row(start).data(), rows, workspace, X.outerStride())));
+  });
 }
 
 // Data parallelism inside a mini-batch. The batch's rows are cut into
@@ -344,8 +369,5 @@ void check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const 
                                    ")");
   require(all_finite<T>(X), std::string(what) + " contains NaN or infinity");
 }
-
-// Rows per block of the models' inference passes.
-constexpr Index kInferenceBlock = 64;
 
 }  // namespace vaekit::detail

@@ -359,10 +359,7 @@ void VAE<T>::encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& st
   const Index n = X.rows(), d = n_components();
   mean.resize(n, d);
   stddev.resize(n, d);
-  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * encoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
-    MLPInferenceWorkspace<T> workspace;
-    encoder_.reserve(workspace, rows);
-    const T* out = encoder_.predict(parameters_.data(), X.row(start).data(), rows, workspace, X.outerStride());
+  detail::predict_rows(encoder_, parameters_.data(), X, n_threads, [&](Index start, Index rows, const T* out) {
     for (Index r = 0; r < rows; ++r) {
       for (Index c = 0; c < d; ++c) {
         mean(start + r, c) = out[r * 2 * d + c];
@@ -376,6 +373,7 @@ template <class T>
 RowMatrix<T> VAE<T>::transform(ConstRowMatrixRef<T> X, int n_threads) const {
   RowMatrix<T> mean, stddev;
   encode(X, mean, stddev, n_threads);
+  require_finite_result(mean, "VAE.transform");
   return mean;
 }
 
@@ -412,10 +410,7 @@ RowMatrix<T> VAE<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_threads) co
   const Index n = Z.rows(), D = n_features(), width = decoder_.n_outputs();
   RowMatrix<T> X(n, D);
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
-  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * decoder_.n_parameters(), n_threads, [&](Index start, Index rows) {
-    MLPInferenceWorkspace<T> workspace;
-    decoder_.reserve(workspace, rows);
-    const T* out = decoder_.predict(parameters_.data(), Z.row(start).data(), rows, workspace, Z.outerStride());
+  detail::predict_rows(decoder_, parameters_.data(), Z, n_threads, [&](Index start, Index rows, const T* out) {
     for (Index r = 0; r < rows; ++r)
       for (Index j = 0; j < D; ++j) {
         const T f = out[r * width + j];

@@ -77,5 +77,34 @@ TEST(MLPPredict, AgreesWithTheTrainingForwardPass) {
     for (Index j = 0; j < 2; ++j) EXPECT_NEAR(predicted[i * 2 + j], expected(i, j), 1e-12);
 }
 
+// One row on several threads (MLP::predict_row shares each large layer's
+// columns between them) gives the bits of the blocked, one-thread pass.
+template <class T>
+void check_predict_row(const std::vector<Index>& sizes) {
+  const Index rows = 5;
+  const MLP<T> net(sizes, Activation::Tanh, Activation::Identity);
+  Vector<T> params(net.n_parameters());
+  net.initialize(params.data(), 9);
+  const RowMatrix<T> X = random_normal<T>(rows, sizes.front(), 6);
+  MLPInferenceWorkspace<T> block, one;
+  net.reserve(block, rows);
+  net.reserve(one, 1);
+  const T* expected = net.predict(params.data(), X.data(), rows, block);
+  const Index width = sizes.back();
+  for (int threads : {1, 2, 3}) {
+    for (Index i = 0; i < rows; ++i) {
+      const T* row = net.predict_row(params.data(), X.row(i).data(), one, threads);
+      for (Index j = 0; j < width; ++j) ASSERT_EQ(row[j], expected[i * width + j]) << "threads " << threads;
+    }
+  }
+}
+
+TEST(MLPPredict, OneRowOnSeveralThreadsIsBitIdentical) {
+  check_predict_row<float>({784, 400, 40});
+  check_predict_row<float>({300, 257, 7});  // column counts that are no multiple of a packet
+  check_predict_row<double>({301, 333, 3, 260});
+  check_predict_row<double>({20, 8, 3});  // too small to share: one thread
+}
+
 }  // namespace
 }  // namespace vaekit::testing

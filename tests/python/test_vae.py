@@ -5,6 +5,7 @@ import os
 import pickle
 import signal
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -364,3 +365,20 @@ def test_pickle_and_clone():
     assert np.array_equal(restored.inverse_transform(vae.transform(X)), vae.inverse_transform(vae.transform(X)))
     fresh = clone(vae)
     assert not hasattr(fresh, "encoder_coefs_") and fresh.get_params() == vae.get_params()
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_one_sample_transform_equals_the_batched_rows_bit_for_bit(n_threads):
+    # A single row takes another path (MLP::predict_row: on two threads, each
+    # layer's columns are shared); the values must not change.
+    X = np.random.default_rng(3).random((9, 300)).astype(np.float32)
+    model = VAE(n_components=5, hidden_layer_sizes=(257,), max_iter=1, n_threads=n_threads, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X)
+    Z = model.transform(X)
+    for i in range(len(X)):
+        np.testing.assert_array_equal(model.transform(X[i:i + 1]), Z[i:i + 1])
+    back = model.inverse_transform(Z)
+    for i in range(len(X)):
+        np.testing.assert_array_equal(model.inverse_transform(Z[i:i + 1]), back[i:i + 1])

@@ -68,6 +68,25 @@ bool all_finite(const ConstRowMatrixRef<T>& X) {
   return true;
 }
 
+// Throws InvalidArgument when a result holds NaN or infinity: finite inputs
+// can still overflow the working precision (huge values, float32). The message
+// names the rows, as the Python layer's check does for the other methods.
+template <class T>
+void require_finite_result(const RowMatrix<T>& result, const std::string& what) {
+  if (all_finite(result.data(), result.size())) return;
+  Index bad = 0, first = -1;
+  for (Index i = 0; i < result.rows(); ++i)
+    if (!all_finite(result.data() + i * result.cols(), result.cols())) {
+      if (first < 0) first = i;
+      ++bad;
+    }
+  throw InvalidArgument(what + ": the result is not finite for " + std::to_string(bad) + " of " +
+                        std::to_string(result.rows()) + " rows (first: row " + std::to_string(first) +
+                        "): the values are too large" +
+                        (sizeof(T) == 4 ? " for float32: use float64 (dtype=np.float64) or scale the data"
+                                        : ": scale the data (e.g. with StandardScaler)"));
+}
+
 // Number of threads a parallel region should use: n_threads <= 0 means the
 // OpenMP default (all cores unless OMP_NUM_THREADS says otherwise). More than
 // kMaxThreads throws InvalidArgument: near the OS's thread limit (~10^5)

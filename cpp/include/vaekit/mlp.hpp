@@ -127,6 +127,11 @@ class MLP {
   // Row i of the input starts at input + i * input_stride (default n_inputs()).
   const T* predict(const T* params, const T* input, Index rows, MLPInferenceWorkspace<T>& workspace,
                    Index input_stride = 0) const;
+  // predict for one contiguous row on up to n_threads threads (<= 0: the
+  // OpenMP default), each computing a packet-aligned slice of every large
+  // layer's outputs: the same values, bit for bit, as predict.
+  const T* predict_row(const T* params, const T* input, MLPInferenceWorkspace<T>& workspace,
+                       int n_threads) const;
 
  private:
   std::vector<DenseLayer> layers_;
