@@ -10,23 +10,16 @@ against that install (.ci/run does this)."""
 import importlib.metadata
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cpp_build import build_cmake_project, installed_cmake_dir, run
 
 import vaekit
 from vaekit import PPCA
-
-
-def installed_cmake_dir():
-    try:
-        return Path(vaekit.get_cmake_dir())
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
 
 
 def test_cmake_dir_holds_the_package_config_library_and_headers():
@@ -103,13 +96,6 @@ int main() {{
 """
 
 
-def run(command, cwd, what):
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise AssertionError(f"{what} failed ({' '.join(map(str, command))}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
 def cmake_prefix(package):
     if package == "wheel":
         return installed_cmake_dir()
@@ -122,29 +108,12 @@ def cmake_prefix(package):
 @pytest.mark.parametrize("package", ["wheel", "plain CMake install"])
 def test_cpp_program_built_against_the_package_matches_python(tmp_path, package):
     prefix = cmake_prefix(package)
-    cmake = shutil.which("cmake")
-    if cmake is None:
-        pytest.skip("cmake is not on PATH: this test builds a C++ program against vaekit's CMake package")
     source, build = tmp_path / "consumer", tmp_path / "build"
     source.mkdir()
     (source / "CMakeLists.txt").write_text(CONSUMER_CMAKE.format(version=vaekit.__version__))
     values = ", ".join(repr(float(value)) for value in DATA.ravel())
     (source / "main.cpp").write_text(CONSUMER_MAIN.format(n=DATA.shape[0], D=DATA.shape[1], values=values))
-
-    configure = [cmake, "-S", source, "-B", build, f"-DCMAKE_PREFIX_PATH={prefix}", "-DCMAKE_BUILD_TYPE=Release"]
-    # Ninja needs the compiler on PATH, which MSVC is not outside a developer
-    # prompt; CMake's default Visual Studio generator finds it by itself.
-    if shutil.which("ninja") and os.name != "nt":
-        configure += ["-G", "Ninja"]
-    result = subprocess.run(configure, capture_output=True, text=True, timeout=900)
-    output = result.stdout + result.stderr
-    if result.returncode != 0 and ("No CMAKE_CXX_COMPILER could be found" in output
-                                   or "CMAKE_CXX_COMPILER not set" in output):
-        pytest.skip("CMake found no C++ compiler")
-    assert result.returncode == 0, f"configuring the C++ program failed:\n{result.stdout}\n{result.stderr}"
-    run([cmake, "--build", build, "--config", "Release"], tmp_path, "building the C++ program")
-
-    executable = next(path for path in build.rglob("consumer*") if path.is_file() and path.suffix in ("", ".exe"))
+    executable = build_cmake_project(source, build, prefix, "consumer")
     noise_variance, mean_log_likelihood = map(float, run([executable], tmp_path, "running it").stdout.split())
 
     ppca = PPCA(n_components=1).fit(DATA)
