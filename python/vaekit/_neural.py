@@ -225,8 +225,12 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         native = self._native_class(X.dtype)(X.shape[1], *self._architecture)
         self._train(native, X, partial=False)
         if not native.converged and self.n_iter_ >= self.max_iter:
+            if self.early_stopping:
+                advice = "the validation score stopped improving; increase max_iter"
+            else:
+                advice = "the loss converged; increase max_iter or use early_stopping"
             warnings.warn(f"{type(self).__name__}: maximum number of epochs ({self.max_iter}) reached before "
-                          "the loss converged; increase max_iter or use early_stopping.", ConvergenceWarning)
+                          f"{advice}.", ConvergenceWarning)
         return self
 
     def partial_fit(self, X, y=None):
