@@ -300,7 +300,8 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
       }
       if (e == 0 && b == 0) best_loss_of_call = loss;  // the starting point's loss
       total += loss * static_cast<double>(rows);
-      if (options.on_batch && !options.on_batch()) {
+      if (options.on_batch &&
+          !options.on_batch(BatchReport{history.n_iter + 1, b + 1, n_batches, start + rows, n_train})) {
         params = saved_params;
         adam = saved_adam;
         history.interrupted = true;

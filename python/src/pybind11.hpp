@@ -25,14 +25,14 @@ void register_neural(py::module_& m);
 void register_io(py::module_& m);
 
 // For the progress callbacks of long C++ loops, which run with the GIL
-// released: takes the GIL, prints `line` (unless empty) and looks for Ctrl-C.
-// Returns false, leaving the Python exception pending for the binding to
-// raise after the loop has stopped cleanly, when a signal handler raised
-// (KeyboardInterrupt) during the check or during the print itself.
-inline bool report_and_check_signals(const std::string& line) {
+// released: takes the GIL, prints `line` (unless empty) followed by `end` and
+// looks for Ctrl-C. Returns false, leaving the Python exception pending for
+// the binding to raise after the loop has stopped cleanly, when a signal
+// handler raised (KeyboardInterrupt) during the check or during the print itself.
+inline bool report_and_check_signals(const std::string& line, const char* end = "\n") {
   py::gil_scoped_acquire gil;
   try {
-    if (!line.empty()) py::print(line, py::arg("flush") = true);
+    if (!line.empty()) py::print(line, py::arg("end") = end, py::arg("flush") = true);
   } catch (py::error_already_set& error) {
     error.restore();  // an exception must not cross the C++ loop: it would skip its clean-up
     return false;
@@ -45,8 +45,9 @@ inline bool report_and_check_signals(const std::string& line) {
 // second. Returns false once a Python exception is pending.
 class ThrottledSignalCheck {
  public:
-  bool operator()() {
-    const auto now = std::chrono::steady_clock::now();
+  bool operator()() { return (*this)(std::chrono::steady_clock::now()); }
+  // The same with the caller's reading of the clock.
+  bool operator()(std::chrono::steady_clock::time_point now) {
     if (now - last_check_ < std::chrono::milliseconds(50)) return true;
     last_check_ = now;
     return report_and_check_signals("");

@@ -2,13 +2,12 @@
 // vaekit::Autoencoder<T> (AutoencoderFloat32 / AutoencoderFloat64). Thin: they
 // convert arguments, release the GIL and call the C++ library; training
 // reports progress and looks for Ctrl-C through the TrainingOptions callbacks.
-#include <chrono>
-#include <cstdio>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "pybind11.hpp"
+#include "training_progress.hpp"
 #include "vaekit/autoencoder.hpp"
 #include "vaekit/vae.hpp"
 
@@ -32,79 +31,41 @@ TrainingOptions make_options(Index batch_size, int max_iter, double learning_rat
   return options;
 }
 
-// One progress line: "Epoch 3/200, loss = ..., validation score = ..., 0.012 s,
-// elapsed 0.04 s, ETA 2.41 s". `epochs_done` counts this call's epochs; the ETA
-// assumes the remaining epochs (up to max_iter) take the mean time so far.
-std::string epoch_line(const EpochReport& report, int epochs_done, int max_iter, double elapsed, bool single_epoch) {
-  char buffer[256];
-  std::string line = "Epoch " + std::to_string(report.epoch);
-  if (!single_epoch) line += "/" + std::to_string(report.epoch - epochs_done + max_iter);
-  std::snprintf(buffer, sizeof buffer, ", loss = %.6g", report.loss);
-  line += buffer;
-  if (report.has_validation) {
-    std::snprintf(buffer, sizeof buffer, ", validation score = %.6g", report.validation_score);
-    line += buffer;
-  }
-  std::snprintf(buffer, sizeof buffer, ", %.3f s, elapsed %.2f s", report.seconds, elapsed);
-  line += buffer;
-  if (!single_epoch) {
-    std::snprintf(buffer, sizeof buffer, ", ETA %.2f s", elapsed / epochs_done * (max_iter - epochs_done));
-    line += buffer;
-  }
-  return line;
-}
-
-// Runs fit or partial_fit with the GIL released. The callbacks run on this
-// thread and take the GIL only to print and to look for signals (at most every
-// 50 ms between batches and epochs). With verbose, every epoch gets a line, but
-// lines are collected and printed (through Python's print, so Jupyter shows
-// them) at most every 200 ms and once at the end: fast epochs do not wait for
-// the GIL. On Ctrl-C the C++ loop restores the last complete epoch and
-// returns; the pending KeyboardInterrupt is then raised.
+// Runs fit or partial_fit with the GIL released; progress (verbose) and
+// Ctrl-C go through TrainingProgress. On Ctrl-C the C++ loop restores the
+// last complete epoch and returns; the pending KeyboardInterrupt is then raised.
 template <class Model>
 void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOptions options, int verbose,
-           bool single_epoch) {
-  using Clock = std::chrono::steady_clock;
+           bool single_epoch, double progress_bar_delay) {
   bool interrupted = false;
-  ThrottledSignalCheck keep_going;
-  const Clock::time_point start = Clock::now();
-  Clock::time_point last_print = start;
-  int epochs_done = 0;
-  std::string pending;  // progress lines not printed yet
-  options.on_batch = [&]() {
-    interrupted = !keep_going();
+  TrainingProgress progress(verbose, options.max_iter, single_epoch, progress_bar_delay);
+  options.on_batch = [&](const BatchReport& report) {
+    interrupted = !progress.on_batch(report);
     return !interrupted;
   };
   options.on_epoch = [&](const EpochReport& report) {
-    ++epochs_done;
-    if (verbose > 0) {
-      const Clock::time_point now = Clock::now();
-      if (!pending.empty()) pending += "\n";
-      pending += epoch_line(report, epochs_done, options.max_iter, std::chrono::duration<double>(now - start).count(),
-                            single_epoch);
-      if (now - last_print >= std::chrono::milliseconds(200)) {
-        last_print = now;
-        interrupted = !report_and_check_signals(pending);
-        pending.clear();
-        return !interrupted;
-      }
-    }
-    interrupted = !keep_going();
+    interrupted = !progress.on_epoch(report);
     return !interrupted;
   };
-  {
+  try {
     // Safe: X is a view of an array the caller keeps alive, and no Python
     // object is touched until a callback re-acquires the GIL.
     py::gil_scoped_release release;
     if (single_epoch) model.partial_fit(X, options);
     else model.fit(X, options);
+  } catch (...) {  // TrainingDiverged, InvalidArgument: the lines printed so far still show
+    try {
+      progress.finish();
+    } catch (py::error_already_set&) {
+    }
+    throw;
   }
   if (interrupted) {
     py::error_already_set error;  // takes the pending exception, so that print can run
-    if (!pending.empty()) py::print(pending, py::arg("flush") = true);
+    progress.finish();
     throw error;
   }
-  if (!pending.empty()) py::print(pending, py::arg("flush") = true);
+  progress.finish();
 }
 
 // The parts shared by both models: parameters, layers, optimiser state, history, training.
@@ -182,16 +143,16 @@ void bind_common(Class& cls) {
           "fit",
           [](Model& m, Ref X, Index batch_size, int max_iter, double learning_rate, double weight_decay,
              bool early_stopping, double validation_fraction, int n_iter_no_change, double tol, std::uint64_t seed,
-             int n_threads, int verbose, bool partial) {
+             int n_threads, int verbose, bool partial, double progress_bar_delay) {
             train(m, X,
                   make_options(batch_size, max_iter, learning_rate, weight_decay, early_stopping,
                                validation_fraction, n_iter_no_change, tol, seed, n_threads),
-                  verbose, partial);
+                  verbose, partial, progress_bar_delay);
           },
           py::arg("X"), py::arg("batch_size"), py::arg("max_iter"), py::arg("learning_rate"),
           py::arg("weight_decay"), py::arg("early_stopping"), py::arg("validation_fraction"),
           py::arg("n_iter_no_change"), py::arg("tol"), py::arg("seed"), py::arg("n_threads") = 0,
-          py::arg("verbose") = 0, py::arg("partial") = false)
+          py::arg("verbose") = 0, py::arg("partial") = false, py::arg("progress_bar_delay") = 0.5)
       .def("transform", &Model::transform, py::arg("X"), py::arg("n_threads") = 0,
            py::call_guard<py::gil_scoped_release>())
       .def("inverse_transform", &Model::inverse_transform, py::arg("Z"), py::arg("n_threads") = 0,

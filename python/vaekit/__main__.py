@@ -249,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--random-state", type=int, help="seed (same seed and threads give the same model)")
     fit.add_argument("--n-threads", type=int, help="neural: threads (default: all cores)")
     fit.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type of the model")
-    fit.add_argument("--verbose", type=int, help="progress output level")
+    fit.add_argument("--verbose", type=int,
+                     help="progress output: 1 a line per epoch (EM iteration), 2 also a bar over the batches of "
+                          "long epochs (neural)")
     fit.set_defaults(run=run_fit)
 
     for name, run, what, data in [

@@ -117,8 +117,12 @@ class _NeuralModel(Generic[_F]):
     def set_history(self, loss_curve: Sequence[float], validation_scores: Sequence[float], n_iter: int, /) -> None: ...
     def fit(self, X: NDArray[_F], batch_size: int, max_iter: int, learning_rate: float, weight_decay: float,
             early_stopping: bool, validation_fraction: float, n_iter_no_change: int, tol: float, seed: int,
-            n_threads: int = 0, verbose: int = 0, partial: bool = False) -> None:
-        """Train (partial=True: one epoch, continuing); raises TrainingDiverged or KeyboardInterrupt."""
+            n_threads: int = 0, verbose: int = 0, partial: bool = False,
+            progress_bar_delay: float = 0.5) -> None:
+        """Train (partial=True: one epoch, continuing); raises TrainingDiverged or KeyboardInterrupt.
+
+        verbose=1 prints a line per epoch; verbose=2 also a bar over the batches
+        of epochs running longer than progress_bar_delay seconds."""
     def transform(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
     def inverse_transform(self, Z: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
 

@@ -52,10 +52,15 @@ TRAINING_PARAMETERS_DOC = """\
         reparameterisation noise. The same seed and ``n_threads`` give
         bit-identical models.
     verbose : int, default=0
-        Print one line per epoch through Python's ``print``: epoch (of
+        Progress output, printed through Python's ``print`` (``sys.stdout``, so
+        Jupyter shows it). 0: none. 1: one line per epoch: epoch (of
         ``max_iter``), loss, validation score, seconds of the epoch, elapsed
-        seconds and the estimated time left. Lines are printed at most every
+        seconds and the estimated time left; lines are printed at most every
         0.2 s (and at the end), so fast epochs do not wait for the GIL.
+        2 (or more): also, in an epoch that lasts over 0.5 s, a bar over its
+        batches (samples done, seconds, time left in the epoch), redrawn in
+        place with ``'\\r'`` at most every 0.2 s and replaced by the epoch's
+        line when the epoch ends.
     n_threads : int or None, default=None
         Threads for training and inference (at most 1024); None uses all cores.
     dtype : {np.float32, np.float64}, default=np.float32
@@ -105,6 +110,9 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         "n_threads": [Interval(Integral, 1, MAX_THREADS, closed="both"), None],
         "dtype": [FloatDtype()],
     }
+
+    # verbose >= 2: seconds an epoch runs before its progress bar is drawn.
+    _progress_bar_delay = 0.5
 
     # ---------------------------------------------------------- parameters
     def _fit_dtype(self):
@@ -217,8 +225,12 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         native = self._native_class(X.dtype)(X.shape[1], *self._architecture)
         self._train(native, X, partial=False)
         if not native.converged and self.n_iter_ >= self.max_iter:
+            if self.early_stopping:
+                advice = "the validation score stopped improving; increase max_iter"
+            else:
+                advice = "the loss converged; increase max_iter or use early_stopping"
             warnings.warn(f"{type(self).__name__}: maximum number of epochs ({self.max_iter}) reached before "
-                          "the loss converged; increase max_iter or use early_stopping.", ConvergenceWarning)
+                          f"{advice}.", ConvergenceWarning)
         return self
 
     def partial_fit(self, X, y=None):
@@ -291,7 +303,8 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
             learning_rate=float(self.learning_rate), weight_decay=float(self.weight_decay),
             early_stopping=bool(self.early_stopping), validation_fraction=float(self.validation_fraction),
             n_iter_no_change=min(int(self.n_iter_no_change), INT_MAX), tol=float(self.tol), seed=self._seed,
-            n_threads=self._n_threads(), verbose=int(self.verbose > 0), partial=partial)
+            n_threads=self._n_threads(), verbose=min(int(self.verbose), 2), partial=partial,
+            progress_bar_delay=self._progress_bar_delay)
         try:
             native.fit(X, **arguments)
         except (KeyboardInterrupt, core.TrainingDiverged):

@@ -24,11 +24,16 @@ from vaekit import PPCA, VAE, Autoencoder
 warnings.simplefilter("ignore")
 case = sys.argv[1]
 rng = np.random.default_rng(0)
-if case in ("VAE", "Autoencoder"):
+if case in ("VAE", "Autoencoder", "VAE-progress-bar"):
     # A large network (784 -> 512 -> 2): each batch costs what it costs on MNIST-sized data.
     X = rng.standard_normal((2560, 784), dtype=np.float32)
-    cls = VAE if case == "VAE" else Autoencoder
-    estimator = cls(hidden_layer_sizes=(512,), max_iter=1000, n_iter_no_change=1000, verbose=1, random_state=0)
+    cls = Autoencoder if case == "Autoencoder" else VAE
+    verbose = 1
+    if case == "VAE-progress-bar":  # verbose=2, with a bar from the first batch of each epoch on
+        cls._progress_bar_delay = 0.0
+        verbose = 2
+    estimator = cls(hidden_layer_sizes=(512,), max_iter=1000, n_iter_no_change=1000, verbose=verbose,
+                    random_state=0)
 else:
     n_components = 20
     if case == "PPCA-em-missing":
@@ -61,7 +66,9 @@ except KeyboardInterrupt:
 
 
 def progress_line(line):
-    return line.startswith("Epoch ") or line.startswith("PPCA EM iteration")
+    """An epoch's (EM iteration's) line: what a '\\r' leaves after the bars of verbose=2."""
+    shown = line.rsplit("\r", 1)[-1]
+    return shown.startswith("Epoch ") and ", loss = " in shown or shown.startswith("PPCA EM iteration")
 
 
 def interrupt_a_fit(case):
@@ -91,7 +98,7 @@ def interrupt_a_fit(case):
     return progress, result["caught"] - sent, result
 
 
-@pytest.mark.parametrize("case", ["VAE", "Autoencoder", "PPCA-em", "PPCA-em-missing"])
+@pytest.mark.parametrize("case", ["VAE", "Autoencoder", "VAE-progress-bar", "PPCA-em", "PPCA-em-missing"])
 def test_ctrl_c_during_fit_stops_within_a_second_and_keeps_the_last_complete_epoch(case):
     progress, latency, result = interrupt_a_fit(case)
     assert latency < 1.0, f"KeyboardInterrupt {latency:.2f} s after SIGINT"

@@ -328,6 +328,17 @@ def test_convergence_warning_when_max_iter_is_reached():
             low_rank_data(n=50, n_features=3))
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_convergence_warning_suggests_early_stopping_only_when_it_is_off(early_stopping):
+    with pytest.warns(ConvergenceWarning) as record:
+        VAE(hidden_layer_sizes=(4,), max_iter=2, n_iter_no_change=100, early_stopping=early_stopping,
+            random_state=0).fit(low_rank_data(n=50, n_features=3))
+    message = str(record[0].message)
+    assert "increase max_iter" in message
+    assert ("use early_stopping" in message) is not early_stopping
+    assert ("validation score" in message) is early_stopping
+
+
 # --------------------------------------------------------------- other
 def test_bernoulli_vae_learns_binary_data_and_rejects_other_values():
     rng = np.random.default_rng(0)

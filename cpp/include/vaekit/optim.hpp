@@ -58,6 +58,16 @@ struct EpochReport {
   double seconds = 0;             // wall time of the epoch
 };
 
+// What the training loop reports after each batch (cheap to build: no
+// allocation, so a callback may run after every batch).
+struct BatchReport {
+  int epoch = 0;            // 1-based epoch in progress, counted over all fit/partial_fit calls
+  Index batch = 0;          // 1-based batch of this epoch
+  Index n_batches = 0;      // batches per epoch
+  Index samples_done = 0;   // training samples of this epoch seen so far
+  Index n_samples = 0;      // training samples per epoch (without the validation split)
+};
+
 struct TrainingOptions {
   Index batch_size = 128;
   int max_iter = 200;              // epochs
@@ -72,7 +82,7 @@ struct TrainingOptions {
   // interrupts training: the parameters and the optimiser state of the end of
   // the last complete epoch are restored. Keep it cheap (the Python binding
   // looks at the clock and takes the GIL at most every ~50 ms).
-  std::function<bool()> on_batch;
+  std::function<bool(const BatchReport&)> on_batch;
   // Called after every complete epoch; returning false stops training there.
   std::function<bool(const EpochReport&)> on_epoch;
 };
