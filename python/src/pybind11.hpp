@@ -32,7 +32,10 @@ void register_io(py::module_& m);
 inline bool report_and_check_signals(const std::string& line, const char* end = "\n") {
   py::gil_scoped_acquire gil;
   try {
-    if (!line.empty()) py::print(line, py::arg("end") = end, py::arg("flush") = true);
+    // The line and its end in one write: Ctrl-C arriving during print (the
+    // write interrupted, KeyboardInterrupt raised) must not leave a line
+    // without its newline, which the next output would then continue.
+    if (!line.empty()) py::print(line + end, py::arg("end") = "", py::arg("flush") = true);
   } catch (py::error_already_set& error) {
     error.restore();  // an exception must not cross the C++ loop: it would skip its clean-up
     return false;

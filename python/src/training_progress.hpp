@@ -125,7 +125,7 @@ class TrainingProgress {
   // With the GIL held, once training has returned or thrown: prints the lines
   // not printed yet, or ends the line of a bar left drawn.
   void finish() {
-    if (!pending_.empty()) py::print(pending_, py::arg("flush") = true);
+    if (!pending_.empty()) py::print(pending_ + "\n", py::arg("end") = "", py::arg("flush") = true);  // one write
     else if (bar_width_ > 0) py::print(py::arg("flush") = true);
     pending_.clear();
     bar_width_ = 0;

@@ -296,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.run(args)
+    except BrokenPipeError:
+        # The reader closed the pipe (`vaekit decode ... | head -1`): stop
+        # quietly, as Unix tools do; stdout goes to devnull so that Python's
+        # flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (InputError, ValueError, TypeError, OSError) as error:
         message = " ".join(str(error).split())  # one line
         print(f"{PROG}: error: {message}", file=sys.stderr)

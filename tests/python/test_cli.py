@@ -138,3 +138,16 @@ def test_help_everywhere(tmp_path):
     for command in ([], ["fit"], ["encode"], ["decode"], ["sample"], ["score"]):
         result = run(*command, "--help", cwd=tmp_path)
         assert result.returncode == 0 and "usage: vaekit" in result.stdout
+
+
+def test_a_closed_pipe_stops_quietly(tmp_path):
+    # `vaekit sample ... | head -1`: the reader goes away; no traceback, no "error:" line.
+    model = tmp_path / "ppca.safetensors"
+    rng = np.random.default_rng(0)
+    vaekit.PPCA(n_components=2).fit(rng.normal(size=(50, 4))).save(model)
+    pipeline = subprocess.Popen([sys.executable, "-m", "vaekit", "sample", str(model), "-n", "200000"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pipeline.stdout.readline()
+    pipeline.stdout.close()
+    _, stderr = pipeline.communicate(timeout=120)
+    assert b"error" not in stderr and b"Traceback" not in stderr, stderr.decode()
