@@ -13,6 +13,7 @@
 #include <limits>
 #include <numeric>
 
+#include "affine_kernel.hpp"
 #include "parallel.hpp"
 #include "vaekit/random.hpp"
 
@@ -260,7 +261,10 @@ void fit_em_complete(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<
 
   Matrix<T> M_inverse(d, d), sum_zz(d, d), AtA(d, d), B(D, d);
   const Matrix<T> identity = Matrix<T>::Identity(d, d);
-  const int blocks = static_cast<int>(block_count<T>(n));
+  // Rows per block of the E-step: the centred block (128 x 784 doubles, 0.8 MB)
+  // stays in L2 between its two products (measured: 256 rows, 12% slower).
+  constexpr Index kEStepRows = 128;
+  const int blocks = static_cast<int>((n + kEStepRows - 1) / kEStepRows);
 
   auto estep = [&]() -> double {
     Matrix<T> M = W.transpose() * W;
@@ -273,28 +277,42 @@ void fit_em_complete(ConstRowMatrixRef<T> X, const PPCAOptions& options, Vector<
     AtA.setZero();
     B.setZero();
     const int threads = worth_parallel(n * D * d) ? detail::max_threads() : 1;
-    std::vector<Matrix<T>> partial_AtA(threads, Matrix<T>::Zero(d, d)), partial_B(threads, Matrix<T>::Zero(D, d));
+    // The two products with a block go through the register-blocked kernel
+    // of the inference pass (affine_kernel.hpp), which reads its operands in
+    // place: A = C W with W row-major, and B^T += <z>^T C with C's rows as
+    // the kernel's "weights" (Eigen's GEMM packs C again for each product,
+    // costly for products d = 20 columns wide: 15-20% slower in float64,
+    // 25% in float32). W's columns are padded with zeros to a multiple of
+    // the kernel's narrowest packet, so that no column takes its scalar path.
+    constexpr Index kAlign = detail::AffineKernel<T>::kHalf;
+    const Index d_padded = (d + kAlign - 1) / kAlign * kAlign;
+    RowMatrix<T> W_rows = RowMatrix<T>::Zero(D, d_padded);
+    W_rows.leftCols(d) = W;
+    const Vector<T> zero = Vector<T>::Zero(d_padded);
+    std::vector<Matrix<T>> partial_AtA(threads, Matrix<T>::Zero(d, d));
+    std::vector<RowMatrix<T>> partial_Bt(threads, RowMatrix<T>::Zero(d, D));
 #pragma omp parallel num_threads(threads)
     {
       const int t = detail::thread_id();
-      RowMatrix<T> centred(kBlockRows, D), projected(kBlockRows, d), posterior(kBlockRows, d);
+      RowMatrix<T> centred(kEStepRows, D), projected(kEStepRows, d_padded), posterior_t(d, kEStepRows);
 #pragma omp for schedule(static)
       for (int b = 0; b < blocks; ++b) {
-        const Index start = static_cast<Index>(b) * kBlockRows;
-        const Index rows = std::min(kBlockRows, n - start);
+        const Index start = static_cast<Index>(b) * kEStepRows;
+        const Index rows = std::min(kEStepRows, n - start);
         auto C = centred.topRows(rows);
         C = X.middleRows(start, rows).rowwise() - mean.transpose();
-        auto A = projected.topRows(rows);
-        auto Z = posterior.topRows(rows);
-        A.noalias() = C * W;
-        Z.noalias() = A * M_inverse;
+        detail::AffineKernel<T>::run(C.data(), rows, D, W_rows.data(), zero.data(), D, d_padded, projected.data());
+        auto A = projected.topLeftCorner(rows, d);
+        // <z>^T = M^-1 A^T (M^-1 is symmetric), d x rows, row-major.
+        posterior_t.leftCols(rows).noalias() = M_inverse * A.transpose();
         partial_AtA[t].noalias() += A.transpose() * A;
-        partial_B[t].noalias() += C.transpose() * Z;
+        detail::AffineKernel<T>::run(posterior_t.data(), d, kEStepRows, C.data(), nullptr, rows, D,
+                                     partial_Bt[t].data());
       }
     }
     for (int t = 0; t < threads; ++t) {  // in thread order: the same bits for a given thread count
       AtA += partial_AtA[t];
-      B += partial_B[t];
+      B += partial_Bt[t].transpose();
     }
     poll(options);
     const double log_det_M = 2.0 * llt.matrixLLT().diagonal().array().template cast<double>().log().sum();

@@ -1,0 +1,123 @@
+// The register-blocked product Y = X W + b behind the models' inference pass
+// (mlp.cpp) and PPCA's EM (ppca.cpp). Private to the library's sources.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+
+#include "vaekit/common.hpp"
+
+namespace vaekit::detail {
+
+// Inference product Y = X W + b, row-invariant and register-blocked.
+//
+// Every output entry y[r][j] is computed by the same sequence of operations
+// whatever the rows around it: it starts at b[j] and accumulates
+// x[r][k] * w[k][j] for k = 0, 1, ..., n_in - 1 in that order, with a
+// multiply-add on packets for the columns covered by packet tiles (a choice
+// that depends on j and n_out only) and a scalar multiply and add for the
+// last few columns. Partial sums may be parked in Y between k-chunks: storing
+// and reloading a float is exact. So how rows are grouped (kRows at a time,
+// or fewer at the end of a block) never changes a result, bit for bit.
+//
+// The blocking: a k-chunk of a two-packet column panel of W (kChunk x 2P
+// values, 32 KB for AVX-512 floats) stays in L1 while every row group of the
+// block streams past it, and each row group keeps 2 x kRows accumulators in
+// registers.
+template <class T>
+struct AffineKernel {
+  using Packet = typename Eigen::internal::packet_traits<T>::type;
+  using HalfPacket = typename Eigen::internal::unpacket_traits<Packet>::half;
+  static constexpr int P = Eigen::internal::unpacket_traits<Packet>::size;
+  static constexpr int kHalf = Eigen::internal::unpacket_traits<HalfPacket>::size;
+  // Rows per group: 2 x kRows accumulators plus three registers must fit the
+  // register file (32 vector registers with AVX-512 or NEON, else 16).
+#if defined(EIGEN_VECTORIZE_AVX512) || defined(EIGEN_VECTORIZE_NEON)
+  static constexpr int kRows = 8;
+  static constexpr int kWide = 8;
+#else
+  static constexpr int kRows = 6;
+  static constexpr int kWide = 4;
+#endif
+  static constexpr Index kChunk = 256;
+
+  // Rows [0, R) of a group, columns [j, j + N * size(Pk)), k in [k0, k1);
+  // the accumulators start from the bias (k0 == 0) or from Y (b == nullptr:
+  // always from Y, which the product is then added to).
+  template <int R, class Pk, int N>
+  static void tile(const T* x, Index x_stride, const T* W, Index n_out, const T* b, T* Y, Index j, Index k0,
+                   Index k1) {
+    using namespace Eigen::internal;
+    constexpr int S = unpacket_traits<Pk>::size;
+    const bool from_bias = k0 == 0 && b != nullptr;
+    Pk acc[R][N];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < N; ++c)
+        acc[r][c] = from_bias ? ploadu<Pk>(b + j + c * S) : ploadu<Pk>(Y + r * n_out + j + c * S);
+    for (Index k = k0; k < k1; ++k) {
+      const T* w = W + k * n_out + j;
+      Pk wk[N];
+      for (int c = 0; c < N; ++c) wk[c] = ploadu<Pk>(w + c * S);
+      for (int r = 0; r < R; ++r) {
+        const Pk a = pset1<Pk>(x[r * x_stride + k]);
+        for (int c = 0; c < N; ++c) acc[r][c] = pmadd(a, wk[c], acc[r][c]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < N; ++c) pstoreu(Y + r * n_out + j + c * S, acc[r][c]);
+  }
+
+  // One column panel for rows [0, rows): kRows rows at a time, then the rest.
+  template <class Pk, int N, int R = kRows>
+  static void panel(const T* X, Index rows, Index x_stride, const T* W, Index n_out, const T* b, T* Y, Index j,
+                    Index k0, Index k1) {
+    Index r = 0;
+    for (; r + R <= rows; r += R) tile<R, Pk, N>(X + r * x_stride, x_stride, W, n_out, b, Y + r * n_out, j, k0, k1);
+    if constexpr (R > 1) {
+      if (r < rows) panel<Pk, N, R / 2>(X + r * x_stride, rows - r, x_stride, W, n_out, b, Y + r * n_out, j, k0, k1);
+    }
+  }
+
+  // Columns [begin, end) of Y; begin must be a multiple of P and end either a
+  // multiple of P or n_out, so that each column is covered by a packet tile
+  // exactly when it is in the whole product (run() below).
+  static void run_columns(const T* X, Index rows, Index x_stride, const T* W, const T* b, Index n_in, Index n_out,
+                          T* Y, Index begin, Index end) {
+    for (Index k0 = 0; k0 < n_in; k0 += kChunk) {
+      const Index k1 = std::min(n_in, k0 + kChunk);
+      // Column panels: two packets wide, then one packet, then half packets,
+      // then single columns; which one covers column j depends on n_out only.
+      Index j = begin;
+      if (rows == 1) {
+        // One row (a one-sample transform): kWide packets per tile, so that
+        // kWide multiply-add chains run at once instead of two waiting on
+        // their own latency. Each entry's operations are unchanged.
+        for (; j + kWide * P <= end; j += kWide * P) tile<1, Packet, kWide>(X, x_stride, W, n_out, b, Y, j, k0, k1);
+      }
+      for (; j + 2 * P <= end; j += 2 * P) panel<Packet, 2>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
+      if (j + P <= end) {
+        panel<Packet, 1>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
+        j += P;
+      }
+      if constexpr (kHalf < P) {
+        for (; j + kHalf <= end; j += kHalf) panel<HalfPacket, 1>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
+      }
+      for (; j < end; ++j) {
+        for (Index r = 0; r < rows; ++r) {
+          const T* x = X + r * x_stride;
+          T acc = k0 == 0 && b != nullptr ? b[j] : Y[r * n_out + j];
+          for (Index k = k0; k < k1; ++k) acc = acc + x[k] * W[k * n_out + j];
+          Y[r * n_out + j] = acc;
+        }
+      }
+    }
+  }
+
+  // Y (rows x n_out, row-major) = X W + b, with X's rows x_stride apart and W
+  // row-major n_in x n_out; b == nullptr: Y += X W.
+  static void run(const T* X, Index rows, Index x_stride, const T* W, const T* b, Index n_in, Index n_out, T* Y) {
+    run_columns(X, rows, x_stride, W, b, n_in, n_out, Y, 0, n_out);
+  }
+};
+
+}  // namespace vaekit::detail
