@@ -7,6 +7,14 @@
 
 #include "vaekit/common.hpp"
 
+// Eigen's packet types (__m128 and the like) as template arguments: GCC warns
+// that their alignment attributes are ignored there, as Eigen's own headers
+// silence it. They are only used to name types, never stored in containers.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
 namespace vaekit::detail {
 
 // Inference product Y = X W + b, row-invariant and register-blocked.
@@ -121,3 +129,7 @@ struct AffineKernel {
 };
 
 }  // namespace vaekit::detail
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
