@@ -77,8 +77,7 @@ constexpr Index kInferenceBlock = 64;
 // (MLP::predict_row), which gives the same values.
 template <class T, class Body>
 void predict_rows(const MLP<T>& mlp, const T* params, ConstRowMatrixRef<T> X, int n_threads, Body&& body) {
-  if (X.rows() == 1) {
-    check_n_threads(n_threads);
+  if (X.rows() == 1) {  // predict_row checks n_threads (resolve_threads)
     MLPInferenceWorkspace<T> workspace;
     mlp.reserve(workspace, 1);
     body(Index(0), Index(1), mlp.predict_row(params, X.data(), workspace, n_threads));
@@ -87,7 +86,7 @@ void predict_rows(const MLP<T>& mlp, const T* params, ConstRowMatrixRef<T> X, in
   for_each_block(X.rows(), kInferenceBlock, 2.0 * mlp.n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> workspace;
     mlp.reserve(workspace, rows);
-    body(start, rows, static_cast<const T*>(mlp.predict(params, X.row(start).data(), rows, workspace, X.outerStride())));
+    body(start, rows, mlp.predict(params, X.row(start).data(), rows, workspace, X.outerStride()));
   });
 }
 
