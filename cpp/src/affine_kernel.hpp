@@ -3,7 +3,12 @@
 #pragma once
 
 #include <Eigen/Core>
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#endif
 #include <algorithm>
+#include <cstdint>
+#include <utility>
 
 #include "vaekit/common.hpp"
 
@@ -16,6 +21,99 @@
 #endif
 
 namespace vaekit::detail {
+
+// Rows of a matrix by their nonzero entries (compressed sparse rows): row r's
+// are index[i], value[i] for i in [start[r], start[r + 1]), in ascending index.
+template <class T>
+struct SparseRows {
+  const int* index = nullptr;
+  const T* value = nullptr;
+  const Index* start = nullptr;
+};
+
+// The columns of a compressed matrix (rows x n) as the rows of its transpose:
+// column k's entries, in ascending row, at [start[k], start[k + 1]) of index
+// (the rows) and value. start needs n + 1 entries, index and value as many as
+// X has nonzeros.
+template <class T>
+void transpose_sparse(const SparseRows<T>& X, Index rows, Index n, int* index, T* value, Index* start) {
+  std::fill(start, start + n + 1, Index(0));
+  for (Index i = 0; i < X.start[rows]; ++i) ++start[X.index[i] + 1];
+  for (Index k = 0; k < n; ++k) start[k + 1] += start[k];
+  // start[k] now marks where column k begins; it advances as entries land,
+  // and ends where column k + 1 begins, so one shift restores it.
+  for (Index r = 0; r < rows; ++r) {
+    for (Index i = X.start[r]; i < X.start[r + 1]; ++i) {
+      const Index position = start[X.index[i]]++;
+      index[position] = static_cast<int>(r);
+      value[position] = X.value[i];
+    }
+  }
+  for (Index k = n; k > 0; --k) start[k] = start[k - 1];
+  start[0] = 0;
+}
+
+// Position of the lowest set bit of mask != 0.
+inline int lowest_set_bit(std::uint32_t mask) {
+#if defined(_MSC_VER) && !defined(__clang__)
+  unsigned long position;
+  _BitScanForward(&position, mask);
+  return static_cast<int>(position);
+#else
+  return __builtin_ctz(mask);
+#endif
+}
+
+// Inputs at most this dense (fraction of nonzero entries) go through the
+// sparse products; denser ones through the dense kernel. The sparse product
+// costs about twice as much per nonzero (its weights come from L2 rather
+// than L1), so the two break even near 0.4-0.5 with AVX-512 and AVX2.
+constexpr double kMaxSparseDensity = 0.3;
+
+// Inputs narrower than this are never compressed (a latent code).
+constexpr Index kMinSparseInputs = 64;
+
+// Entries the buffers of compress_rows need for `rows` rows of n.
+inline Index sparse_capacity(Index rows, Index n) {
+  // Up to kMaxSparseDensity of the rows before the last, then a whole row.
+  return static_cast<Index>(kMaxSparseDensity * static_cast<double>(rows * n)) + n;
+}
+
+// Compresses rows x n rows of X (x_stride apart) into index, value (room for
+// sparse_capacity(rows, n) entries) and start (rows + 1). Gives up, returning
+// false, as soon as the rows so far hold more than kMaxSparseDensity of
+// nonzeros: dense data costs one row's scan.
+// NaN counts as nonzero, -0 as zero.
+template <class T>
+bool compress_rows(const T* X, Index rows, Index x_stride, Index n, int* index, T* value, Index* start) {
+  Index count = 0;
+  start[0] = 0;
+  for (Index r = 0; r < rows; ++r) {
+    const T* x = X + r * x_stride;
+    // Blocks of 32 entries: a bit mask of the nonzeros (a vectorised
+    // comparison), then one store per set bit.
+    constexpr Index kBlock = 32;
+    Index k = 0;
+    for (; k + kBlock <= n; k += kBlock) {
+      std::uint32_t mask = 0;
+      for (Index i = 0; i < kBlock; ++i) mask |= static_cast<std::uint32_t>(x[k + i] != T(0)) << i;
+      for (; mask != 0; mask &= mask - 1) {
+        const Index i = k + lowest_set_bit(mask);
+        index[count] = static_cast<int>(i);
+        value[count] = x[i];
+        ++count;
+      }
+    }
+    for (; k < n; ++k) {
+      index[count] = static_cast<int>(k);
+      value[count] = x[k];
+      count += x[k] != T(0) ? 1 : 0;
+    }
+    start[r + 1] = count;
+    if (count > static_cast<Index>(kMaxSparseDensity * static_cast<double>((r + 1) * n))) return false;
+  }
+  return true;
+}
 
 // Inference product Y = X W + b, row-invariant and register-blocked.
 //
@@ -125,6 +223,92 @@ struct AffineKernel {
   // row-major n_in x n_out; b == nullptr: Y += X W.
   static void run(const T* X, Index rows, Index x_stride, const T* W, const T* b, Index n_in, Index n_out, T* Y) {
     run_columns(X, rows, x_stride, W, b, n_in, n_out, Y, 0, n_out);
+  }
+
+  // ------------------------------------------------------------------ sparse
+  // The same product for rows given by their nonzero entries (SparseRows),
+  // for inputs such as images, most of whose pixels are 0. Each entry
+  // accumulates x[r][k] * w[k][j] over the nonzero x[r][k] in ascending k,
+  // with the same operation per column as run_columns: the terms it skips
+  // are (+-0) * w, and adding +-0 leaves a sum unchanged (W finite). So the
+  // values equal run()'s, bit for bit (0 and -0 aside), at a cost
+  // proportional to the nonzeros.
+  //
+  // Tiles of up to kSparseWide packets of columns (as many independent
+  // multiply-add chains hide the instruction's latency); every row of the
+  // block walks its nonzeros through one tile before the next tile starts,
+  // so that a tile of W read by many rows stays in cache.
+#if defined(EIGEN_VECTORIZE_AVX512) || defined(EIGEN_VECTORIZE_NEON)
+  static constexpr int kSparseWide = 12;
+#else
+  static constexpr int kSparseWide = 8;
+#endif
+
+  // Where a sparse product's sums start: the bias, the values already in Y
+  // (Y += X W), or zero (Y = X W).
+  enum class Start { Bias, Output, Zero };
+
+  template <class Pk, int N>
+  static void sparse_tile(const int* index, const T* value, Index count, const T* W, Index n_out, Start start,
+                          const T* b, T* y, Index j) {
+    using namespace Eigen::internal;
+    constexpr int S = unpacket_traits<Pk>::size;
+    Pk acc[N];
+    for (int c = 0; c < N; ++c) {
+      acc[c] = start == Start::Bias     ? ploadu<Pk>(b + j + c * S)
+               : start == Start::Output ? ploadu<Pk>(y + j + c * S)
+                                        : pset1<Pk>(T(0));
+    }
+    for (Index i = 0; i < count; ++i) {
+      const T* w = W + static_cast<Index>(index[i]) * n_out + j;
+      const Pk a = pset1<Pk>(value[i]);
+      for (int c = 0; c < N; ++c) acc[c] = pmadd(a, ploadu<Pk>(w + c * S), acc[c]);
+    }
+    for (int c = 0; c < N; ++c) pstoreu(y + j + c * S, acc[c]);
+  }
+
+  // sparse_tile<Packet, n> for a run-time n in [1, kSparseWide].
+  template <int... Ns>
+  static void sparse_tile_n(std::integer_sequence<int, Ns...>, int n, const int* index, const T* value, Index count,
+                            const T* W, Index n_out, Start start, const T* b, T* y, Index j) {
+    ((n == Ns + 1 ? (sparse_tile<Packet, Ns + 1>(index, value, count, W, n_out, start, b, y, j), 0) : 0), ...);
+  }
+
+  // Columns [begin, end) of Y (rows x n_out) = X W (+ b or + Y, see Start),
+  // under run_columns' rules for begin and end.
+  static void run_columns_sparse(const SparseRows<T>& X, Index rows, const T* W, Start start, const T* b,
+                                 Index n_out, T* Y, Index begin, Index end) {
+    const Index packets = (end - begin) / P;
+    // The whole packets in tiles of at most kSparseWide, evened out (25
+    // packets: 9 + 8 + 8) so that no tile is left with a short chain.
+    const Index tiles = (packets + kSparseWide - 1) / kSparseWide;
+    Index j = begin;
+    for (Index t = 0; t < tiles; ++t) {
+      const int n = static_cast<int>(packets * (t + 1) / tiles - packets * t / tiles);
+      for (Index r = 0; r < rows; ++r) {
+        const Index first = X.start[r];
+        sparse_tile_n(std::make_integer_sequence<int, kSparseWide>{}, n, X.index + first, X.value + first,
+                      X.start[r + 1] - first, W, n_out, start, b, Y + r * n_out, j);
+      }
+      j += n * P;
+    }
+    const Index tail = j;
+    for (Index r = 0; r < rows; ++r) {
+      const Index first = X.start[r], count = X.start[r + 1] - first;
+      const int* index = X.index + first;
+      const T* value = X.value + first;
+      T* y = Y + r * n_out;
+      j = tail;
+      if constexpr (kHalf < P) {
+        for (; j + kHalf <= end; j += kHalf)
+          sparse_tile<HalfPacket, 1>(index, value, count, W, n_out, start, b, y, j);
+      }
+      for (; j < end; ++j) {
+        T acc = start == Start::Bias ? b[j] : start == Start::Output ? y[j] : T(0);
+        for (Index i = 0; i < count; ++i) acc = acc + value[i] * W[static_cast<Index>(index[i]) * n_out + j];
+        y[j] = acc;
+      }
+    }
   }
 };
 

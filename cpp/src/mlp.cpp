@@ -97,6 +97,30 @@ void multiply_by_derivative(T* G, const T* Y, Index rows, Index cols, Activation
   }
 }
 
+// Sizes `batch` for compressing up to max_rows rows of n inputs (nothing for
+// inputs narrower than kMinSparseInputs, which are never compressed).
+template <class T>
+void reserve_sparse(SparseBatch<T>& batch, Index max_rows, Index n) {
+  if (n < detail::kMinSparseInputs) return;
+  const Index capacity = detail::sparse_capacity(max_rows, n);
+  batch.index.resize(capacity);
+  batch.value.resize(capacity);
+  batch.start.resize(max_rows + 1);
+}
+
+// Compresses `rows` rows of n inputs into `batch` if they are sparse enough
+// (and `batch` was reserved for them).
+template <class T>
+bool compress_input(const T* X, Index rows, Index x_stride, Index n, SparseBatch<T>& batch) {
+  if (n < detail::kMinSparseInputs || batch.start.size() < static_cast<std::size_t>(rows + 1)) return false;
+  return detail::compress_rows(X, rows, x_stride, n, batch.index.data(), batch.value.data(), batch.start.data());
+}
+
+template <class T>
+detail::SparseRows<T> view(const SparseBatch<T>& batch) {
+  return {batch.index.data(), batch.value.data(), batch.start.data()};
+}
+
 }  // namespace
 
 Activation parse_activation(const std::string& name) {
@@ -183,17 +207,34 @@ void MLP<T>::reserve(MLPWorkspace<T>& workspace, Index max_rows) const {
   workspace.outputs.resize(layers_.size());
   for (std::size_t l = 0; l < layers_.size(); ++l) workspace.outputs[l].resize(max_rows * layers_[l].n_out);
   for (Vector<T>& delta : workspace.delta) delta.resize(max_rows * max_width());
+  reserve_sparse(workspace.input, max_rows, n_inputs());
+  if (n_inputs() >= detail::kMinSparseInputs) {
+    // The transpose: n_inputs() rows holding as many entries.
+    workspace.input_transposed.index.resize(workspace.input.index.size());
+    workspace.input_transposed.value.resize(workspace.input.value.size());
+    workspace.input_transposed.start.resize(n_inputs() + 1);
+  }
 }
 
 template <class T>
 void MLP<T>::forward(const T* params, const T* input, Index rows, MLPWorkspace<T>& workspace, bool parallel) const {
   const T* x = input;
+  // A mostly-zero input (single-threaded calls only: the sparse product is
+  // not threaded) goes through the first layer compressed.
+  workspace.input_sparse = !parallel && compress_input(input, rows, n_inputs(), n_inputs(), workspace.input);
   for (int l = 0; l < n_layers(); ++l) {
     const DenseLayer& layer = layers_[l];
     MatrixMap Y(workspace.outputs[l].data(), rows, layer.n_out);
-    // One GEMM per layer (Eigen threads it over OpenMP), then bias + activation in one pass.
-    Y.noalias() = ConstMatrixMap(x, rows, layer.n_in) * weights(params, l);
-    add_bias_and_activate(Y.data(), rows, layer.n_out, params + layer.bias_offset, layer.activation, parallel);
+    if (l == 0 && workspace.input_sparse) {
+      using Kernel = detail::AffineKernel<T>;
+      Kernel::run_columns_sparse(view(workspace.input), rows, params + layer.weight_offset, Kernel::Start::Bias,
+                                 params + layer.bias_offset, layer.n_out, Y.data(), 0, layer.n_out);
+      activate_in_place(Y.data(), rows * layer.n_out, layer.activation);
+    } else {
+      // One GEMM per layer (Eigen threads it over OpenMP), then bias + activation in one pass.
+      Y.noalias() = ConstMatrixMap(x, rows, layer.n_in) * weights(params, l);
+      add_bias_and_activate(Y.data(), rows, layer.n_out, params + layer.bias_offset, layer.activation, parallel);
+    }
     x = Y.data();
   }
 }
@@ -209,8 +250,20 @@ void MLP<T>::backward(const T* params, const T* input, Index rows, MLPWorkspace<
     // dL/d(pre-activation) = dL/d(output) * act'(output), in place.
     multiply_by_derivative(G.data(), workspace.outputs[l].data(), rows, layer.n_out, layer.activation, parallel);
     const ConstMatrixMap X(layer_input, rows, layer.n_in);
-    // dL/dW = X^T G, dL/db = column sums of G. X^T is a view: no transposed copy.
-    weights(gradient, l).noalias() = X.transpose() * G;
+    if (l == 0 && workspace.input_sparse) {
+      // dL/dW = X^T G from the compressed input: row k of dL/dW sums the
+      // rows of G where input k is nonzero, so X^T is built compressed.
+      using Kernel = detail::AffineKernel<T>;
+      SparseBatch<T>& transposed = workspace.input_transposed;
+      detail::transpose_sparse(view(workspace.input), rows, layer.n_in, transposed.index.data(),
+                               transposed.value.data(), transposed.start.data());
+      Kernel::run_columns_sparse(view(transposed), layer.n_in, G.data(), Kernel::Start::Zero, nullptr, layer.n_out,
+                                 gradient + layer.weight_offset, 0, layer.n_out);
+    } else {
+      // dL/dW = X^T G. X^T is a view: no transposed copy.
+      weights(gradient, l).noalias() = X.transpose() * G;
+    }
+    // dL/db = column sums of G.
     biases(gradient, l).noalias() = G.colwise().sum().transpose();
     if (l > 0 || want_input_gradient) {
       // dL/dX = G W^T; the first layer's is skipped unless asked for (the
@@ -228,6 +281,7 @@ void MLP<T>::reserve(MLPInferenceWorkspace<T>& workspace, Index max_rows) const 
   if (workspace.max_rows >= max_rows) return;
   workspace.max_rows = max_rows;
   for (Vector<T>& buffer : workspace.buffer) buffer.resize(max_rows * max_width());
+  reserve_sparse(workspace.input, max_rows, n_inputs());
 }
 
 template <class T>
@@ -239,8 +293,15 @@ const T* MLP<T>::predict(const T* params, const T* input, Index rows, MLPInferen
   for (int l = 0; l < n_layers(); ++l) {
     const DenseLayer& layer = layers_[l];
     T* Y = workspace.buffer[target].data();
-    detail::AffineKernel<T>::run(x, rows, l == 0 ? input_stride : layer.n_in, params + layer.weight_offset,
-                         params + layer.bias_offset, layer.n_in, layer.n_out, Y);
+    using Kernel = detail::AffineKernel<T>;
+    if (l == 0 && compress_input(input, rows, input_stride, layer.n_in, workspace.input)) {
+      // Mostly zeros: the same values from the nonzero entries alone.
+      Kernel::run_columns_sparse(view(workspace.input), rows, params + layer.weight_offset, Kernel::Start::Bias,
+                                 params + layer.bias_offset, layer.n_out, Y, 0, layer.n_out);
+    } else {
+      Kernel::run(x, rows, l == 0 ? input_stride : layer.n_in, params + layer.weight_offset,
+                  params + layer.bias_offset, layer.n_in, layer.n_out, Y);
+    }
     activate_in_place(Y, rows * layer.n_out, layer.activation);
     x = Y;
     target = 1 - target;
@@ -261,7 +322,9 @@ const T* MLP<T>::predict_row(const T* params, const T* input, MLPInferenceWorksp
   for (const DenseLayer& layer : layers_) largest = std::max(largest, layer.n_in * layer.n_out);
   if (threads <= 1 || largest < kMinSplitWeights) return predict(params, input, 1, workspace);
   require(workspace.max_rows >= 1, "MLP::predict_row: the workspace holds no row (call reserve)");
-  constexpr Index P = detail::AffineKernel<T>::P;
+  using Kernel = detail::AffineKernel<T>;
+  constexpr Index P = Kernel::P;
+  const bool sparse = compress_input(input, 1, n_inputs(), n_inputs(), workspace.input);
 #pragma omp parallel num_threads(threads)
   {
     const int t = detail::thread_id(), team = detail::team_size();
@@ -277,8 +340,13 @@ const T* MLP<T>::predict_row(const T* params, const T* input, MLPInferenceWorksp
       if (t < parts) {
         const Index begin = std::min(layer.n_out, packets * t / parts * P);
         const Index end = t + 1 == parts ? layer.n_out : std::min(layer.n_out, packets * (t + 1) / parts * P);
-        detail::AffineKernel<T>::run_columns(x, 1, layer.n_in, params + layer.weight_offset, params + layer.bias_offset,
-                                     layer.n_in, layer.n_out, Y, begin, end);
+        if (l == 0 && sparse) {
+          Kernel::run_columns_sparse(view(workspace.input), 1, params + layer.weight_offset, Kernel::Start::Bias,
+                                     params + layer.bias_offset, layer.n_out, Y, begin, end);
+        } else {
+          Kernel::run_columns(x, 1, layer.n_in, params + layer.weight_offset, params + layer.bias_offset, layer.n_in,
+                              layer.n_out, Y, begin, end);
+        }
         activate_in_place(Y + begin, end - begin, layer.activation);
       }
 #pragma omp barrier

@@ -100,3 +100,29 @@ def test_log_variance_clamp_has_zero_gradient_outside_its_range():
     parameters[-1] = -19.0
     _, gradient = model.loss_and_gradient(parameters, X, eps)
     assert gradient[-1] != 0.0
+
+
+@pytest.mark.parametrize("model_kind", ["vae", "autoencoder"])
+def test_gradient_on_mostly_zero_inputs(model_kind):
+    # 70 inputs, about 85% zeros (and one row all zero): the first layer's
+    # products then work from the nonzero entries (a compressed batch).
+    rng = np.random.default_rng(4)
+    n, n_features = 4, 70
+    X = rng.uniform(size=(n, n_features)) * (rng.uniform(size=(n, n_features)) < 0.15)
+    X[2] = 0.0
+    if model_kind == "vae":
+        model = core.VAEFloat64(n_features, 2, [3], "tanh", "bernoulli", "fixed", 1.0, 1.0, 1)
+        eps = rng.normal(size=(n, 2))
+        call = lambda p: model.loss_and_gradient(p, X, eps)  # noqa: E731
+    else:
+        model = core.AutoencoderFloat64(n_features, 2, [3], "tanh", "bce")
+        call = lambda p: model.loss_and_gradient(p, X)  # noqa: E731
+    model.initialize(2)
+    parameters = model.parameters + 0.1 * rng.normal(size=model.n_parameters)
+    assert relative_gradient_error(call, parameters) < 1e-6
+    # Inputs that are 0 in every row: their first-layer weights get exactly 0.
+    _, gradient = call(parameters)
+    unused = np.flatnonzero(~X.any(axis=0))
+    assert unused.size > 0
+    first_layer = gradient[:n_features * 3].reshape(n_features, 3)
+    assert np.all(first_layer[unused] == 0.0)

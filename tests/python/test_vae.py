@@ -133,6 +133,25 @@ def test_coefs_reproduce_transform_encode_and_inverse_transform(dtype, likelihoo
     assert vae.transform(X).dtype == dtype
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mostly_zero_images_give_the_dense_results(dtype):
+    # 100 features, about 85% zeros (as MNIST's pixels): the first layer then
+    # works from the nonzero pixels alone. The results are those of the dense
+    # computation: against numpy, and bit for bit against the same rows in a
+    # block that the dense kernel computes (two dense rows in it).
+    rng = np.random.default_rng(5)
+    X = rng.uniform(size=(300, 100)) * (rng.uniform(size=(300, 100)) < 0.15)
+    vae = VAE(3, hidden_layer_sizes=(40,), likelihood="bernoulli", max_iter=3, dtype=dtype, random_state=0).fit(X)
+    tolerance = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    encoder_output = mlp_numpy(X, vae.encoder_coefs_, vae.encoder_intercepts_, relu)
+    np.testing.assert_allclose(vae.transform(X), encoder_output[:, :3], **tolerance)
+    dense_rows = rng.uniform(size=(2, 100))
+    mixed = vae.transform(np.vstack([dense_rows, X[:60]]))[2:]
+    assert np.array_equal(mixed, vae.transform(X[:60]))
+    single = np.vstack([vae.transform(X[i:i + 1]) for i in range(10)])
+    assert np.array_equal(single, vae.transform(X[:10]))
+
+
 @pytest.mark.parametrize("likelihood,variance", [("gaussian", "fixed"), ("gaussian", "diagonal"),
                                                  ("gaussian", "network"), ("bernoulli", "fixed")])
 def test_score_samples_agrees_with_numpy_monte_carlo_elbo(likelihood, variance):
