@@ -119,7 +119,7 @@ void Autoencoder<T>::train(ConstRowMatrixRef<T> X, const TrainingOptions& option
   detail::BatchSlicer<T> slicer;
   const Index D = n_features();
   detail::run_training<T>(
-      "Autoencoder", parameters_, decay_mask_, X, options, adam_, history_, single_epoch,
+      "Autoencoder", parameters_, decay_mask_, X, options, adam_, history_, single_epoch, slicer,
       [&](Index rows) {
         slicer.reserve(rows, n_parameters());
         workspaces.resize(slicer.max_slices());

@@ -17,16 +17,17 @@ namespace {
 // parameter is not finite. Restrict pointers and a branch-free body let the
 // compiler vectorise it (sqrt and division included: built with
 // -fno-math-errno); the finiteness test rides along on values already in
-// registers instead of a separate pass over the gradient.
-template <class T, bool kDecay>
-bool adam_range(T* __restrict params, const T* __restrict gradient, const T* __restrict decay_mask,
-                T* __restrict m, T* __restrict v, Index begin, Index end, T b1, T b2, T step_size, T eps_hat,
-                T decay) {
+// registers instead of a separate pass over the gradient. kTwo: the gradient
+// is gradient + gradient2.
+template <class T, bool kDecay, bool kTwo>
+bool adam_range(T* __restrict params, const T* __restrict gradient, const T* __restrict gradient2,
+                const T* __restrict decay_mask, T* __restrict m, T* __restrict v, Index begin, Index end, T b1,
+                T b2, T step_size, T eps_hat, T decay) {
   using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
   unsigned not_finite = 0;
   for (Index i = begin; i < end; ++i) {
-    const T g = gradient[i];
+    const T g = kTwo ? gradient[i] + gradient2[i] : gradient[i];
     const T m_i = b1 * m[i] + (T(1) - b1) * g;
     const T v_i = b2 * v[i] + (T(1) - b2) * g * g;
     m[i] = m_i;
@@ -47,6 +48,12 @@ bool adam_range(T* __restrict params, const T* __restrict gradient, const T* __r
 template <class T>
 bool adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamState<T>& state,
                const AdamOptions& options) {
+  return adam_step<T>(params, gradient, nullptr, decay_mask, n, state, options);
+}
+
+template <class T>
+bool adam_step(T* params, const T* gradient, const T* gradient2, const T* decay_mask, Index n,
+               AdamState<T>& state, const AdamOptions& options) {
   state.step += 1;
   const double t = static_cast<double>(state.step);
   // Bias corrections folded into the step size and epsilon (Kingma & Ba, sec. 2):
@@ -72,11 +79,15 @@ bool adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamS
     for (int b = 0; b < blocks; ++b) {
       const Index begin = static_cast<Index>(b) * 4096;
       const Index end = blocks == 1 ? n : std::min<Index>(n, begin + 4096);
-      const bool finite =
-          use_decay ? adam_range<T, true>(params, gradient, decay_mask, m, v, begin, end, b1, b2, step_size, eps_hat,
-                                          decay)
-                    : adam_range<T, false>(params, gradient, decay_mask, m, v, begin, end, b1, b2, step_size,
-                                           eps_hat, decay);
+      // The four variants: with or without decay, one or two gradient buffers.
+      const auto range = [&](auto decay_tag, auto two_tag) {
+        return adam_range<T, decltype(decay_tag)::value, decltype(two_tag)::value>(
+            params, gradient, gradient2, decay_mask, m, v, begin, end, b1, b2, step_size, eps_hat, decay);
+      };
+      using Yes = std::true_type;
+      using No = std::false_type;
+      const bool finite = use_decay ? (gradient2 != nullptr ? range(Yes{}, Yes{}) : range(Yes{}, No{}))
+                                    : (gradient2 != nullptr ? range(No{}, Yes{}) : range(No{}, No{}));
       if (!finite) not_finite = 1;
     }
   }
@@ -85,6 +96,10 @@ bool adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamS
 
 template bool adam_step<float>(float*, const float*, const float*, Index, AdamState<float>&, const AdamOptions&);
 template bool adam_step<double>(double*, const double*, const double*, Index, AdamState<double>&,
+                                const AdamOptions&);
+template bool adam_step<float>(float*, const float*, const float*, const float*, Index, AdamState<float>&,
+                               const AdamOptions&);
+template bool adam_step<double>(double*, const double*, const double*, const double*, Index, AdamState<double>&,
                                 const AdamOptions&);
 
 }  // namespace vaekit

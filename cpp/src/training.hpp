@@ -5,7 +5,10 @@
 //   loss_and_gradient(batch, rows, stream, gradient) -> mean loss of the batch
 //                                           at the current parameters; `stream`
 //                                           identifies the batch for its noise.
-//                                           Models split the batch with BatchSlicer.
+//                                           Models split the batch with the
+//                                           BatchSlicer they pass in, whose
+//                                           pending() half of the gradient
+//                                           the Adam step adds.
 //   validation_score(X) -> mean score (higher is better) at the current parameters
 #pragma once
 
@@ -118,15 +121,20 @@ class BatchSlicer {
     slice_losses_.assign(max_slices_, 0.0);
   }
   int max_slices() const { return max_slices_; }
+  // The second half of the last batch's gradient, or null (see run()).
+  const T* pending() const { return pending_; }
   Index max_rows_per_slice(Index max_rows) const { return (max_rows + max_slices_ - 1) / max_slices_; }
 
   // slice_loss(slice, begin, count, gradient) computes the rows [begin,
   // begin + count) of the batch into `gradient` and returns their loss; both
-  // already divided by the batch size. Returns the batch loss; `gradient`
-  // receives the batch gradient.
+  // already divided by the batch size. Returns the batch loss; the batch
+  // gradient is `gradient` plus, when pending() is not null, that buffer:
+  // with two slices the sum is left to the optimiser's pass (adam_step with
+  // two buffers), which reads both anyway.
   template <class SliceLoss>
   double run(Index rows, T* gradient, Index n_parameters, SliceLoss&& slice_loss) {
     const int slices = static_cast<int>(std::max<Index>(1, std::min<Index>(max_slices_, rows / kMinRowsPerSlice)));
+    pending_ = slices == 2 ? slice_gradients_[0].data() : nullptr;
     if (slices == 1) {
       ThreadScope single(1);  // a small batch: no team, and no threaded products either
       return slice_loss(0, Index(0), rows, gradient);
@@ -148,13 +156,20 @@ class BatchSlicer {
           slice_losses_[s] = slice_loss(s, begin, end - begin, target);
         });
       }
+      if (slices > 2) {
 #pragma omp barrier
-      // gradient = slice 0 + slice 1 + ..., in slice order for every entry.
+        // gradient = slice 0 + slice 1 + ..., in slice order for every entry,
+        // in blocks of 4096 entries.
+        const int blocks = static_cast<int>((n_parameters + 4095) / 4096);
 #pragma omp for schedule(static)
-      for (int i = 0; i < static_cast<int>(n_parameters); ++i) {
-        T total = gradient[i];
-        for (int s = 1; s < slices; ++s) total += slice_gradients_[s - 1][i];
-        gradient[i] = total;
+        for (int b = 0; b < blocks; ++b) {
+          const Index begin = static_cast<Index>(b) * 4096, end = std::min<Index>(n_parameters, begin + 4096);
+          T* __restrict total = gradient;
+          for (int s = 1; s < slices; ++s) {
+            const T* __restrict part = slice_gradients_[s - 1].data();
+            for (Index i = begin; i < end; ++i) total[i] += part[i];
+          }
+        }
       }
     }
     errors.rethrow();
@@ -165,6 +180,7 @@ class BatchSlicer {
 
  private:
   int max_slices_ = 1;
+  const T* pending_ = nullptr;
   std::vector<Vector<T>> slice_gradients_;
   std::vector<double> slice_losses_;
 };
@@ -196,7 +212,7 @@ std::uint64_t hash_row(const T* row, Index n) {
 template <class T, class Reserve, class LossAndGradient, class ValidationScore>
 void run_training(const std::string& model_name, Vector<T>& params, const Vector<T>& decay_mask,
                   ConstRowMatrixRef<T> X, const TrainingOptions& options, AdamState<T>& adam,
-                  TrainingHistory& history, bool single_epoch, Reserve&& reserve,
+                  TrainingHistory& history, bool single_epoch, const BatchSlicer<T>& slicer, Reserve&& reserve,
                   LossAndGradient&& loss_and_gradient, ValidationScore&& validation_score) {
   using Clock = std::chrono::steady_clock;
   const Index n = X.rows(), D = X.cols();
@@ -285,7 +301,8 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
       const double loss = loss_and_gradient(batch.data(), rows, stream, gradient.data());
       // A non-finite gradient entry makes its parameter non-finite, so one
       // test of the updated parameters inside the Adam pass covers both.
-      const bool finite_step = adam_step(params.data(), gradient.data(), mask, params.size(), adam, options.adam);
+      const bool finite_step =
+          adam_step(params.data(), gradient.data(), slicer.pending(), mask, params.size(), adam, options.adam);
       if (!std::isfinite(loss) || !finite_step) {
         params = saved_params;
         adam = saved_adam;

@@ -314,7 +314,7 @@ void VAE<T>::train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool 
   const std::uint64_t noise_seed = mix_seed(options.seed, detail::kSeedTrainingNoise);
   const std::uint64_t evaluation_seed = options.seed;
   detail::run_training<T>(
-      "VAE", parameters_, decay_mask_, X, options, adam_, history_, single_epoch,
+      "VAE", parameters_, decay_mask_, X, options, adam_, history_, single_epoch, slicer,
       [&](Index rows) {
         slicer.reserve(rows, n_parameters());
         workspaces.resize(slicer.max_slices());

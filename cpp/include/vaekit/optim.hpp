@@ -48,6 +48,12 @@ struct AdamState {
 template <class T>
 bool adam_step(T* params, const T* gradient, const T* decay_mask, Index n, AdamState<T>& state,
                const AdamOptions& options);
+// The same step for a gradient held as two buffers (the halves of a batch
+// computed on two threads): the step uses gradient[i] + gradient2[i], added
+// as it reads them, instead of a separate pass that sums them first.
+template <class T>
+bool adam_step(T* params, const T* gradient, const T* gradient2, const T* decay_mask, Index n,
+               AdamState<T>& state, const AdamOptions& options);
 
 // What the training loop reports after each complete epoch.
 struct EpochReport {
@@ -109,5 +115,9 @@ extern template bool adam_step<float>(float*, const float*, const float*, Index,
                                       const AdamOptions&);
 extern template bool adam_step<double>(double*, const double*, const double*, Index, AdamState<double>&,
                                        const AdamOptions&);
+extern template bool adam_step<float>(float*, const float*, const float*, const float*, Index, AdamState<float>&,
+                                      const AdamOptions&);
+extern template bool adam_step<double>(double*, const double*, const double*, const double*, Index,
+                                       AdamState<double>&, const AdamOptions&);
 
 }  // namespace vaekit
