@@ -730,12 +730,12 @@ namespace {
 // below a few eps / kWoodburySafe), else it is redone with (b).
 template <class T>
 void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* means,
-                    Vector<T>* log_likelihood, int n_threads) {
+                    Vector<T>* log_likelihood, int n_threads, bool allow_missing) {
   const Index n = X.rows(), D = model.n_features(), d = model.n_components();
   require(X.cols() == D, "X has " + std::to_string(X.cols()) + " features, but the model was fitted with " +
                              std::to_string(D));
   detail::ThreadScope threads(n_threads);
-  int saw_infinity = 0;
+  int saw_infinity = 0, saw_nan = 0;
   const RowMatrix<T>& Wt = model.components();  // d x D
   const T s2 = model.noise_variance();
   const Matrix<T> identity = Matrix<T>::Identity(d, d);
@@ -750,10 +750,19 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* 
   const int blocks = static_cast<int>(block_count<T>(n));
   // float: p and z carry relative errors of ~sqrt(D) eps from the products.
   const double kWoodburySafe = sizeof(T) == 4 ? 0.1 : 1e-3;
+  // p = W^T c through the register-blocked kernel, as in the EM E-step (W
+  // zero-padded to whole packets): it reads the block in place, where
+  // Eigen's GEMM packs it first, and each row's p is computed the same way
+  // whatever block it is in.
+  constexpr Index kAlign = detail::AffineKernel<T>::kHalf;
+  const Index d_padded = (d + kAlign - 1) / kAlign * kAlign;
+  RowMatrix<T> W_rows = RowMatrix<T>::Zero(D, d_padded);
+  W_rows.leftCols(d) = Wt.transpose();
+  const Vector<T> zero = Vector<T>::Zero(d_padded);
 
-#pragma omp parallel if(worth_parallel(n * D * d)) reduction(| : saw_infinity)
+#pragma omp parallel if(worth_parallel(n * D * d)) reduction(| : saw_infinity, saw_nan)
   {
-    RowMatrix<T> centred(kBlockRows, D), projected(kBlockRows, d), z(kBlockRows, d);
+    RowMatrix<T> centred(kBlockRows, D), projected_padded(kBlockRows, d_padded), z(kBlockRows, d);
     Vector<T> residual(D);
     std::vector<double> norms(kBlockRows);
     std::vector<Index> nan_rows;
@@ -767,6 +776,7 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* 
         centred.row(r) = X.row(start + r) - model.mean().transpose();
         if (!all_finite(centred.row(r).data(), D)) {
           if ((centred.row(r).array().abs() == std::numeric_limits<T>::infinity()).any()) saw_infinity = 1;
+          if (!allow_missing) saw_nan = 1;
           nan_rows.push_back(r);
           centred.row(r).setZero();  // keeps the block GEMM finite; redone below
         }
@@ -774,7 +784,9 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* 
       }
       auto C = centred.topRows(rows);
       auto Z = z.topRows(rows);
-      projected.topRows(rows).noalias() = C * Wt.transpose();
+      detail::AffineKernel<T>::run(C.data(), rows, D, W_rows.data(), zero.data(), D, d_padded,
+                                   projected_padded.data());
+      const auto projected = projected_padded.leftCols(d);
       Z.noalias() = projected.topRows(rows) * M_inverse;
       if (log_likelihood) {
         for (Index r = 0; r < rows; ++r) {
@@ -820,21 +832,22 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, RowMatrix<T>* 
     }
   }
   require(!saw_infinity, "X contains infinity");
+  require(!saw_nan, "X contains NaN (missing values are for a model fitted with method=\"em\")");
 }
 
 }  // namespace
 
 template <class T>
-RowMatrix<T> PPCA<T>::transform(ConstRowMatrixRef<T> X, int n_threads) const {
+RowMatrix<T> PPCA<T>::transform(ConstRowMatrixRef<T> X, int n_threads, bool allow_missing) const {
   RowMatrix<T> means;
-  posterior_pass<T>(*this, X, &means, nullptr, n_threads);
+  posterior_pass<T>(*this, X, &means, nullptr, n_threads, allow_missing);
   return means;
 }
 
 template <class T>
-Vector<T> PPCA<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads) const {
+Vector<T> PPCA<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads, bool allow_missing) const {
   Vector<T> log_likelihood;
-  posterior_pass<T>(*this, X, nullptr, &log_likelihood, n_threads);
+  posterior_pass<T>(*this, X, nullptr, &log_likelihood, n_threads, allow_missing);
   return log_likelihood;
 }
 

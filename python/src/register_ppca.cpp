@@ -78,10 +78,10 @@ void register_ppca_type(py::module_& m, const char* name) {
       .def_property_readonly("explained_variance", &Model::explained_variance)
       .def_property_readonly("n_iter", &Model::n_iter)
       .def_property_readonly("log_likelihood_curve", &Model::log_likelihood_curve)
-      .def("transform", &Model::transform, py::arg("X"), py::arg("n_threads") = 0,
+      .def("transform", &Model::transform, py::arg("X"), py::arg("n_threads") = 0, py::arg("allow_missing") = true,
            py::call_guard<py::gil_scoped_release>())
       .def("score_samples", &Model::score_samples, py::arg("X"), py::arg("n_threads") = 0,
-           py::call_guard<py::gil_scoped_release>())
+           py::arg("allow_missing") = true, py::call_guard<py::gil_scoped_release>())
       .def("inverse_transform", &Model::inverse_transform, py::arg("Z"), py::call_guard<py::gil_scoped_release>())
       .def("sample", &Model::sample, py::arg("n_samples"), py::arg("seed"), py::arg("n_threads") = 0,
            py::call_guard<py::gil_scoped_release>())

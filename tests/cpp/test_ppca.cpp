@@ -5,6 +5,7 @@
 #include <Eigen/Eigenvalues>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "test_util.hpp"
@@ -91,6 +92,22 @@ TEST(PPCALogLikelihood, MatchesTheDenseGaussianDensity) {
     const double expected = -0.5 * (D * kLog2Pi + log_det + mahalanobis);
     EXPECT_NEAR(scores(i), expected, 1e-10 * std::abs(expected));
   }
+}
+
+// NaN: a missing value by default, an error with allow_missing = false;
+// infinity: always an error.
+TEST(PPCAInference, NaNIsMissingOrAnErrorAsAsked) {
+  const PPCA<double> model = PPCA<double>::fit(structured_data(200, 6, 3), closed_form(2));
+  RowMatrix<double> X = structured_data(10, 6, 4);
+  X(7, 2) = std::nan("");
+  EXPECT_TRUE(model.transform(X).allFinite());
+  EXPECT_TRUE(model.score_samples(X).allFinite());
+  EXPECT_THROW(model.transform(X, 0, /*allow_missing=*/false), InvalidArgument);
+  EXPECT_THROW(model.score_samples(X, 0, /*allow_missing=*/false), InvalidArgument);
+  X(7, 2) = 1.0;
+  EXPECT_EQ(model.score_samples(X, 0, false), model.score_samples(X));
+  X(3, 0) = std::numeric_limits<double>::infinity();
+  EXPECT_THROW(model.score_samples(X), InvalidArgument);
 }
 
 TEST(PPCAEM, LogLikelihoodNeverDecreases) {

@@ -65,12 +65,15 @@ class PPCA {
   const std::vector<double>& log_likelihood_curve() const { return log_likelihood_curve_; }
 
   // Posterior mean E[z | x] = M^-1 W^T (x - mu), n x d. A row with NaN
-  // entries uses its observed coordinates only (its own M).
-  RowMatrix<T> transform(ConstRowMatrixRef<T> X, int n_threads = 0) const;
+  // entries uses its observed coordinates only (its own M); with
+  // allow_missing = false a NaN is an error instead (InvalidArgument), as is
+  // an infinity always. The check rides on the computation's own pass.
+  RowMatrix<T> transform(ConstRowMatrixRef<T> X, int n_threads = 0, bool allow_missing = true) const;
   // Z W^T + mu, n x D.
   RowMatrix<T> inverse_transform(ConstRowMatrixRef<T> Z) const;
-  // Exact log p(x) per sample; NaN entries are marginalised out.
-  Vector<T> score_samples(ConstRowMatrixRef<T> X, int n_threads = 0) const;
+  // Exact log p(x) per sample; NaN entries are marginalised out (or an
+  // error: allow_missing, as for transform).
+  Vector<T> score_samples(ConstRowMatrixRef<T> X, int n_threads = 0, bool allow_missing = true) const;
   // n draws of x; row i depends only on (seed, i).
   RowMatrix<T> sample(Index n_samples, std::uint64_t seed, int n_threads = 0) const;
   // C = W W^T + sigma^2 I and its inverse (Woodbury), D x D.
