@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "bernoulli.hpp"
 #include "parallel.hpp"
 #include "training.hpp"
 #include "vaekit/random.hpp"
@@ -23,20 +24,8 @@ double row_loss(ReconstructionLoss loss, const T* x, const T* y, Index D, T* d_o
       if (d_out) d_out[j] = scale * residual;
     }
   } else {
-    // softplus(y) - x y with softplus(y) = max(y, 0) + log1p(e) and
-    // sigmoid(y) = (y >= 0 ? 1 : e) / (1 + e) sharing e = exp(-|y|), through
-    // Eigen's vectorised exp and log1p (a libm call per pixel cost as much as
-    // a layer's products).
-    using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
-    const Eigen::Map<const Array> ys(y, D), xs(x, D);
-    if (!d_out) return (ys.max(T(0)) + (-ys.abs()).exp().log1p() - xs * ys).template cast<double>().sum();
-    Eigen::Map<Array> e(d_out, D);
-    e = (-ys.abs()).exp();
-    total = (ys.max(T(0)) + e.log1p() - xs * ys).template cast<double>().sum();
-    for (Index j = 0; j < D; ++j) {
-      const T ej = d_out[j];  // d_out[j] is e[j]: read before it is overwritten
-      d_out[j] = scale * ((y[j] >= T(0) ? T(1) : ej) / (T(1) + ej) - x[j]);
-    }
+    // BCE with logits: softplus(y) - x y per entry, the negated Bernoulli log-likelihood.
+    total = -detail::bernoulli_log_likelihood<double>(x, y, D, d_out, scale, static_cast<T*>(nullptr));
   }
   return total;
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "bernoulli.hpp"
 #include "parallel.hpp"
 #include "training.hpp"
 #include "vaekit/random.hpp"
@@ -42,19 +43,7 @@ double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T*
   const Index D = config.n_features;
   const Eigen::Map<const Array> f(out, D), xs(x, D);
   if (config.likelihood == Likelihood::Bernoulli) {
-    // log p = sum x f - softplus(f): the log-sigmoid form, stable for any logit.
-    // softplus(f) = max(f, 0) + log1p(e) and sigmoid(f) share e = exp(-|f|).
-    T* e = d_out ? d_out : scratch;
-    Eigen::Map<Array> es(e, D);
-    es = (-f.abs()).exp();
-    const double total = static_cast<double>((xs * f - f.max(T(0)) - es.log1p()).sum());
-    if (d_out) {
-      for (Index j = 0; j < D; ++j) {
-        const T ej = e[j];  // d_out[j] is e[j]: read before it is overwritten
-        d_out[j] = scale * ((out[j] >= T(0) ? T(1) : ej) / (T(1) + ej) - x[j]);
-      }
-    }
-    return total;
+    return static_cast<double>(detail::bernoulli_log_likelihood<T>(x, out, D, d_out, scale, scratch));
   }
   // Gaussian: log N(x; f, g^2) = -1/2 sum_j [log 2 pi + log g_j^2 + (x_j - f_j)^2 / g_j^2].
   // raw[j]: the unclamped log-variance of pixel j, read with stride `step`.

@@ -1,0 +1,37 @@
+// The Bernoulli log-likelihood of targets under logits, shared by the VAE's
+// Bernoulli decoder and the Autoencoder's BCE loss (private to the sources).
+#pragma once
+
+#include <Eigen/Core>
+
+#include "vaekit/common.hpp"
+
+namespace vaekit::detail {
+
+// log p(x | f) = sum_j x_j f_j - softplus(f_j) for D targets x and logits f:
+// the log-sigmoid form, stable for any logit. softplus(f) = max(f, 0) +
+// log1p(e) and sigmoid(f) = (f >= 0 ? 1 : e) / (1 + e) share e = exp(-|f|),
+// computed through Eigen's vectorised exp and log1p (a libm call per pixel
+// costs as much as a layer's products). The terms are summed in Sum. If
+// d_out is given it receives scale * d(-log p)/df = scale * (sigmoid(f) - x),
+// and e is kept there meanwhile; else e goes to `scratch` (D values), or,
+// when scratch is null too, is never stored.
+template <class Sum, class T>
+Sum bernoulli_log_likelihood(const T* x, const T* f, Index D, T* d_out, T scale, T* scratch) {
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  const Eigen::Map<const Array> fs(f, D), xs(x, D);
+  T* e = d_out ? d_out : scratch;
+  if (!e) return (xs * fs - fs.max(T(0)) - (-fs.abs()).exp().log1p()).template cast<Sum>().sum();
+  Eigen::Map<Array> es(e, D);
+  es = (-fs.abs()).exp();
+  const Sum total = (xs * fs - fs.max(T(0)) - es.log1p()).template cast<Sum>().sum();
+  if (d_out) {
+    for (Index j = 0; j < D; ++j) {
+      const T ej = e[j];  // d_out[j] is e[j]: read before it is overwritten
+      d_out[j] = scale * ((f[j] >= T(0) ? T(1) : ej) / (T(1) + ej) - x[j]);
+    }
+  }
+  return total;
+}
+
+}  // namespace vaekit::detail
