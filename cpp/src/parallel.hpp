@@ -14,6 +14,30 @@
 
 namespace vaekit::detail {
 
+// ------------------------------------------------------ when to go parallel
+// The one policy for every parallel region of the library: a region is worth
+// a thread team when its work would keep one core busy for at least
+// kMinParallelSeconds. Below that, waking the team (and, when the cores are
+// shared with other work, waiting for a descheduled team member) costs more
+// than the split saves. Work is counted in two currencies, converted to time
+// by one core's throughput: arithmetic in blocked, vectorised kernels
+// (products: 2 m k n flops) and values streamed by element-wise passes (scans,
+// activations, residuals). Call sites state their work; the thresholds live
+// here only.
+struct Work {
+  double flops = 0;   // multiply-adds count 2
+  double values = 0;  // values read or written by element-wise passes
+  static Work of_flops(double flops) { return {flops, 0}; }
+  static Work of_values(double values) { return {0, values}; }
+};
+constexpr double kMinParallelSeconds = 1e-4;
+constexpr double kFlopsPerSecond = 2e10;   // one core in a blocked product (conservative: no AVX-512, float64)
+constexpr double kValuesPerSecond = 2e9;   // one core in an element-wise pass
+inline double single_core_seconds(const Work& work) {
+  return work.flops / kFlopsPerSecond + work.values / kValuesPerSecond;
+}
+inline bool worth_parallel(const Work& work) { return single_core_seconds(work) >= kMinParallelSeconds; }
+
 // Sets the OpenMP thread count of the calling thread for the lifetime of the
 // scope. The setting is a per-thread ICV, so concurrent calls from several
 // Python threads do not disturb each other (Eigen::setNbThreads is global).
