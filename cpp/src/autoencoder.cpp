@@ -32,16 +32,10 @@ double row_loss(ReconstructionLoss loss, const T* x, const T* y, Index D, T* d_o
 
 }  // namespace
 
-ReconstructionLoss parse_reconstruction_loss(const std::string& name) {
-  if (name == "mse") return ReconstructionLoss::Mse;
-  if (name == "bce") return ReconstructionLoss::Bce;
-  throw InvalidArgument("loss must be \"mse\" or \"bce\", got \"" + name + "\"");
-}
-
 template <class T>
 Autoencoder<T>::Autoencoder(const AutoencoderConfig& config) : config_(config) {
   require(config_.n_features >= 1, "Autoencoder: n_features must be at least 1");
-  require(config_.n_components >= 1, "Autoencoder: n_components must be at least 1");
+  validate_fields(config_, kKind);
   std::vector<Index> encoder_sizes{config_.n_features};
   for (Index size : config_.hidden_layer_sizes) encoder_sizes.push_back(size);
   encoder_sizes.push_back(config_.n_components);

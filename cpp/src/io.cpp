@@ -9,6 +9,8 @@
 #include <locale>
 #include <set>
 #include <sstream>
+#include <type_traits>
+#include <utility>
 
 #include "json.hpp"
 
@@ -99,17 +101,64 @@ std::vector<Index> parse_sizes(const Metadata& metadata, const std::string& key)
   return sizes;
 }
 
-const char* loss_name(ReconstructionLoss loss) { return loss == ReconstructionLoss::Bce ? "bce" : "mse"; }
-const char* likelihood_name(Likelihood likelihood) {
-  return likelihood == Likelihood::Bernoulli ? "bernoulli" : "gaussian";
-}
-const char* decoder_variance_name(DecoderVariance variance) {
-  switch (variance) {
-    case DecoderVariance::Scalar: return "scalar";
-    case DecoderVariance::Diagonal: return "diagonal";
-    case DecoderVariance::Network: return "network";
-    default: return "fixed";
+// A configuration's hyper-parameters (describe.hpp) as metadata entries, one
+// per field, under the field's name.
+struct FieldWriter {
+  Metadata& metadata;
+  void operator()(const char* name, bool value, const Range&) const { metadata[name] = value ? "true" : "false"; }
+  void operator()(const char* name, double value, const Range&) const { metadata[name] = format_double(value); }
+  template <class Integer, std::enable_if_t<std::is_integral<Integer>::value, int> = 0>
+  void operator()(const char* name, Integer value, const Range&) const {
+    metadata[name] = std::to_string(value);
   }
+  void operator()(const char* name, const std::vector<Index>& values, const Range&) const {
+    metadata[name] = format_sizes(values);
+  }
+  template <class E, std::enable_if_t<is_described_enum<E>::value, int> = 0>
+  void operator()(const char* name, E value, const Range&) const {
+    metadata[name] = enum_name(value);
+  }
+};
+
+// The same entries read back (each must be present), then checked against
+// the fields' ranges by validate_fields.
+struct FieldReader {
+  const Metadata& metadata;
+  void operator()(const char* name, bool& value, const Range&) const {
+    const std::string& text = entry(metadata, name);
+    require(text == "true" || text == "false",
+            std::string("metadata entry \"") + name + "\" must be true or false, got \"" + text + "\"");
+    value = text == "true";
+  }
+  void operator()(const char* name, double& value, const Range&) const { value = parse_double(metadata, name); }
+  template <class Integer, std::enable_if_t<std::is_integral<Integer>::value, int> = 0>
+  void operator()(const char* name, Integer& value, const Range& range) const {
+    const std::int64_t lowest = std::max<std::int64_t>(0, static_cast<std::int64_t>(std::max(range.min, -1.0)));
+    const std::int64_t highest = std::min<std::int64_t>(std::numeric_limits<Integer>::max(), kMaxDimension);
+    value = static_cast<Integer>(parse_integer(metadata, name, lowest, highest));
+  }
+  void operator()(const char* name, std::vector<Index>& values, const Range&) const {
+    values = parse_sizes(metadata, name);
+  }
+  template <class E, std::enable_if_t<is_described_enum<E>::value, int> = 0>
+  void operator()(const char* name, E& value, const Range&) const {
+    value = parse_enum<E>(entry(metadata, name));
+  }
+};
+
+template <class Config>
+void write_fields(const Config& config, Metadata& metadata) {
+  const FieldWriter writer{metadata};
+  Config::fields(config, [&](const char* name, const auto& value, const Range& range) { writer(name, value, range); });
+}
+
+template <class Config>
+Config read_fields(const Metadata& metadata, const std::string& owner) {
+  Config config;
+  const FieldReader reader{metadata};
+  Config::fields(config, [&](const char* name, auto& value, const Range& range) { reader(name, value, range); });
+  validate_fields(config, owner);
+  return config;
 }
 
 template <class T>
@@ -143,6 +192,15 @@ Metadata base_metadata(const char* kind, const char* dtype) {
           {"dtype", dtype}};
 }
 
+// The kinds of model file: one per model in AnyModel (its kKind).
+template <std::size_t... I>
+std::vector<std::string> kinds_of(std::index_sequence<I...>) {
+  std::vector<std::string> kinds;
+  for (const char* kind : {std::variant_alternative_t<I, AnyModel>::kKind...})
+    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) kinds.emplace_back(kind);
+  return kinds;
+}
+
 ModelInfo model_info(const SafetensorsReader& reader) {
   const Metadata& metadata = reader.metadata();
   require(metadata.count("kind") && metadata.count("format_version"),
@@ -155,8 +213,12 @@ ModelInfo model_info(const SafetensorsReader& reader) {
           "format version " + std::to_string(info.format_version) + " is newer than this vaekit reads (" +
               std::to_string(kModelFormatVersion) + "); upgrade vaekit");
   info.kind = metadata.at("kind");
-  require(info.kind == "PPCA" || info.kind == "Autoencoder" || info.kind == "VAE",
-          "unknown model kind \"" + info.kind + "\" (expected PPCA, Autoencoder or VAE)");
+  const std::vector<std::string> kinds = model_kinds();
+  if (std::find(kinds.begin(), kinds.end(), info.kind) == kinds.end()) {
+    std::string expected;
+    for (std::size_t i = 0; i < kinds.size(); ++i) expected += (i ? i + 1 == kinds.size() ? " or " : ", " : "") + kinds[i];
+    throw InvalidArgument("unknown model kind \"" + info.kind + "\" (expected " + expected + ")");
+  }
   info.dtype = entry(metadata, "dtype");
   require(info.dtype == "float32" || info.dtype == "float64",
           "metadata entry \"dtype\" must be float32 or float64, got \"" + info.dtype + "\"");
@@ -320,11 +382,8 @@ template <class Model>
 Metadata neural_metadata(const Model& model, const char* kind) {
   using T = typename Model::Scalar;
   Metadata metadata = base_metadata(kind, dtype_label<T>());
-  const auto& config = model.config();
-  metadata["n_features"] = std::to_string(config.n_features);
-  metadata["n_components"] = std::to_string(config.n_components);
-  metadata["hidden_layer_sizes"] = format_sizes(config.hidden_layer_sizes);
-  metadata["activation"] = activation_name(config.activation);
+  metadata["n_features"] = std::to_string(model.n_features());
+  write_fields(model.config(), metadata);
   metadata["n_iter"] = std::to_string(model.history().n_iter);
   if (has_optimizer_state(model.optimizer_state(), model.n_parameters()))
     metadata["optimizer_step"] = std::to_string(model.optimizer_state().step);
@@ -353,17 +412,13 @@ void require_finite_parameters(const Vector<T>& parameters, const char* kind) {
   require(parameters.allFinite(), std::string(kind) + ": cannot save a model with NaN or infinite parameters");
 }
 
-// A VAEConfig or AutoencoderConfig with the architecture the metadata gives
-// (n_features, n_components, hidden sizes, activation), once the kind is checked.
-template <class Config>
-Config neural_architecture(const ModelInfo& info, const char* kind) {
-  require_kind(info, kind);
-  const Metadata& metadata = info.metadata;
-  Config config;
-  config.n_features = parse_integer(metadata, "n_features", 1, kMaxDimension);
-  config.n_components = parse_integer(metadata, "n_components", 1, kMaxDimension);
-  config.hidden_layer_sizes = parse_sizes(metadata, "hidden_layer_sizes");
-  config.activation = parse_activation(entry(metadata, "activation"));
+// A VAEConfig or AutoencoderConfig as the metadata gives it (n_features and
+// every described field), once the kind is checked.
+template <class Model>
+typename Model::Config neural_configuration(const ModelInfo& info) {
+  require_kind(info, Model::kKind);
+  auto config = read_fields<typename Model::Config>(info.metadata, Model::kKind);
+  config.n_features = parse_integer(info.metadata, "n_features", 1, kMaxDimension);
   return config;
 }
 
@@ -424,7 +479,7 @@ void read_neural(TensorPlan& plan, const PlannedNeural& planned, const Metadata&
 
 template <class T>
 PPCA<T> read_ppca(SafetensorsReader& reader, const ModelInfo& info) {
-  require_kind(info, "PPCA");
+  require_kind(info, PPCA<T>::kKind);
   const Metadata& metadata = info.metadata;
   const Index D = parse_integer(metadata, "n_features", 1, kMaxDimension);
   const Index d = parse_integer(metadata, "n_components", 1, kMaxDimension);
@@ -435,7 +490,7 @@ PPCA<T> read_ppca(SafetensorsReader& reader, const ModelInfo& info) {
   const TensorInfo& noise_variance = plan.parameter("noise_variance", {});
   const TensorInfo& explained_variance = plan.parameter("explained_variance", {d});
   const TensorInfo* curve = plan.optional("log_likelihood_curve", DType::F64, {-1});
-  plan.reject_others("PPCA");
+  plan.reject_others(PPCA<T>::kKind);
   T sigma2;
   plan.read(noise_variance, &sigma2);
   return PPCA<T>::restore(plan.read_matrix<T>(components), plan.read_vector<T>(mean), sigma2,
@@ -445,13 +500,12 @@ PPCA<T> read_ppca(SafetensorsReader& reader, const ModelInfo& info) {
 template <class T>
 Autoencoder<T> read_autoencoder(SafetensorsReader& reader, const ModelInfo& info) {
   const Metadata& metadata = info.metadata;
-  AutoencoderConfig config = neural_architecture<AutoencoderConfig>(info, "Autoencoder");
-  config.loss = parse_reconstruction_loss(entry(metadata, "loss"));
+  const AutoencoderConfig config = neural_configuration<Autoencoder<T>>(info);
   TensorPlan plan(reader, parameter_dtype(info));
   const NetworkShapes shapes = network_shapes(config.n_features, config.n_components, config.hidden_layer_sizes,
                                               config.n_components, config.n_features);
   const PlannedNeural planned = plan_neural(plan, shapes, 0, parameter_dtype(info));
-  plan.reject_others("Autoencoder");
+  plan.reject_others(Autoencoder<T>::kKind);
   Autoencoder<T> model(config);
   Vector<T> params = model.parameters();
   read_neural(plan, planned, metadata, model, params);
@@ -461,12 +515,7 @@ Autoencoder<T> read_autoencoder(SafetensorsReader& reader, const ModelInfo& info
 template <class T>
 VAE<T> read_vae(SafetensorsReader& reader, const ModelInfo& info) {
   const Metadata& metadata = info.metadata;
-  VAEConfig config = neural_architecture<VAEConfig>(info, "VAE");
-  config.likelihood = parse_likelihood(entry(metadata, "likelihood"));
-  config.decoder_variance = parse_decoder_variance(entry(metadata, "decoder_variance"));
-  config.noise_variance = parse_double(metadata, "noise_variance");
-  config.beta = parse_double(metadata, "beta");
-  config.n_mc_samples = static_cast<int>(parse_integer(metadata, "n_mc_samples", 1, std::numeric_limits<int>::max()));
+  VAEConfig config = neural_configuration<VAE<T>>(info);
   if (config.likelihood == Likelihood::Bernoulli) config.decoder_variance = DecoderVariance::Fixed;
   const Index D = config.n_features;
   const bool network = config.decoder_variance == DecoderVariance::Network;
@@ -479,7 +528,7 @@ VAE<T> read_vae(SafetensorsReader& reader, const ModelInfo& info) {
   const TensorInfo* log_variance =
       n_log_variance > 0 ? &plan.parameter("decoder.log_variance", {n_log_variance}) : nullptr;
   const PlannedNeural planned = plan_neural(plan, shapes, n_log_variance, parameter_dtype(info));
-  plan.reject_others("VAE");
+  plan.reject_others(VAE<T>::kKind);
   VAE<T> model(config);
   Vector<T> params = model.parameters();
   require(model.n_log_variance() == n_log_variance, "internal error: log-variance count mismatch");
@@ -525,7 +574,7 @@ ModelInfo read_model_info(const fs::path& path) {
 
 template <class T>
 Metadata model_metadata(const PPCA<T>& model) {
-  Metadata metadata = base_metadata("PPCA", dtype_label<T>());
+  Metadata metadata = base_metadata(PPCA<T>::kKind, dtype_label<T>());
   metadata["n_features"] = std::to_string(model.n_features());
   metadata["n_components"] = std::to_string(model.n_components());
   metadata["n_iter"] = std::to_string(model.n_iter());
@@ -534,21 +583,12 @@ Metadata model_metadata(const PPCA<T>& model) {
 
 template <class T>
 Metadata model_metadata(const Autoencoder<T>& model) {
-  Metadata metadata = neural_metadata(model, "Autoencoder");
-  metadata["loss"] = loss_name(model.config().loss);
-  return metadata;
+  return neural_metadata(model, Autoencoder<T>::kKind);
 }
 
 template <class T>
 Metadata model_metadata(const VAE<T>& model) {
-  Metadata metadata = neural_metadata(model, "VAE");
-  const VAEConfig& config = model.config();
-  metadata["likelihood"] = likelihood_name(config.likelihood);
-  metadata["decoder_variance"] = decoder_variance_name(config.decoder_variance);
-  metadata["noise_variance"] = format_double(config.noise_variance);
-  metadata["beta"] = format_double(config.beta);
-  metadata["n_mc_samples"] = std::to_string(config.n_mc_samples);
-  return metadata;
+  return neural_metadata(model, VAE<T>::kKind);
 }
 
 template <class T>
@@ -567,13 +607,13 @@ void save(const fs::path& path, const PPCA<T>& model, const Metadata& extra) {
 
 template <class T>
 void save(const fs::path& path, const Autoencoder<T>& model, const Metadata& extra) {
-  require_finite_parameters(model.parameters(), "Autoencoder");
+  require_finite_parameters(model.parameters(), Autoencoder<T>::kKind);
   write_model(path, model, extra, [&](SafetensorsWriter& writer) { add_neural_tensors(writer, model); });
 }
 
 template <class T>
 void save(const fs::path& path, const VAE<T>& model, const Metadata& extra) {
-  require_finite_parameters(model.parameters(), "VAE");
+  require_finite_parameters(model.parameters(), VAE<T>::kKind);
   write_model(path, model, extra, [&](SafetensorsWriter& writer) {
     add_neural_tensors(writer, model);
     if (model.n_log_variance() > 0) {
@@ -598,21 +638,45 @@ VAE<T> load_vae(const fs::path& path, ModelInfo* info) {
   return load_file(path, info, read_vae<T>);
 }
 
+std::vector<std::string> model_kinds() {
+  return kinds_of(std::make_index_sequence<std::variant_size_v<AnyModel>>());
+}
+
+namespace {
+// The reader of each model type (overloads on a null pointer of the type).
+template <class T>
+PPCA<T> read_model(SafetensorsReader& reader, const ModelInfo& info, PPCA<T>*) {
+  return read_ppca<T>(reader, info);
+}
+template <class T>
+Autoencoder<T> read_model(SafetensorsReader& reader, const ModelInfo& info, Autoencoder<T>*) {
+  return read_autoencoder<T>(reader, info);
+}
+template <class T>
+VAE<T> read_model(SafetensorsReader& reader, const ModelInfo& info, VAE<T>*) {
+  return read_vae<T>(reader, info);
+}
+
+// The alternative of AnyModel with the file's kind and dtype, read.
+template <std::size_t I = 0>
+AnyModel read_any_model(SafetensorsReader& reader, const ModelInfo& info) {
+  if constexpr (I == std::variant_size_v<AnyModel>) {
+    throw InvalidArgument("no model of kind \"" + info.kind + "\" and dtype " + info.dtype);
+  } else {
+    using Model = std::variant_alternative_t<I, AnyModel>;
+    if (info.kind == Model::kKind && info.dtype == dtype_label<typename Model::Scalar>())
+      return read_model(reader, info, static_cast<Model*>(nullptr));
+    return read_any_model<I + 1>(reader, info);
+  }
+}
+}  // namespace
+
 LoadedModel load_model(const fs::path& path) {
   SafetensorsReader reader(path);
   return about_file(path, [&]() -> LoadedModel {
     ModelInfo info = model_info(reader);
-    const bool single = info.dtype == "float32";
-    if (info.kind == "PPCA") {
-      if (single) return {info, read_ppca<float>(reader, info)};
-      return {info, read_ppca<double>(reader, info)};
-    }
-    if (info.kind == "Autoencoder") {
-      if (single) return {info, read_autoencoder<float>(reader, info)};
-      return {info, read_autoencoder<double>(reader, info)};
-    }
-    if (single) return {info, read_vae<float>(reader, info)};
-    return {info, read_vae<double>(reader, info)};
+    AnyModel model = read_any_model(reader, info);
+    return {std::move(info), std::move(model)};
   });
 }
 

@@ -123,28 +123,6 @@ detail::SparseRows<T> view(const SparseBatch<T>& batch) {
 
 }  // namespace
 
-Activation parse_activation(const std::string& name) {
-  if (name == "identity") return Activation::Identity;
-  if (name == "relu") return Activation::ReLU;
-  if (name == "tanh") return Activation::Tanh;
-  if (name == "sigmoid" || name == "logistic") return Activation::Sigmoid;
-  if (name == "softplus") return Activation::Softplus;
-  throw InvalidArgument(
-      "activation must be one of \"identity\", \"relu\", \"tanh\", \"sigmoid\", \"softplus\"; got \"" + name +
-      "\"");
-}
-
-const char* activation_name(Activation activation) {
-  switch (activation) {
-    case Activation::Identity: return "identity";
-    case Activation::ReLU: return "relu";
-    case Activation::Tanh: return "tanh";
-    case Activation::Sigmoid: return "sigmoid";
-    case Activation::Softplus: return "softplus";
-  }
-  return "identity";
-}
-
 template <class T>
 MLP<T>::MLP(const std::vector<Index>& sizes, Activation hidden, Activation output, Index offset) : offset_(offset) {
   require(sizes.size() >= 2, "an MLP needs at least an input and an output size");

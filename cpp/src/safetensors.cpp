@@ -9,7 +9,7 @@
 #include <type_traits>
 
 #include "json.hpp"
-#include "vaekit/io.hpp"
+#include "vaekit/safetensors.hpp"
 #include "vaekit/random.hpp"
 
 #ifdef _WIN32

@@ -91,29 +91,10 @@ double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T*
 
 }  // namespace
 
-Likelihood parse_likelihood(const std::string& name) {
-  if (name == "gaussian") return Likelihood::Gaussian;
-  if (name == "bernoulli") return Likelihood::Bernoulli;
-  throw InvalidArgument("likelihood must be \"gaussian\" or \"bernoulli\", got \"" + name + "\"");
-}
-
-DecoderVariance parse_decoder_variance(const std::string& name) {
-  if (name == "fixed") return DecoderVariance::Fixed;
-  if (name == "scalar") return DecoderVariance::Scalar;
-  if (name == "diagonal") return DecoderVariance::Diagonal;
-  if (name == "network") return DecoderVariance::Network;
-  throw InvalidArgument("decoder_variance must be \"fixed\", \"scalar\", \"diagonal\" or \"network\", got \"" +
-                        name + "\"");
-}
-
 template <class T>
 VAE<T>::VAE(const VAEConfig& config) : config_(config) {
   require(config_.n_features >= 1, "VAE: n_features must be at least 1");
-  require(config_.n_components >= 1, "VAE: n_components must be at least 1");
-  require(config_.n_mc_samples >= 1, "VAE: n_mc_samples must be at least 1");
-  require(config_.beta >= 0 && std::isfinite(config_.beta), "VAE: beta must be finite and non-negative");
-  require(config_.noise_variance > 0 && std::isfinite(config_.noise_variance),
-          "VAE: noise_variance must be positive and finite");
+  validate_fields(config_, kKind);
   if (config_.likelihood == Likelihood::Bernoulli) config_.decoder_variance = DecoderVariance::Fixed;
   const Index D = config_.n_features, d = config_.n_components;
   std::vector<Index> encoder_sizes{D};

@@ -60,4 +60,5 @@ PYBIND11_MODULE(VAEKIT_MODULE_NAME, m) {
   vaekit::python::register_ppca(m);
   vaekit::python::register_neural(m);
   vaekit::python::register_io(m);
+  vaekit::python::register_models(m);
 }

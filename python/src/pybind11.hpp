@@ -23,6 +23,7 @@ namespace py = pybind11;
 void register_ppca(py::module_& m);
 void register_neural(py::module_& m);
 void register_io(py::module_& m);
+void register_models(py::module_& m);
 
 // For the progress callbacks of long C++ loops, which run with the GIL
 // released: takes the GIL, prints `line` (unless empty) followed by `end` and

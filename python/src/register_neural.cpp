@@ -6,6 +6,7 @@
 #include <tuple>
 #include <vector>
 
+#include "describe.hpp"
 #include "pybind11.hpp"
 #include "training_progress.hpp"
 #include "vaekit/autoencoder.hpp"
@@ -14,21 +15,22 @@
 namespace vaekit::python {
 namespace {
 
-TrainingOptions make_options(Index batch_size, int max_iter, double learning_rate, double weight_decay,
-                             bool early_stopping, double validation_fraction, int n_iter_no_change, double tol,
-                             std::uint64_t seed, int n_threads) {
-  TrainingOptions options;
-  options.batch_size = batch_size;
-  options.max_iter = max_iter;
-  options.adam.learning_rate = learning_rate;
-  options.adam.weight_decay = weight_decay;
-  options.early_stopping = early_stopping;
-  options.validation_fraction = validation_fraction;
-  options.n_iter_no_change = n_iter_no_change;
-  options.tol = tol;
+// The training hyper-parameters (TrainingOptions::fields) from a dict, and
+// the run's own arguments.
+TrainingOptions make_options(const py::dict& hyper_parameters, std::uint64_t seed, int n_threads) {
+  TrainingOptions options = config_from_dict<TrainingOptions>(hyper_parameters, "training");
+  validate_fields(options, "training");
   options.seed = seed;
   options.n_threads = n_threads;
   return options;
+}
+
+// A model of n_features from a dict of its configuration's fields.
+template <class Model>
+Model make_model(Index n_features, const py::dict& hyper_parameters) {
+  auto config = config_from_dict<typename Model::Config>(hyper_parameters, Model::kKind);
+  config.n_features = n_features;
+  return Model(config);
 }
 
 // Runs fit or partial_fit with the GIL released; progress (verbose) and
@@ -141,18 +143,12 @@ void bind_common(Class& cls) {
            })
       .def(
           "fit",
-          [](Model& m, Ref X, Index batch_size, int max_iter, double learning_rate, double weight_decay,
-             bool early_stopping, double validation_fraction, int n_iter_no_change, double tol, std::uint64_t seed,
-             int n_threads, int verbose, bool partial, double progress_bar_delay) {
-            train(m, X,
-                  make_options(batch_size, max_iter, learning_rate, weight_decay, early_stopping,
-                               validation_fraction, n_iter_no_change, tol, seed, n_threads),
-                  verbose, partial, progress_bar_delay);
+          [](Model& m, Ref X, const py::dict& options, std::uint64_t seed, int n_threads, int verbose, bool partial,
+             double progress_bar_delay) {
+            train(m, X, make_options(options, seed, n_threads), verbose, partial, progress_bar_delay);
           },
-          py::arg("X"), py::arg("batch_size"), py::arg("max_iter"), py::arg("learning_rate"),
-          py::arg("weight_decay"), py::arg("early_stopping"), py::arg("validation_fraction"),
-          py::arg("n_iter_no_change"), py::arg("tol"), py::arg("seed"), py::arg("n_threads") = 0,
-          py::arg("verbose") = 0, py::arg("partial") = false, py::arg("progress_bar_delay") = 0.5)
+          py::arg("X"), py::arg("options"), py::arg("seed"), py::arg("n_threads") = 0, py::arg("verbose") = 0,
+          py::arg("partial") = false, py::arg("progress_bar_delay") = 0.5)
       .def("transform", &Model::transform, py::arg("X"), py::arg("n_threads") = 0,
            py::call_guard<py::gil_scoped_release>())
       .def("inverse_transform", &Model::inverse_transform, py::arg("Z"), py::arg("n_threads") = 0,
@@ -165,24 +161,7 @@ void register_vae_type(py::module_& m, const char* name) {
   using Ref = ConstRowMatrixRef<T>;
   // module_local: the baseline and the AVX2 module each register the same C++ type.
   py::class_<Model> cls(m, name, py::module_local());
-  cls.def(py::init([](Index n_features, Index n_components, const std::vector<Index>& hidden_layer_sizes,
-                      const std::string& activation, const std::string& likelihood,
-                      const std::string& decoder_variance, double noise_variance, double beta, int n_mc_samples) {
-            VAEConfig config;
-            config.n_features = n_features;
-            config.n_components = n_components;
-            config.hidden_layer_sizes = hidden_layer_sizes;
-            config.activation = parse_activation(activation);
-            config.likelihood = parse_likelihood(likelihood);
-            config.decoder_variance = parse_decoder_variance(decoder_variance);
-            config.noise_variance = noise_variance;
-            config.beta = beta;
-            config.n_mc_samples = n_mc_samples;
-            return Model(config);
-          }),
-          py::arg("n_features"), py::arg("n_components"), py::arg("hidden_layer_sizes"), py::arg("activation"),
-          py::arg("likelihood"), py::arg("decoder_variance"), py::arg("noise_variance"), py::arg("beta"),
-          py::arg("n_mc_samples"));
+  cls.def(py::init(&make_model<Model>), py::arg("n_features"), py::arg("hyper_parameters"));
   bind_common<Model>(cls);
   cls.def_property(
          "log_variance",
@@ -234,18 +213,7 @@ void register_autoencoder_type(py::module_& m, const char* name) {
   using Model = Autoencoder<T>;
   using Ref = ConstRowMatrixRef<T>;
   py::class_<Model> cls(m, name, py::module_local());
-  cls.def(py::init([](Index n_features, Index n_components, const std::vector<Index>& hidden_layer_sizes,
-                      const std::string& activation, const std::string& loss) {
-            AutoencoderConfig config;
-            config.n_features = n_features;
-            config.n_components = n_components;
-            config.hidden_layer_sizes = hidden_layer_sizes;
-            config.activation = parse_activation(activation);
-            config.loss = parse_reconstruction_loss(loss);
-            return Model(config);
-          }),
-          py::arg("n_features"), py::arg("n_components"), py::arg("hidden_layer_sizes"), py::arg("activation"),
-          py::arg("loss"));
+  cls.def(py::init(&make_model<Model>), py::arg("n_features"), py::arg("hyper_parameters"));
   bind_common<Model>(cls);
   cls.def(
          "loss_and_gradient",

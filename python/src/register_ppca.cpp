@@ -4,17 +4,12 @@
 #include <sstream>
 #include <string>
 
+#include "describe.hpp"
 #include "pybind11.hpp"
 #include "vaekit/ppca.hpp"
 
 namespace vaekit::python {
 namespace {
-
-PPCAMethod parse_method(const std::string& method) {
-  if (method == "closed_form") return PPCAMethod::ClosedForm;
-  if (method == "em") return PPCAMethod::EM;
-  throw InvalidArgument("method must be \"closed_form\" or \"em\", got \"" + method + "\"");
-}
 
 template <class T>
 void register_ppca_type(py::module_& m, const char* name) {
@@ -28,13 +23,9 @@ void register_ppca_type(py::module_& m, const char* name) {
                   py::arg("explained_variance"), py::arg("n_iter"), py::arg("log_likelihood_curve"))
       .def_static(
           "fit",
-          [](Ref X, Index n_components, const std::string& method, int max_iter, double tol, std::uint64_t seed,
-             int n_threads, int verbose) {
-            PPCAOptions options;
-            options.n_components = n_components;
-            options.method = parse_method(method);
-            options.max_iter = max_iter;
-            options.tol = tol;
+          [](Ref X, const py::dict& hyper_parameters, std::uint64_t seed, int n_threads, int verbose) {
+            PPCAOptions options = config_from_dict<PPCAOptions>(hyper_parameters, Model::kKind);
+            validate_fields(options, Model::kKind);
             options.seed = seed;
             options.n_threads = n_threads;
             bool interrupted = false;
@@ -70,8 +61,7 @@ void register_ppca_type(py::module_& m, const char* name) {
             if (interrupted) interruption = py::error_already_set().value();
             return py::make_tuple(std::move(model), interruption);
           },
-          py::arg("X"), py::arg("n_components"), py::arg("method"), py::arg("max_iter"), py::arg("tol"),
-          py::arg("seed"), py::arg("n_threads") = 0, py::arg("verbose") = 0)
+          py::arg("X"), py::arg("hyper_parameters"), py::arg("seed"), py::arg("n_threads") = 0, py::arg("verbose") = 0)
       .def_property_readonly("components", &Model::components)
       .def_property_readonly("mean", &Model::mean)
       .def_property_readonly("noise_variance", &Model::noise_variance)

@@ -23,12 +23,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import os
+import re
 import sys
+from numbers import Integral
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import __version__
+from . import __version__, _registry
+from ._description import parameter_constraints
 
 PROG = "vaekit"
 
@@ -109,32 +114,6 @@ def load_model(path):
 
 
 # --------------------------------------------------------- subcommands
-# Options of `fit` -> the estimator parameter they set and the kinds that take it.
-NEURAL = ("vae", "autoencoder")
-FIT_OPTIONS = {
-    "n_components": ("ppca", *NEURAL),
-    "method": ("ppca",),
-    "tol": ("ppca", *NEURAL),
-    "max_iter": ("ppca", *NEURAL),
-    "random_state": ("ppca", *NEURAL),
-    "hidden_layer_sizes": NEURAL,
-    "activation": NEURAL,
-    "batch_size": NEURAL,
-    "learning_rate": NEURAL,
-    "weight_decay": NEURAL,
-    "early_stopping": NEURAL,
-    "n_threads": NEURAL,
-    "dtype": ("ppca", *NEURAL),
-    "loss": ("autoencoder",),
-    "likelihood": ("vae",),
-    "decoder_variance": ("vae",),
-    "noise_variance": ("vae",),
-    "beta": ("vae",),
-    "n_mc_samples": ("vae",),
-    "verbose": ("ppca", *NEURAL),
-}
-
-
 def hidden_layer_sizes(text):
     """``256,64`` -> (256, 64); an empty string -> () (linear maps)."""
     try:
@@ -143,11 +122,68 @@ def hidden_layer_sizes(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,64, got {text!r}") from None
 
 
-def run_fit(args):
-    from . import PPCA, VAE, Autoencoder
+def parameter_help(estimator_class):
+    """{parameter: first sentence of its description} from a numpydoc docstring."""
+    helps, name, lines = {}, None, (estimator_class.__doc__ or "").splitlines()
+    inside = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped in ("Parameters", "Attributes"):
+            inside = stripped == "Parameters"
+            continue
+        if not inside or set(stripped) == {"-"}:
+            continue
+        header = re.match(r"^\s{4}(\w+) : ", line)
+        if header:
+            name = header.group(1)
+            helps[name] = ""
+        elif name and stripped and not helps[name].endswith("."):
+            helps[name] = (helps[name] + " " + stripped).strip()
+    return {key: " ".join(text.replace("``", "").split(". ")[0].split()).rstrip(".") for key, text in helps.items()}
 
+
+def fit_options():
+    """{parameter: (kinds that take it, argparse keyword arguments)}, derived
+    from the registered estimators: their signatures, parameter constraints
+    and docstrings (the C++ core describes the hyper-parameters behind them)."""
+    options = {}
+    for kind in _registry.kinds():
+        estimator = kind.estimator
+        helps = parameter_help(estimator)
+        constraints = parameter_constraints(kind.name)
+        for name, parameter in inspect.signature(estimator.__init__).parameters.items():
+            if name == "self":
+                continue
+            kinds, arguments = options.setdefault(name, ([], {}))
+            kinds.append(kind.command)
+            if not arguments:
+                arguments.update(argument_spec(name, constraints.get(name, []), parameter.default))
+                arguments["help"] = helps.get(name, "")
+    for name, (kinds, arguments) in options.items():
+        arguments["help"] = f"{', '.join(kinds)}: {arguments['help']}".rstrip(": ")
+    return options
+
+
+def argument_spec(name, constraints, default):
+    """argparse keyword arguments for a parameter with these scikit-learn constraints."""
+    if name == "dtype":
+        return {"choices": ["float32", "float64"]}
+    if name == "hidden_layer_sizes":
+        return {"type": hidden_layer_sizes, "metavar": "SIZES"}
+    for constraint in constraints:
+        if isinstance(constraint, StrOptions):
+            return {"choices": sorted(constraint.options)}
+        if constraint == "boolean":
+            return {"action": argparse.BooleanOptionalAction, "default": None}
+        if isinstance(constraint, Interval):
+            return {"type": int if constraint.type is Integral else float}
+    return {"type": int if isinstance(default, (int, type(None))) and not isinstance(default, bool) else float}
+
+
+def run_fit(args):
+    kind = next(kind for kind in _registry.kinds() if kind.command == args.kind)
     params = {}
-    for name, kinds in FIT_OPTIONS.items():
+    for name, (kinds, _) in fit_options().items():
         value = getattr(args, name)
         if value is None:
             continue
@@ -155,9 +191,9 @@ def run_fit(args):
             raise InputError(f"--{name.replace('_', '-')} does not apply to {args.kind} models")
         params[name] = value
     X = read_matrix(args.input)
-    if args.kind == "ppca":
-        X = X.astype(params.pop("dtype", np.float64))  # PPCA fits in the dtype of its input
-    estimator = {"ppca": PPCA, "vae": VAE, "autoencoder": Autoencoder}[args.kind](**params)
+    if "dtype" not in inspect.signature(kind.estimator.__init__).parameters:
+        X = X.astype(params.pop("dtype", np.float64))  # e.g. PPCA: fits in the dtype of its input
+    estimator = kind.estimator(**params)
     estimator.fit(X)
     estimator.save(args.output)
     return 0
@@ -226,32 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="fit a model on a data file and save it",
                               description="Fit a PPCA, VAE or autoencoder on a data file (CSV or .npy, one sample "
                                           "per row) and save it to a model file (safetensors).")
-    fit.add_argument("kind", choices=["ppca", "vae", "autoencoder"], help="model kind")
+    fit.add_argument("kind", choices=[kind.command for kind in _registry.kinds()], help="model kind")
     fit.add_argument("input", help="training data: .npy or CSV")
     fit.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.safetensors)")
-    fit.add_argument("--n-components", type=int, help="latent dimension (default 2)")
-    fit.add_argument("--method", choices=["closed_form", "em"], help="ppca: fitting method")
-    fit.add_argument("--hidden-layer-sizes", type=hidden_layer_sizes, metavar="SIZES",
-                     help='neural: hidden layers, e.g. 256,64 ("" for linear maps; default 256)')
-    fit.add_argument("--activation", choices=["relu", "tanh", "sigmoid", "softplus", "identity"], help="neural")
-    fit.add_argument("--loss", choices=["mse", "bce"], help="autoencoder: reconstruction loss")
-    fit.add_argument("--likelihood", choices=["gaussian", "bernoulli"], help="vae: decoder likelihood")
-    fit.add_argument("--decoder-variance", choices=["fixed", "scalar", "diagonal", "network"], help="vae")
-    fit.add_argument("--noise-variance", type=float, help="vae: decoder variance (initial unless fixed)")
-    fit.add_argument("--beta", type=float, help="vae: weight of the KL term")
-    fit.add_argument("--n-mc-samples", type=int, help="vae: draws of z per sample in the objective")
-    fit.add_argument("--max-iter", type=int, help="epochs (neural) or EM iterations (ppca)")
-    fit.add_argument("--tol", type=float, help="stopping tolerance")
-    fit.add_argument("--batch-size", type=int, help="neural: mini-batch size")
-    fit.add_argument("--learning-rate", type=float, help="neural: Adam's step size")
-    fit.add_argument("--weight-decay", type=float, help="neural: L2 penalty on the weights")
-    fit.add_argument("--early-stopping", action="store_const", const=True, help="neural: stop on a validation split")
-    fit.add_argument("--random-state", type=int, help="seed (same seed and threads give the same model)")
-    fit.add_argument("--n-threads", type=int, help="neural: threads (default: all cores)")
-    fit.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type of the model")
-    fit.add_argument("--verbose", type=int,
-                     help="progress output: 1 a line per epoch (EM iteration), 2 also a bar over the batches of "
-                          "long epochs (neural)")
+    for name, (_, arguments) in fit_options().items():
+        fit.add_argument("--" + name.replace("_", "-"), **arguments)
+    if "dtype" not in fit_options():
+        fit.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type of the model")
     fit.set_defaults(run=run_fit)
 
     for name, run, what, data in [

@@ -22,6 +22,9 @@ from numpy.typing import ArrayLike, NDArray
 
 _F = TypeVar("_F", np.float32, np.float64)
 
+HyperParameters = dict[str, bool | int | float | str | Sequence[int]]
+"""{field name: value} of a configuration struct's fields() (cpp/include/vaekit/describe.hpp)."""
+
 __version__: str
 variant: str
 """The module's name: "_core", "_core_avx2" or "_core_avx512"."""
@@ -66,10 +69,11 @@ class _PPCA(Generic[_F]):
 
 class PPCAFloat32(_PPCA[np.float32]):
     @staticmethod
-    def fit(X: NDArray[np.float32], n_components: int, method: str, max_iter: int, tol: float, seed: int,
-            n_threads: int = 0, verbose: int = 0) -> tuple[PPCAFloat32, BaseException | None]:
-        """method: "closed_form" or "em" (NaN entries of X are missing values). Returns the model and
-        the KeyboardInterrupt (or None) that stopped EM after its last complete iteration."""
+    def fit(X: NDArray[np.float32], hyper_parameters: HyperParameters, seed: int, n_threads: int = 0,
+            verbose: int = 0) -> tuple[PPCAFloat32, BaseException | None]:
+        """hyper_parameters: PPCAOptions' fields (model_descriptions()["PPCA"]); with method "em", NaN
+        entries of X are missing values. Returns the model and the KeyboardInterrupt (or None) that
+        stopped EM after its last complete iteration."""
     @staticmethod
     def restore(components: ArrayLike, mean: ArrayLike, noise_variance: float, explained_variance: ArrayLike,
                 n_iter: int, log_likelihood_curve: Sequence[float]) -> PPCAFloat32:
@@ -77,10 +81,11 @@ class PPCAFloat32(_PPCA[np.float32]):
 
 class PPCAFloat64(_PPCA[np.float64]):
     @staticmethod
-    def fit(X: NDArray[np.float64], n_components: int, method: str, max_iter: int, tol: float, seed: int,
-            n_threads: int = 0, verbose: int = 0) -> tuple[PPCAFloat64, BaseException | None]:
-        """method: "closed_form" or "em" (NaN entries of X are missing values). Returns the model and
-        the KeyboardInterrupt (or None) that stopped EM after its last complete iteration."""
+    def fit(X: NDArray[np.float64], hyper_parameters: HyperParameters, seed: int, n_threads: int = 0,
+            verbose: int = 0) -> tuple[PPCAFloat64, BaseException | None]:
+        """hyper_parameters: PPCAOptions' fields (model_descriptions()["PPCA"]); with method "em", NaN
+        entries of X are missing values. Returns the model and the KeyboardInterrupt (or None) that
+        stopped EM after its last complete iteration."""
     @staticmethod
     def restore(components: ArrayLike, mean: ArrayLike, noise_variance: float, explained_variance: ArrayLike,
                 n_iter: int, log_likelihood_curve: Sequence[float]) -> PPCAFloat64:
@@ -116,11 +121,11 @@ class _NeuralModel(Generic[_F]):
     @property
     def converged(self) -> bool: ...
     def set_history(self, loss_curve: Sequence[float], validation_scores: Sequence[float], n_iter: int, /) -> None: ...
-    def fit(self, X: NDArray[_F], batch_size: int, max_iter: int, learning_rate: float, weight_decay: float,
-            early_stopping: bool, validation_fraction: float, n_iter_no_change: int, tol: float, seed: int,
-            n_threads: int = 0, verbose: int = 0, partial: bool = False,
-            progress_bar_delay: float = 0.5) -> None:
+    def fit(self, X: NDArray[_F], options: HyperParameters, seed: int, n_threads: int = 0, verbose: int = 0,
+            partial: bool = False, progress_bar_delay: float = 0.5) -> None:
         """Train (partial=True: one epoch, continuing); raises TrainingDiverged or KeyboardInterrupt.
+
+        options: TrainingOptions' fields (model_descriptions()[kind]["training"]), by name.
 
         verbose=1 prints a line per epoch; verbose=2 also a bar over the batches
         of epochs running longer than progress_bar_delay seconds."""
@@ -128,9 +133,8 @@ class _NeuralModel(Generic[_F]):
     def inverse_transform(self, Z: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
 
 class _VAE(_NeuralModel[_F]):
-    def __init__(self, n_features: int, n_components: int, hidden_layer_sizes: Sequence[int], activation: str,
-                 likelihood: str, decoder_variance: str, noise_variance: float, beta: float,
-                 n_mc_samples: int) -> None: ...
+    def __init__(self, n_features: int, hyper_parameters: HyperParameters) -> None:
+        """hyper_parameters: VAEConfig's fields (model_descriptions()["VAE"]); missing ones keep their defaults."""
     @property
     def log_variance(self) -> NDArray[_F]:
         """The learned decoder log-variances (1 for "scalar", n_features for "diagonal", else none)."""
@@ -151,8 +155,8 @@ class _VAE(_NeuralModel[_F]):
     def log_likelihood(self, X: NDArray[_F], n_samples: int, seed: int, n_threads: int = 0) -> NDArray[_F]: ...
 
 class _Autoencoder(_NeuralModel[_F]):
-    def __init__(self, n_features: int, n_components: int, hidden_layer_sizes: Sequence[int], activation: str,
-                 loss: str) -> None: ...
+    def __init__(self, n_features: int, hyper_parameters: HyperParameters) -> None:
+        """hyper_parameters: AutoencoderConfig's fields (model_descriptions()["Autoencoder"])."""
     def loss_and_gradient(self, parameters: ArrayLike, X: NDArray[_F]) -> tuple[float, NDArray[_F]]: ...
     def score_samples(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
 
@@ -172,6 +176,13 @@ def model_metadata(model: _Model) -> dict[str, str]:
 
 def load_model(path: str | os.PathLike[str]) -> tuple[_Model, dict[str, object]]:
     """The model in a file and its header information; ValueError or OSError for a bad file."""
+
+def model_kinds() -> list[str]:
+    """The kinds of model the model files hold, as their "kind" entry spells them."""
+
+def model_descriptions() -> dict[str, dict[str, object]]:
+    """{kind: {"kind", "hyper_parameters", "training"}}: each hyper-parameter's name, type (bool, int,
+    float, str, int_list), default, choices (str) and range (min, max, min_inclusive, max_inclusive)."""
 
 def read_model_info(path: str | os.PathLike[str]) -> dict[str, object]:
     """The header information of a model file (kind, dtype, versions, metadata) without its tensors."""

@@ -17,29 +17,21 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from . import _registry
+from ._description import fields, parse_metadata_value
 from ._native import core
 
 _PARAM_PREFIX = "param."
-_SEED_KEY = "fitted.seed"
 _FEATURE_NAMES_KEY = "fitted.feature_names_in_"
-
-# Hyper-parameters the C++ metadata also records (canonically), used when a
-# file has no "param.<name>" entry for them, e.g. one written by a C++ program.
-_ARCHITECTURE_KEYS = {
-    "n_components": int,
-    "hidden_layer_sizes": lambda text: tuple(json.loads(text)),
-    "activation": str,
-    "loss": str,
-    "likelihood": str,
-    "decoder_variance": str,
-    "noise_variance": float,
-    "beta": float,
-    "n_mc_samples": int,
-}
 
 
 class ModelFileMixin:
-    """``save(path)`` for the estimators; ``vaekit.load`` reads the file back."""
+    """``save(path)`` for the estimators; ``vaekit.load`` reads the file back.
+
+    An estimator class that takes it implements ``_native_for_file`` (and
+    ``_fitted_metadata`` for state the C++ model does not hold) and registers
+    its kind with ``_registry.register``.
+    """
 
     def save(self, path):
         """Save the fitted model to one file in the safetensors format.
@@ -84,15 +76,23 @@ class ModelFileMixin:
         """
         check_is_fitted(self)
         path = os.fspath(path)
-        native = _native_for_file(self)
         metadata = {_PARAM_PREFIX + name: _encode_param(name, value)
                     for name, value in self.get_params(deep=False).items()}
-        if hasattr(self, "_seed"):
-            metadata[_SEED_KEY] = str(int(self._seed))
+        metadata.update(self._fitted_metadata())
         if hasattr(self, "feature_names_in_"):
             metadata[_FEATURE_NAMES_KEY] = json.dumps([str(name) for name in self.feature_names_in_])
-        core.save_model(path, native, metadata)
+        core.save_model(path, self._native_for_file(), metadata)
         return self
+
+    # Hooks of the estimator classes that take this mixin.
+    def _native_for_file(self):
+        """The fitted C++ model to write."""
+        raise NotImplementedError
+
+    def _fitted_metadata(self):
+        """Python-only fitted state as {metadata key: text}, read back by the
+        kind's ``restore`` (see ``_registry``)."""
+        return {}
 
 
 def load(path):
@@ -117,20 +117,13 @@ def load(path):
     OSError
         If the file cannot be read.
     """
-    from .autoencoder import Autoencoder
-    from .ppca import PPCA
-    from .vae import VAE
-
     path = os.fspath(path)
     native, info = core.load_model(path)
     metadata = info["metadata"]
-    estimator_class = {"PPCA": PPCA, "Autoencoder": Autoencoder, "VAE": VAE}[info["kind"]]
+    kind = _registry.kind(info["kind"])
     try:
-        estimator = estimator_class(**_decode_params(estimator_class, metadata, info["dtype"]))
-        if estimator_class is PPCA:
-            _restore_ppca(estimator, native)
-        else:
-            _restore_neural(estimator, native, metadata, info["dtype"])
+        estimator = kind.estimator(**_decode_params(kind, metadata, info["dtype"]))
+        kind.restore(estimator, native, metadata)
         if _FEATURE_NAMES_KEY in metadata:
             names = json.loads(metadata[_FEATURE_NAMES_KEY])
             if not (isinstance(names, list) and len(names) == estimator.n_features_in_
@@ -164,29 +157,16 @@ def _plain(value):
     return value
 
 
-def _native_for_file(estimator):
-    """The C++ model to save, with its fitted state."""
-    from .ppca import PPCA, _native_class
-
-    if isinstance(estimator, PPCA):
-        dtype = estimator.components_.dtype
-        curve = np.asarray(getattr(estimator, "log_likelihood_curve_", ()), dtype=np.float64)
-        return _native_class(dtype).restore(
-            np.ascontiguousarray(estimator.components_), np.ascontiguousarray(estimator.mean_),
-            estimator.noise_variance_, np.ascontiguousarray(estimator.explained_variance_, dtype=dtype),
-            int(estimator.n_iter_), curve.tolist())
-    return estimator._native_model()
-
-
 # ----------------------------------------------------------------- loading
-def _decode_params(estimator_class, metadata, dtype):
-    """The constructor's arguments: defaults, then the C++ architecture
-    entries, then the saved hyper-parameters."""
-    names = set(estimator_class._get_param_names())
+def _decode_params(kind, metadata, dtype):
+    """The constructor's arguments: defaults, then the hyper-parameters the
+    C++ library records (for files written by a C++ program, which have no
+    "param." entries), then the saved hyper-parameters."""
+    names = set(kind.estimator().get_params(deep=False))
     params = {}
-    for name, parse in _ARCHITECTURE_KEYS.items():
-        if name in names and name in metadata:
-            params[name] = parse(metadata[name])
+    for field in fields(kind.name, "hyper_parameters"):
+        if field["name"] in names and field["name"] in metadata:
+            params[field["name"]] = parse_metadata_value(field, metadata[field["name"]])
     if "dtype" in names:
         params["dtype"] = np.dtype(dtype).type
     for key, text in metadata.items():
@@ -194,7 +174,7 @@ def _decode_params(estimator_class, metadata, dtype):
             continue
         name = key[len(_PARAM_PREFIX):]
         if name not in names:
-            raise ValueError(f"unknown hyper-parameter {name!r} for {estimator_class.__name__}")
+            raise ValueError(f"unknown hyper-parameter {name!r} for {kind.name}")
         value = json.loads(text)
         if name == "hidden_layer_sizes" and isinstance(value, list):
             value = tuple(value)
@@ -202,38 +182,3 @@ def _decode_params(estimator_class, metadata, dtype):
             value = np.dtype(value).type
         params[name] = value
     return params
-
-
-def _restore_ppca(estimator, native):
-    estimator._validate_params()
-    if estimator.n_components != native.components.shape[0]:
-        raise ValueError(f"n_components={estimator.n_components} but the file holds "
-                         f"{native.components.shape[0]} components")
-    estimator._set_fitted(native)
-    estimator.n_features_in_ = native.components.shape[1]
-    if estimator.method == "em":
-        estimator.log_likelihood_curve_ = np.asarray(native.log_likelihood_curve, dtype=np.float64)
-
-
-def _restore_neural(estimator, native, metadata, dtype):
-    estimator._check_training_params()
-    if np.dtype(estimator.dtype).name != dtype:
-        raise ValueError(f"dtype={np.dtype(estimator.dtype).name} but the parameters are {dtype}")
-    loaded = core.model_metadata(native)
-    # Sizes first, so that the comparison model below is no larger than the loaded one.
-    if (estimator.n_components != int(loaded["n_components"])
-            or estimator._hidden_sizes != json.loads(loaded["hidden_layer_sizes"])):
-        raise ValueError(f"n_components={estimator.n_components} and hidden_layer_sizes="
-                         f"{estimator.hidden_layer_sizes!r} do not match the architecture in the file")
-    estimator._architecture = estimator._native_arguments()
-    estimator.n_features_in_ = int(loaded["n_features"])
-    expected = core.model_metadata(estimator._native_class(dtype)(estimator.n_features_in_, *estimator._architecture))
-    mismatched = sorted(key for key in expected if key != "n_iter" and expected[key] != loaded.get(key))
-    if mismatched:
-        details = ", ".join(f"{key}: {expected[key]!r} vs {loaded.get(key)!r}" for key in mismatched)
-        raise ValueError(f"the hyper-parameters do not match the model in the file ({details})")
-    seed = int(metadata.get(_SEED_KEY, "0"))
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"{_SEED_KEY} must be a 64-bit unsigned integer, got {seed}")
-    estimator._seed = seed
-    estimator._store(native)

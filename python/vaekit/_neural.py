@@ -10,19 +10,24 @@ for each call, so that pickling and ``sklearn.base.clone`` work.
 from __future__ import annotations
 
 import warnings
-from numbers import Integral, Real
+import json
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import MeanScoreMixin
+from ._description import native_class, native_values, parameter_constraints
 from ._io import ModelFileMixin
 from ._native import core
 from ._validation import INT_MAX, MAX_THREADS, FloatDtype, check_memory, seed_from_random_state
+
+# The model file's entry for the seed of score_samples' noise.
+_SEED_KEY = "fitted.seed"
 
 TRAINING_PARAMETERS_DOC = """\
     batch_size : int, default=128
@@ -85,31 +90,28 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
                        BaseEstimator):
     """Base of Autoencoder and VAE: training parameters and the fit cycle.
 
-    Subclasses define ``_native_class(dtype)``, ``_native_arguments()`` (the
-    C++ constructor's arguments after n_features, kept as ``_architecture``),
-    ``_layer_sizes(n_features)``, ``_store_extra(native)``,
-    ``_restore_extra(native)`` and ``_check_training_data(X)``, and extend
-    ``_parameter_constraints`` with their own parameters.
+    Subclasses set ``_kind`` (the C++ model's kind: its hyper-parameters
+    and training parameters, their constraints and the native class follow
+    from it), define ``_layer_sizes(n_features)``, ``_store_extra(native)``,
+    ``_restore_extra(native)`` and ``_check_training_data(X)``, and register
+    the kind (``_registry.register``).
     """
 
-    # Checked by scikit-learn's validate_parameter_constraints (self._validate_params()).
-    _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "relu", "tanh", "sigmoid", "logistic", "softplus"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+    _kind = None
+
+    # The parameters of the Python estimator only (the described ones come
+    # from the C++ core: see _constraints_of).
+    _runtime_constraints = {
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "n_threads": [Interval(Integral, 1, MAX_THREADS, closed="both"), None],
         "dtype": [FloatDtype()],
     }
+
+    @classmethod
+    def _constraints_of(cls, kind):
+        """``_parameter_constraints`` of an estimator of this C++ kind."""
+        return {**parameter_constraints(kind), **cls._runtime_constraints}
 
     # verbose >= 2: seconds an epoch runs before its progress bar is drawn.
     _progress_bar_delay = 0.5
@@ -221,8 +223,8 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
             raise ValueError("early_stopping holds out a validation split and needs at least 2 samples, got "
                              f"n_samples={X.shape[0]}")
         self._seed = seed_from_random_state(self.random_state)
-        self._architecture = self._native_arguments()
-        native = self._native_class(X.dtype)(X.shape[1], *self._architecture)
+        self._architecture = native_values(self, self._kind, "hyper_parameters")
+        native = native_class(self._kind, X.dtype)(X.shape[1], self._architecture)
         self._train(native, X, partial=False)
         if not native.converged and self.n_iter_ >= self.max_iter:
             if self.early_stopping:
@@ -284,8 +286,8 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
             self._check_training_data(X)
             self._check_model_size(*X.shape)
             self._seed = seed_from_random_state(self.random_state)
-            self._architecture = self._native_arguments()
-            native = self._native_class(X.dtype)(X.shape[1], *self._architecture)
+            self._architecture = native_values(self, self._kind, "hyper_parameters")
+            native = native_class(self._kind, X.dtype)(X.shape[1], self._architecture)
             native.initialize(self._seed)
         else:
             self._check_training_params()
@@ -296,17 +298,10 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         return self
 
     def _train(self, native, X, partial):
-        # Counts beyond what the core's ints hold change nothing: a batch has at
-        # most n_samples rows, and 2^31 epochs never end anyway.
-        arguments = dict(
-            batch_size=min(int(self.batch_size), X.shape[0]), max_iter=min(int(self.max_iter), INT_MAX),
-            learning_rate=float(self.learning_rate), weight_decay=float(self.weight_decay),
-            early_stopping=bool(self.early_stopping), validation_fraction=float(self.validation_fraction),
-            n_iter_no_change=min(int(self.n_iter_no_change), INT_MAX), tol=float(self.tol), seed=self._seed,
-            n_threads=self._n_threads(), verbose=min(int(self.verbose), 2), partial=partial,
-            progress_bar_delay=self._progress_bar_delay)
+        options = native_values(self, self._kind, "training")
         try:
-            native.fit(X, **arguments)
+            native.fit(X, options, seed=self._seed, n_threads=self._n_threads(), verbose=min(int(self.verbose), 2),
+                       partial=partial, progress_bar_delay=self._progress_bar_delay)
         except (KeyboardInterrupt, core.TrainingDiverged):
             # The C++ loop restored the last complete epoch: keep it, so that the
             # estimator stays usable, then let the exception through.
@@ -328,6 +323,40 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         self._freeze_fitted_arrays()
         # The trained C++ model is the one the fitted attributes describe.
         self._native_cache = (self._fitted_arrays(), native)
+
+    # ------------------------------------------------------- model files
+    def _native_for_file(self):
+        return self._native_model()
+
+    def _fitted_metadata(self):
+        return {_SEED_KEY: str(int(self._seed))}
+
+    def _restore_from_file(self, native, metadata):
+        """Sets the fitted state from a native model read from a file (the
+        estimator holds the file's hyper-parameters); ValueError when they
+        do not describe the same model."""
+        self._check_training_params()
+        dtype = native.parameters.dtype
+        if np.dtype(self.dtype) != dtype:
+            raise ValueError(f"dtype={np.dtype(self.dtype).name} but the parameters are {dtype.name}")
+        loaded = core.model_metadata(native)
+        # Sizes first, so that the comparison model below is no larger than the loaded one.
+        if (self.n_components != int(loaded["n_components"])
+                or self._hidden_sizes != json.loads(loaded["hidden_layer_sizes"])):
+            raise ValueError(f"n_components={self.n_components} and hidden_layer_sizes="
+                             f"{self.hidden_layer_sizes!r} do not match the architecture in the file")
+        self._architecture = native_values(self, self._kind, "hyper_parameters")
+        self.n_features_in_ = int(loaded["n_features"])
+        expected = core.model_metadata(native_class(self._kind, dtype)(self.n_features_in_, self._architecture))
+        mismatched = sorted(key for key in expected if key != "n_iter" and expected[key] != loaded.get(key))
+        if mismatched:
+            details = ", ".join(f"{key}: {expected[key]!r} vs {loaded.get(key)!r}" for key in mismatched)
+            raise ValueError(f"the hyper-parameters do not match the model in the file ({details})")
+        seed = int(metadata.get(_SEED_KEY, "0"))
+        if not 0 <= seed < 2**64:
+            raise ValueError(f"{_SEED_KEY} must be a 64-bit unsigned integer, got {seed}")
+        self._seed = seed
+        self._store(native)
 
     def _freeze_fitted_arrays(self):
         # Read-only, so that an in-place change cannot leave the cached C++
@@ -375,7 +404,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
     def _build_native_model(self):
         """The C++ model rebuilt from the fitted attributes."""
         dtype = self._model_dtype()
-        native = self._native_class(dtype)(self.n_features_in_, *self._architecture)
+        native = native_class(self._kind, dtype)(self.n_features_in_, self._architecture)
         cast = lambda arrays: [np.ascontiguousarray(a, dtype=dtype) for a in arrays]  # noqa: E731
         native.set_layers("encoder", cast(self.encoder_coefs_), cast(self.encoder_intercepts_))
         native.set_layers("decoder", cast(self.decoder_coefs_), cast(self.decoder_intercepts_))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils._param_validation import StrOptions
 
-from ._native import core
+from . import _registry
 from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
 from ._validation import finite_output
 
@@ -66,10 +65,8 @@ class Autoencoder(_NeuralEstimator):
     (1797, 64)
     """.replace("{training}", TRAINING_PARAMETERS_DOC)
 
-    _parameter_constraints = {
-        **_NeuralEstimator._parameter_constraints,
-        "loss": [StrOptions({"mse", "bce"})],
-    }
+    _kind = "Autoencoder"
+    _parameter_constraints = _NeuralEstimator._constraints_of(_kind)
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(256,), activation="relu", loss="mse",
                  batch_size=128, max_iter=200, learning_rate=1e-3, weight_decay=0.0, early_stopping=False,
@@ -92,16 +89,9 @@ class Autoencoder(_NeuralEstimator):
         self.n_threads = n_threads
         self.dtype = dtype
 
-    @staticmethod
-    def _native_class(dtype):
-        return core.AutoencoderFloat32 if np.dtype(dtype) == np.float32 else core.AutoencoderFloat64
-
     def _layer_sizes(self, n_features):
         return ([n_features, *self._hidden_sizes, self.n_components],
                 [self.n_components, *self._hidden_sizes[::-1], n_features], 0)
-
-    def _native_arguments(self):
-        return (int(self.n_components), self._hidden_sizes, self.activation, self.loss)
 
     def _check_training_data(self, X):
         if self.loss == "bce":
@@ -183,3 +173,6 @@ class Autoencoder(_NeuralEstimator):
         """
         X = self._validate_X(X)
         return self._native_model().score_samples(X, self._n_threads())
+
+
+_registry.register(Autoencoder._kind, Autoencoder, Autoencoder._restore_from_file)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _registry
 from ._base import MeanScoreMixin
+from ._description import native_class, native_values, parameter_constraints
 from ._io import ModelFileMixin
 from ._native import core
-from ._validation import INT_MAX, check_memory, check_n_samples, finite_output, seed_from_random_state
+from ._validation import check_memory, check_n_samples, finite_output, seed_from_random_state
 
 
 class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -110,11 +110,11 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
     False
     """
 
+    _kind = "PPCA"
+    # The described hyper-parameters (cpp/include/vaekit/ppca.hpp, PPCAOptions::fields)
+    # and the estimator's own.
     _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "method": [StrOptions({"closed_form", "em"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        **parameter_constraints(_kind),
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -198,10 +198,9 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
                           ensure_min_samples=2, reset=True)
         self._check_n_components(*X.shape)
         self._check_memory(X)
-        native = _native_class(X.dtype)
-        model, interruption = native.fit(X, int(self.n_components), self.method, min(int(self.max_iter), INT_MAX),
-                                         float(self.tol), seed_from_random_state(self.random_state), 0,
-                                         int(self.verbose > 0))
+        model, interruption = native_class(self._kind, X.dtype).fit(
+            X, native_values(self, self._kind, "hyper_parameters"), seed_from_random_state(self.random_state), 0,
+            int(self.verbose > 0))
         # After Ctrl-C, EM's last complete iteration is kept before the interrupt
         # goes on (with none complete, the estimator is left as it was).
         if interruption is not None and model.n_iter == 0:
@@ -227,10 +226,29 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
     def _n_features_out(self):
         return self.components_.shape[0]
 
+    # ------------------------------------------------------- model files
+    def _native_for_file(self):
+        dtype = self.components_.dtype
+        curve = np.asarray(getattr(self, "log_likelihood_curve_", ()), dtype=np.float64)
+        return native_class(self._kind, dtype).restore(
+            np.ascontiguousarray(self.components_), np.ascontiguousarray(self.mean_), self.noise_variance_,
+            np.ascontiguousarray(self.explained_variance_, dtype=dtype), int(self.n_iter_), curve.tolist())
+
+    def _restore_from_file(self, native, metadata):
+        """Sets the fitted state from a native model read from a file."""
+        self._validate_params()
+        if self.n_components != native.components.shape[0]:
+            raise ValueError(f"n_components={self.n_components} but the file holds "
+                             f"{native.components.shape[0]} components")
+        self._set_fitted(native)
+        self.n_features_in_ = native.components.shape[1]
+        if self.method == "em":
+            self.log_likelihood_curve_ = np.asarray(native.log_likelihood_curve, dtype=np.float64)
+
     # ------------------------------------------------------- fitted model
     def _model(self, dtype):
         """The C++ model for computations in ``dtype``, built from the fitted attributes."""
-        native = _native_class(dtype)
+        native = native_class(self._kind, dtype)
         return native(np.ascontiguousarray(self.components_, dtype=dtype),
                       np.ascontiguousarray(self.mean_, dtype=dtype), self.noise_variance_)
 
@@ -452,5 +470,4 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         return self._model(self.components_.dtype).precision()
 
 
-def _native_class(dtype):
-    return core.PPCAFloat32 if np.dtype(dtype) == np.float32 else core.PPCAFloat64
+_registry.register(PPCA._kind, PPCA, PPCA._restore_from_file)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._native import core
+from . import _registry
 from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
-from ._validation import INT_MAX, check_count, check_n_samples, finite_output, seed_from_random_state
+from ._validation import check_count, check_n_samples, finite_output, seed_from_random_state
 
 
 _ACTIVITY_THRESHOLD = 1e-2  # Burda et al. (2016), section 5.2
@@ -141,14 +140,8 @@ class VAE(_NeuralEstimator):
     True
     """.replace("{training}", TRAINING_PARAMETERS_DOC)
 
-    _parameter_constraints = {
-        **_NeuralEstimator._parameter_constraints,
-        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
-        "decoder_variance": [StrOptions({"fixed", "scalar", "diagonal", "network"})],
-        "noise_variance": [Interval(Real, 0, None, closed="neither")],
-        "beta": [Interval(Real, 0, None, closed="left")],
-        "n_mc_samples": [Interval(Integral, 1, INT_MAX, closed="both")],
-    }
+    _kind = "VAE"
+    _parameter_constraints = _NeuralEstimator._constraints_of(_kind)
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(256,), activation="relu", likelihood="gaussian",
                  decoder_variance="fixed", noise_variance=1.0, beta=1.0, n_mc_samples=1, batch_size=128,
@@ -177,10 +170,6 @@ class VAE(_NeuralEstimator):
         self.dtype = dtype
 
     # --------------------------------------------------- _NeuralEstimator
-    @staticmethod
-    def _native_class(dtype):
-        return core.VAEFloat32 if np.dtype(dtype) == np.float32 else core.VAEFloat64
-
     def _layer_sizes(self, n_features):
         # Encoder: mean and log-variance heads; decoder: the mean, plus the
         # log-variance head ("network") or the learned log-variances.
@@ -189,10 +178,6 @@ class VAE(_NeuralEstimator):
         n_extra = {"scalar": 1, "diagonal": n_features}.get(self.decoder_variance, 0) if gaussian else 0
         return ([n_features, *self._hidden_sizes, 2 * self.n_components],
                 [self.n_components, *self._hidden_sizes[::-1], (2 if network else 1) * n_features], n_extra)
-
-    def _native_arguments(self):
-        return (int(self.n_components), self._hidden_sizes, self.activation, self.likelihood,
-                self.decoder_variance, float(self.noise_variance), float(self.beta), int(self.n_mc_samples))
 
     def _check_training_data(self, X):
         if self.likelihood == "bernoulli":
@@ -545,3 +530,6 @@ class VAE(_NeuralEstimator):
         n_samples = check_count(n_samples, "n_samples")
         seed = seed_from_random_state(random_state)
         return self._native_model().log_likelihood(X, n_samples, seed, self._n_threads())
+
+
+_registry.register(VAE._kind, VAE, VAE._restore_from_file)

@@ -64,7 +64,7 @@ INSTANTIATE_TEST_SUITE_P(Activations, MLPGradient,
                          ::testing::Values(Activation::Identity, Activation::ReLU, Activation::Tanh,
                                            Activation::Sigmoid, Activation::Softplus),
                          [](const ::testing::TestParamInfo<Activation>& info) {
-                           return std::string(activation_name(info.param));
+                           return std::string(enum_name(info.param));
                          });
 
 TEST(MLPPredict, AgreesWithTheTrainingForwardPass) {

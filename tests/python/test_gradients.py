@@ -27,8 +27,9 @@ def relative_gradient_error(loss_and_gradient, parameters, step=1e-6):
 def vae_problem(activation, likelihood, variance, beta=1.3, hidden=(5, 3), n_mc_samples=2, seed=0):
     rng = np.random.default_rng(seed)
     n, n_features, n_components = 3, 4, 2
-    model = core.VAEFloat64(n_features, n_components, list(hidden), activation, likelihood, variance,
-                            0.7, beta, n_mc_samples)
+    model = core.VAEFloat64(n_features, dict(n_components=n_components, hidden_layer_sizes=list(hidden),
+                                             activation=activation, likelihood=likelihood, decoder_variance=variance,
+                                             noise_variance=0.7, beta=beta, n_mc_samples=n_mc_samples))
     model.initialize(seed)
     # Perturbed so that the zero-initialised log-variance heads take part too.
     parameters = model.parameters + 0.1 * rng.normal(size=model.n_parameters)
@@ -68,7 +69,8 @@ def test_kl_term_is_closed_form():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(5, 4))
     eps = rng.normal(size=(5, 2))
-    models = [core.VAEFloat64(4, 2, [], "identity", "gaussian", "fixed", 1.0, beta, 1) for beta in (1.0, 2.0)]
+    models = [core.VAEFloat64(4, dict(n_components=2, hidden_layer_sizes=[], activation="identity",
+                                      decoder_variance="fixed", beta=beta)) for beta in (1.0, 2.0)]
     models[0].initialize(1)
     parameters = models[0].parameters + 0.3 * rng.normal(size=models[0].n_parameters)
     losses = [model.loss_and_gradient(parameters, X, eps)[0] for model in models]
@@ -83,7 +85,8 @@ def test_kl_term_is_closed_form():
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 def test_autoencoder_gradient_matches_finite_differences(activation, loss):
     rng = np.random.default_rng(1)
-    model = core.AutoencoderFloat64(4, 2, [5, 3], activation, loss)
+    model = core.AutoencoderFloat64(4, dict(n_components=2, hidden_layer_sizes=[5, 3], activation=activation,
+                                            loss=loss))
     model.initialize(1)
     parameters = model.parameters + 0.1 * rng.normal(size=model.n_parameters)
     X = rng.normal(size=(3, 4)) if loss == "mse" else rng.uniform(size=(3, 4))
@@ -111,11 +114,13 @@ def test_gradient_on_mostly_zero_inputs(model_kind):
     X = rng.uniform(size=(n, n_features)) * (rng.uniform(size=(n, n_features)) < 0.15)
     X[2] = 0.0
     if model_kind == "vae":
-        model = core.VAEFloat64(n_features, 2, [3], "tanh", "bernoulli", "fixed", 1.0, 1.0, 1)
+        model = core.VAEFloat64(n_features, dict(n_components=2, hidden_layer_sizes=[3], activation="tanh",
+                                                 likelihood="bernoulli"))
         eps = rng.normal(size=(n, 2))
         call = lambda p: model.loss_and_gradient(p, X, eps)  # noqa: E731
     else:
-        model = core.AutoencoderFloat64(n_features, 2, [3], "tanh", "bce")
+        model = core.AutoencoderFloat64(n_features, dict(n_components=2, hidden_layer_sizes=[3], activation="tanh",
+                                                         loss="bce"))
         call = lambda p: model.loss_and_gradient(p, X)  # noqa: E731
     model.initialize(2)
     parameters = model.parameters + 0.1 * rng.normal(size=model.n_parameters)

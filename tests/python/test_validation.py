@@ -344,26 +344,36 @@ def test_cpp_vae_config_is_validated():
                 decoder_variance="fixed", noise_variance=1.0, beta=1.0, n_mc_samples=1)
     for change, match in [
         (dict(n_features=0), "n_features"), (dict(n_components=0), "n_components"),
-        (dict(n_components=-3), "n_components"), (dict(hidden_layer_sizes=[0]), "positive"),
-        (dict(hidden_layer_sizes=[4, -1]), "positive"), (dict(hidden_layer_sizes=[10**9]), "2\\^31"),
+        (dict(n_components=-3), "n_components"), (dict(hidden_layer_sizes=[0]), "hidden_layer_sizes must be at least 1"),
+        (dict(hidden_layer_sizes=[4, -1]), "hidden_layer_sizes must be at least 1"), (dict(hidden_layer_sizes=[10**9]), "2\\^31"),
         (dict(hidden_layer_sizes=[10**15, 10**15]), "2\\^31"), (dict(activation="swish"), "activation"),
         (dict(likelihood="poisson"), "likelihood"), (dict(decoder_variance="full"), "decoder_variance"),
         (dict(noise_variance=0.0), "noise_variance"), (dict(noise_variance=float("nan")), "noise_variance"),
         (dict(beta=-1.0), "beta"), (dict(beta=float("inf")), "beta"), (dict(n_mc_samples=0), "n_mc_samples"),
     ]:
         with pytest.raises(ValueError, match=match):
-            core.VAEFloat32(**{**args, **change})
+            hyper_parameters = {**args, **change}
+            core.VAEFloat32(hyper_parameters.pop("n_features"), hyper_parameters)
     with pytest.raises(ValueError, match="loss"):
-        core.AutoencoderFloat64(5, 2, [4], "relu", "l1")
+        core.AutoencoderFloat64(5, dict(n_components=2, hidden_layer_sizes=[4], activation="relu", loss="l1"))
     with pytest.raises(ValueError, match="n_features"):
-        core.AutoencoderFloat64(0, 2, [4], "relu", "mse")
+        core.AutoencoderFloat64(0, dict(n_components=2, hidden_layer_sizes=[4], activation="relu", loss="mse"))
+    with pytest.raises(ValueError, match="unknown hyper-parameter \"likelihood\""):
+        core.AutoencoderFloat64(5, dict(likelihood="gaussian"))
+    with pytest.raises(TypeError, match="n_components"):
+        core.AutoencoderFloat64(5, dict(n_components="two"))
 
 
 def test_cpp_training_options_and_inputs_are_validated():
-    model = core.VAEFloat64(5, 2, [4], "relu", "gaussian", "fixed", 1.0, 1.0, 1)
+    model = core.VAEFloat64(5, dict(n_components=2, hidden_layer_sizes=[4], activation="relu", likelihood="gaussian",
+                                    decoder_variance="fixed", noise_variance=1.0, beta=1.0, n_mc_samples=1))
     X = training_data()
     good = dict(batch_size=8, max_iter=1, learning_rate=1e-3, weight_decay=0.0, early_stopping=False,
-                validation_fraction=0.1, n_iter_no_change=5, tol=1e-4, seed=0)
+                validation_fraction=0.1, n_iter_no_change=5, tol=1e-4)
+
+    def fit(X, n_threads=0, **options):
+        model.fit(X, options, seed=0, n_threads=n_threads)
+
     for change, match in [
         (dict(batch_size=0), "batch_size"), (dict(max_iter=0), "max_iter"), (dict(learning_rate=0.0), "learning_rate"),
         (dict(learning_rate=float("nan")), "learning_rate"), (dict(learning_rate=float("inf")), "learning_rate"),
@@ -373,14 +383,14 @@ def test_cpp_training_options_and_inputs_are_validated():
         (dict(n_threads=5000), "n_threads"),
     ]:
         with pytest.raises(ValueError, match=match):
-            model.fit(X, **{**good, **change})
+            fit(X, **{**good, **change})
     with pytest.raises(ValueError, match="features"):
-        model.fit(X[:, :4], **good)
+        fit(X[:, :4], **good)
     X_nan = X.copy()
     X_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        model.fit(X_nan, **good)
-    model.fit(X, **good)
+        fit(X_nan, **good)
+    fit(X, **good)
     for method, arguments, match in [
         ("transform", (X[:, :4],), "columns"), ("transform", (X_nan,), "NaN"),
         ("inverse_transform", (np.ones((3, 3)),), "columns"), ("sample", (-1, 0, False), "n_samples"),
@@ -398,18 +408,19 @@ def test_cpp_training_options_and_inputs_are_validated():
 def test_cpp_ppca_is_validated():
     X = training_data(n=3)
     with pytest.raises(ValueError, match=r"min\(n_samples, n_features\) = 3"):
-        core.PPCAFloat64.fit(X, 4, "closed_form", 10, 1e-6, 0)
+        core.PPCAFloat64.fit(X, dict(n_components=4, method="closed_form", max_iter=10, tol=1e-6), 0)
     with pytest.raises(ValueError, match="n_components"):
-        core.PPCAFloat64.fit(X, 0, "em", 10, 1e-6, 0)
+        core.PPCAFloat64.fit(X, dict(n_components=0, method="em", max_iter=10, tol=1e-6), 0)
     with pytest.raises(ValueError, match="method"):
-        core.PPCAFloat64.fit(X, 2, "svd", 10, 1e-6, 0)
+        core.PPCAFloat64.fit(X, dict(n_components=2, method="svd", max_iter=10, tol=1e-6), 0)
     with pytest.raises(ValueError, match="max_iter"):
-        core.PPCAFloat64.fit(X, 2, "em", 0, 1e-6, 0)
+        core.PPCAFloat64.fit(X, dict(n_components=2, method="em", max_iter=0, tol=1e-6), 0)
     with pytest.raises(ValueError, match="tol"):
-        core.PPCAFloat64.fit(X, 2, "em", 10, float("nan"), 0)
+        core.PPCAFloat64.fit(X, dict(n_components=2, method="em", max_iter=10, tol=float("nan")), 0)
     with pytest.raises(ValueError, match="at least one sample"):
-        core.PPCAFloat64.fit(np.empty((0, 5)), 2, "em", 10, 1e-6, 0)
-    model, interruption = core.PPCAFloat64.fit(training_data(), 2, "closed_form", 10, 1e-6, 0)
+        core.PPCAFloat64.fit(np.empty((0, 5)), dict(n_components=2, method="em", max_iter=10, tol=1e-6), 0)
+    model, interruption = core.PPCAFloat64.fit(
+        training_data(), dict(n_components=2, method="closed_form", max_iter=10, tol=1e-6), 0)
     assert interruption is None
     with pytest.raises(ValueError, match="features"):
         model.transform(np.ones((3, 4)))

@@ -13,13 +13,18 @@
 #include <vector>
 
 #include "vaekit/common.hpp"
+#include "vaekit/describe.hpp"
 #include "vaekit/mlp.hpp"
 #include "vaekit/optim.hpp"
 
 namespace vaekit {
 
 enum class ReconstructionLoss { Mse, Bce };
-ReconstructionLoss parse_reconstruction_loss(const std::string& name);  // "mse", "bce"
+template <>
+struct EnumNames<ReconstructionLoss> {
+  static constexpr const char* what = "loss";
+  static constexpr std::array<const char*, 2> names{"mse", "bce"};
+};
 
 struct AutoencoderConfig {
   Index n_features = 0;
@@ -27,12 +32,23 @@ struct AutoencoderConfig {
   std::vector<Index> hidden_layer_sizes{256};
   Activation activation = Activation::ReLU;
   ReconstructionLoss loss = ReconstructionLoss::Mse;
+
+  // The hyper-parameters (describe.hpp); n_features comes from the data.
+  template <class Self, class Visit>
+  static void fields(Self& self, Visit&& visit) {
+    visit("n_components", self.n_components, Range::at_least(1));
+    visit("hidden_layer_sizes", self.hidden_layer_sizes, Range::at_least(1));
+    visit("activation", self.activation, Range::any());
+    visit("loss", self.loss, Range::any());
+  }
 };
 
 template <class T>
 class Autoencoder {
  public:
   using Scalar = T;
+  using Config = AutoencoderConfig;
+  static constexpr const char* kKind = "Autoencoder";  // the model files' "kind"
 
   explicit Autoencoder(const AutoencoderConfig& config);
 

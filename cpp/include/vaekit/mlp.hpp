@@ -31,14 +31,18 @@
 #include <vector>
 
 #include "vaekit/common.hpp"
+#include "vaekit/describe.hpp"
 
 namespace vaekit {
 
 enum class Activation { Identity, ReLU, Tanh, Sigmoid, Softplus };
-
-// "identity", "relu", "tanh", "sigmoid" (alias "logistic"), "softplus".
-Activation parse_activation(const std::string& name);
-const char* activation_name(Activation activation);
+template <>
+struct EnumNames<Activation> {
+  static constexpr const char* what = "activation";
+  static constexpr std::array<const char*, 5> names{"identity", "relu", "tanh", "sigmoid", "softplus"};
+  // scikit-learn's MLP name for the sigmoid
+  static constexpr std::array<std::pair<const char*, Activation>, 1> aliases{{{"logistic", Activation::Sigmoid}}};
+};
 
 struct DenseLayer {
   Index n_in = 0, n_out = 0;

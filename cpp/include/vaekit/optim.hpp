@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vaekit/common.hpp"
+#include "vaekit/describe.hpp"
 
 namespace vaekit {
 
@@ -91,6 +92,20 @@ struct TrainingOptions {
   std::function<bool(const BatchReport&)> on_batch;
   // Called after every complete epoch; returning false stops training there.
   std::function<bool(const EpochReport&)> on_epoch;
+
+  // The hyper-parameters of training (describe.hpp); the seed, the thread
+  // count and the callbacks are arguments of a run, not hyper-parameters.
+  template <class Self, class Visit>
+  static void fields(Self& self, Visit&& visit) {
+    visit("batch_size", self.batch_size, Range::at_least(1));
+    visit("max_iter", self.max_iter, Range::at_least(1));
+    visit("learning_rate", self.adam.learning_rate, Range::positive());
+    visit("weight_decay", self.adam.weight_decay, Range::at_least(0));
+    visit("early_stopping", self.early_stopping, Range::any());
+    visit("validation_fraction", self.validation_fraction, Range::open(0, 1));
+    visit("n_iter_no_change", self.n_iter_no_change, Range::at_least(1));
+    visit("tol", self.tol, Range::at_least(0));
+  }
 };
 
 struct TrainingHistory {

@@ -14,10 +14,16 @@
 #include <vector>
 
 #include "vaekit/common.hpp"
+#include "vaekit/describe.hpp"
 
 namespace vaekit {
 
 enum class PPCAMethod { ClosedForm, EM };
+template <>
+struct EnumNames<PPCAMethod> {
+  static constexpr const char* what = "method";
+  static constexpr std::array<const char*, 2> names{"closed_form", "em"};
+};
 
 struct PPCAOptions {
   Index n_components = 2;
@@ -33,11 +39,24 @@ struct PPCAOptions {
   // every 64 rows of the missing-value E-step (keep it cheap); returning false
   // abandons the iteration in progress: the model keeps the last complete one.
   std::function<bool()> keep_going;
+
+  // The hyper-parameters (describe.hpp); the seed, the thread count and the
+  // callbacks are arguments of a run.
+  template <class Self, class Visit>
+  static void fields(Self& self, Visit&& visit) {
+    visit("n_components", self.n_components, Range::at_least(1));
+    visit("method", self.method, Range::any());
+    visit("max_iter", self.max_iter, Range::at_least(1));
+    visit("tol", self.tol, Range::at_least(0));
+  }
 };
 
 template <class T>
 class PPCA {
  public:
+  using Scalar = T;
+  using Config = PPCAOptions;
+  static constexpr const char* kKind = "PPCA";  // the model files' "kind"
   PPCA() = default;
   // A model from its parameters: components (d x D, the rows are the columns
   // of W), mean (D), noise variance sigma^2 > 0.

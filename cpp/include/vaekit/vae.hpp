@@ -36,16 +36,24 @@
 #include <vector>
 
 #include "vaekit/common.hpp"
+#include "vaekit/describe.hpp"
 #include "vaekit/mlp.hpp"
 #include "vaekit/optim.hpp"
 
 namespace vaekit {
 
 enum class Likelihood { Gaussian, Bernoulli };
+template <>
+struct EnumNames<Likelihood> {
+  static constexpr const char* what = "likelihood";
+  static constexpr std::array<const char*, 2> names{"gaussian", "bernoulli"};
+};
 enum class DecoderVariance { Fixed, Scalar, Diagonal, Network };
-
-Likelihood parse_likelihood(const std::string& name);                 // "gaussian", "bernoulli"
-DecoderVariance parse_decoder_variance(const std::string& name);      // "fixed", "scalar", "diagonal", "network"
+template <>
+struct EnumNames<DecoderVariance> {
+  static constexpr const char* what = "decoder_variance";
+  static constexpr std::array<const char*, 4> names{"fixed", "scalar", "diagonal", "network"};
+};
 
 constexpr double kMinLogVariance = -20.0;
 constexpr double kMaxLogVariance = 20.0;
@@ -60,6 +68,19 @@ struct VAEConfig {
   double noise_variance = 1.0;  // g^2 for Fixed; the initial g^2 of Scalar, Diagonal and Network
   double beta = 1.0;            // weight of the KL term in the training objective
   int n_mc_samples = 1;         // eps draws per sample in the training objective
+
+  // The hyper-parameters (describe.hpp); n_features comes from the data.
+  template <class Self, class Visit>
+  static void fields(Self& self, Visit&& visit) {
+    visit("n_components", self.n_components, Range::at_least(1));
+    visit("hidden_layer_sizes", self.hidden_layer_sizes, Range::at_least(1));
+    visit("activation", self.activation, Range::any());
+    visit("likelihood", self.likelihood, Range::any());
+    visit("decoder_variance", self.decoder_variance, Range::any());
+    visit("noise_variance", self.noise_variance, Range::positive());
+    visit("beta", self.beta, Range::at_least(0));
+    visit("n_mc_samples", self.n_mc_samples, Range::at_least(1));
+  }
 };
 
 // Buffers of one training batch, allocated once per fit.
@@ -76,6 +97,8 @@ template <class T>
 class VAE {
  public:
   using Scalar = T;
+  using Config = VAEConfig;
+  static constexpr const char* kKind = "VAE";  // the model files' "kind"
 
   explicit VAE(const VAEConfig& config);
 
