@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import _registry
+from ._description import defaults
 from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
 from ._validation import finite_output
+
+_DEFAULTS = defaults("Autoencoder")  # the C++ core's, for the described hyper-parameters
 
 
 class Autoencoder(_NeuralEstimator):
@@ -68,9 +71,14 @@ class Autoencoder(_NeuralEstimator):
     _kind = "Autoencoder"
     _parameter_constraints = _NeuralEstimator._constraints_of(_kind)
 
-    def __init__(self, n_components=2, *, hidden_layer_sizes=(256,), activation="relu", loss="mse",
-                 batch_size=128, max_iter=200, learning_rate=1e-3, weight_decay=0.0, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None, verbose=0,
+    # The defaults of the described hyper-parameters are the C++ configuration's
+    # (cpp/include/vaekit/autoencoder.hpp, AutoencoderConfig; optim.hpp, TrainingOptions).
+    def __init__(self, n_components=_DEFAULTS["n_components"], *,
+                 hidden_layer_sizes=_DEFAULTS["hidden_layer_sizes"], activation=_DEFAULTS["activation"],
+                 loss=_DEFAULTS["loss"], batch_size=_DEFAULTS["batch_size"], max_iter=_DEFAULTS["max_iter"],
+                 learning_rate=_DEFAULTS["learning_rate"], weight_decay=_DEFAULTS["weight_decay"],
+                 early_stopping=_DEFAULTS["early_stopping"], validation_fraction=_DEFAULTS["validation_fraction"],
+                 n_iter_no_change=_DEFAULTS["n_iter_no_change"], tol=_DEFAULTS["tol"], random_state=None, verbose=0,
                  n_threads=None, dtype=np.float32):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes

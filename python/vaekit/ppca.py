@@ -10,10 +10,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _registry
 from ._base import MeanScoreMixin
-from ._description import native_class, native_values, parameter_constraints
+from ._description import defaults, native_class, native_values, parameter_constraints
 from ._io import ModelFileMixin
 from ._native import core
 from ._validation import check_memory, check_n_samples, finite_output, seed_from_random_state
+
+_DEFAULTS = defaults("PPCA")  # the C++ core's, for the described hyper-parameters
 
 
 class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -119,8 +121,10 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         "verbose": ["verbose"],
     }
 
-    def __init__(self, n_components=2, *, method="closed_form", max_iter=1000, tol=1e-6, random_state=None,
-                 verbose=0):
+    # The defaults of the described hyper-parameters are the C++ configuration's
+    # (cpp/include/vaekit/ppca.hpp, PPCAOptions).
+    def __init__(self, n_components=_DEFAULTS["n_components"], *, method=_DEFAULTS["method"],
+                 max_iter=_DEFAULTS["max_iter"], tol=_DEFAULTS["tol"], random_state=None, verbose=0):
         self.n_components = n_components
         self.method = method
         self.max_iter = max_iter

@@ -9,8 +9,11 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import _registry
+from ._description import defaults
 from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
 from ._validation import check_count, check_n_samples, finite_output, seed_from_random_state
+
+_DEFAULTS = defaults("VAE")  # the C++ core's, for the described hyper-parameters
 
 
 _ACTIVITY_THRESHOLD = 1e-2  # Burda et al. (2016), section 5.2
@@ -143,11 +146,17 @@ class VAE(_NeuralEstimator):
     _kind = "VAE"
     _parameter_constraints = _NeuralEstimator._constraints_of(_kind)
 
-    def __init__(self, n_components=2, *, hidden_layer_sizes=(256,), activation="relu", likelihood="gaussian",
-                 decoder_variance="fixed", noise_variance=1.0, beta=1.0, n_mc_samples=1, batch_size=128,
-                 max_iter=200, learning_rate=1e-3, weight_decay=0.0, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=None, verbose=0,
-                 n_threads=None, dtype=np.float32):
+    # The defaults of the described hyper-parameters are the C++ configuration's
+    # (cpp/include/vaekit/vae.hpp, VAEConfig; optim.hpp, TrainingOptions).
+    def __init__(self, n_components=_DEFAULTS["n_components"], *,
+                 hidden_layer_sizes=_DEFAULTS["hidden_layer_sizes"], activation=_DEFAULTS["activation"],
+                 likelihood=_DEFAULTS["likelihood"], decoder_variance=_DEFAULTS["decoder_variance"],
+                 noise_variance=_DEFAULTS["noise_variance"], beta=_DEFAULTS["beta"],
+                 n_mc_samples=_DEFAULTS["n_mc_samples"], batch_size=_DEFAULTS["batch_size"],
+                 max_iter=_DEFAULTS["max_iter"], learning_rate=_DEFAULTS["learning_rate"],
+                 weight_decay=_DEFAULTS["weight_decay"], early_stopping=_DEFAULTS["early_stopping"],
+                 validation_fraction=_DEFAULTS["validation_fraction"], n_iter_no_change=_DEFAULTS["n_iter_no_change"],
+                 tol=_DEFAULTS["tol"], random_state=None, verbose=0, n_threads=None, dtype=np.float32):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
