@@ -145,11 +145,13 @@ def parameter_help(estimator_class):
 def fit_options():
     """{parameter: (kinds that take it, argparse keyword arguments)}, derived
     from the registered estimators: their signatures, parameter constraints
-    and docstrings (the C++ core describes the hyper-parameters behind them)."""
-    options = {}
+    and docstrings (the C++ core describes the hyper-parameters behind them).
+    ``--dtype`` applies to every kind: a kind whose estimator has no dtype
+    parameter (PPCA) fits in the dtype of its input."""
+    options, helps = {}, {}
     for kind in _registry.kinds():
         estimator = kind.estimator
-        helps = parameter_help(estimator)
+        documented = parameter_help(estimator)
         constraints = parameter_constraints(kind.name)
         for name, parameter in inspect.signature(estimator.__init__).parameters.items():
             if name == "self":
@@ -158,9 +160,13 @@ def fit_options():
             kinds.append(kind.command)
             if not arguments:
                 arguments.update(argument_spec(name, constraints.get(name, []), parameter.default))
-                arguments["help"] = helps.get(name, "")
+            helps.setdefault(name, {}).setdefault(documented.get(name, ""), []).append(kind.command)
+    if "dtype" in options:
+        options["dtype"] = ([kind.command for kind in _registry.kinds()], options["dtype"][1])
     for name, (kinds, arguments) in options.items():
-        arguments["help"] = f"{', '.join(kinds)}: {arguments['help']}".rstrip(": ")
+        # "vae: ...": each description with the kinds it comes from.
+        arguments["help"] = "; ".join(f"{', '.join(for_kinds)}: {text}".rstrip(": ")
+                                      for text, for_kinds in helps[name].items())
     return options
 
 
@@ -192,7 +198,7 @@ def run_fit(args):
         params[name] = value
     X = read_matrix(args.input)
     if "dtype" not in inspect.signature(kind.estimator.__init__).parameters:
-        X = X.astype(params.pop("dtype", np.float64))  # e.g. PPCA: fits in the dtype of its input
+        X = X.astype(params.pop("dtype", np.float64))  # PPCA fits in the dtype of its input
     estimator = kind.estimator(**params)
     estimator.fit(X)
     estimator.save(args.output)
@@ -267,8 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", required=True, help="model file to write (e.g. model.safetensors)")
     for name, (_, arguments) in fit_options().items():
         fit.add_argument("--" + name.replace("_", "-"), **arguments)
-    if "dtype" not in fit_options():
-        fit.add_argument("--dtype", choices=["float32", "float64"], help="floating-point type of the model")
     fit.set_defaults(run=run_fit)
 
     for name, run, what, data in [

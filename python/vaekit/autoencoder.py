@@ -29,6 +29,8 @@ class Autoencoder(_NeuralEstimator):
     activation : {"relu", "tanh", "sigmoid", "softplus", "identity"}, default="relu"
         Activation of the hidden layers (output layers are linear).
     loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss: half the squared error, or the binary
+        cross-entropy of data in [0, 1] with the decoder's logits.
 {training}
 
     Attributes

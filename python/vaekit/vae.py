@@ -52,6 +52,8 @@ class VAE(_NeuralEstimator):
     activation : {"relu", "tanh", "sigmoid", "softplus", "identity"}, default="relu"
         Activation of the hidden layers (output layers are linear).
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        Decoder distribution ``p(x|z)``: Gaussian with mean ``f(z)``, or
+        Bernoulli with logits ``f(z)`` for data in [0, 1].
     decoder_variance : {"fixed", "scalar", "diagonal", "network"}, default="fixed"
         Gaussian decoder variance ``g^2``: ``noise_variance`` (fixed), one
         learned value, one learned value per feature, or a second output head
