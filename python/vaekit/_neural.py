@@ -86,6 +86,21 @@ def _check_hidden_layer_sizes(hidden_layer_sizes):
     return [int(size) for size in sizes]
 
 
+# The parameters of the Python estimators only: the described ones come from
+# the C++ core (see neural_constraints).
+_RUNTIME_CONSTRAINTS = {
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "n_threads": [Interval(Integral, 1, MAX_THREADS, closed="both"), None],
+    "dtype": [FloatDtype()],
+}
+
+
+def neural_constraints(kind):
+    """``_parameter_constraints`` of the neural estimator of a C++ kind."""
+    return {**parameter_constraints(kind), **_RUNTIME_CONSTRAINTS}
+
+
 class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                        BaseEstimator):
     """Base of Autoencoder and VAE: training parameters and the fit cycle.
@@ -98,20 +113,6 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
     """
 
     _kind = None
-
-    # The parameters of the Python estimator only (the described ones come
-    # from the C++ core: see _constraints_of).
-    _runtime_constraints = {
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "n_threads": [Interval(Integral, 1, MAX_THREADS, closed="both"), None],
-        "dtype": [FloatDtype()],
-    }
-
-    @classmethod
-    def _constraints_of(cls, kind):
-        """``_parameter_constraints`` of an estimator of this C++ kind."""
-        return {**parameter_constraints(kind), **cls._runtime_constraints}
 
     # verbose >= 2: seconds an epoch runs before its progress bar is drawn.
     _progress_bar_delay = 0.5

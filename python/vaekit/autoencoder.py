@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _registry
 from ._description import defaults
-from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
+from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval, neural_constraints
 from ._validation import finite_output
 
 _DEFAULTS = defaults("Autoencoder")  # the C++ core's, for the described hyper-parameters
@@ -71,7 +71,7 @@ class Autoencoder(_NeuralEstimator):
     """.replace("{training}", TRAINING_PARAMETERS_DOC)
 
     _kind = "Autoencoder"
-    _parameter_constraints = _NeuralEstimator._constraints_of(_kind)
+    _parameter_constraints = neural_constraints(_kind)
 
     # The defaults of the described hyper-parameters are the C++ configuration's
     # (cpp/include/vaekit/autoencoder.hpp, AutoencoderConfig; optim.hpp, TrainingOptions).

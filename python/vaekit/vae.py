@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _registry
 from ._description import defaults
-from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval
+from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval, neural_constraints
 from ._validation import check_count, check_n_samples, finite_output, seed_from_random_state
 
 _DEFAULTS = defaults("VAE")  # the C++ core's, for the described hyper-parameters
@@ -146,7 +146,7 @@ class VAE(_NeuralEstimator):
     """.replace("{training}", TRAINING_PARAMETERS_DOC)
 
     _kind = "VAE"
-    _parameter_constraints = _NeuralEstimator._constraints_of(_kind)
+    _parameter_constraints = neural_constraints(_kind)
 
     # The defaults of the described hyper-parameters are the C++ configuration's
     # (cpp/include/vaekit/vae.hpp, VAEConfig; optim.hpp, TrainingOptions).

@@ -196,3 +196,43 @@ def test_the_command_line_offers_every_hyper_parameter_with_its_choices():
             if field["type"] == "str":
                 for choice in field["choices"]:
                     assert choice in text, (option, choice)
+
+
+def package_imports():
+    """{module: modules of the package it imports}, at any depth of its code."""
+    package = Path(vaekit.__file__).parent
+    graph = {}
+    for path in package.glob("*.py"):
+        name = path.stem
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    imported.add(node.module.split(".")[0])
+                else:  # from . import x
+                    imported.update(alias.name for alias in node.names
+                                    if (package / f"{alias.name}.py").exists())
+        graph[name] = imported - {name}
+    return graph
+
+
+def test_no_two_modules_of_the_package_import_each_other():
+    graph = package_imports()
+    # __init__ re-exports the public API and is imported by "from . import
+    # __version__"; the cycle check is over the modules that hold code.
+    graph = {module: {target for target in targets if target != "__init__"} for module, targets in graph.items()
+             if module != "__init__"}
+    state = {}
+
+    def visit(module, path):
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "visiting", "import cycle: " + " -> ".join(path + [module])
+        state[module] = "visiting"
+        for target in sorted(graph.get(module, ())):
+            visit(target, path + [module])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        visit(module, [])
+    assert "_io" not in graph["_registry"] and not graph["_io"] & {"ppca", "vae", "autoencoder"}
