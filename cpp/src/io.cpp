@@ -120,28 +120,34 @@ struct FieldWriter {
   }
 };
 
-// The same entries read back (each must be present), then checked against
-// the fields' ranges by validate_fields.
+// The same entries read back, then checked against the fields' ranges by
+// validate_fields. A field the file does not have keeps its default: files
+// written before the field existed hold models that behave as its default
+// does (a new hyper-parameter must default to the old behaviour).
 struct FieldReader {
   const Metadata& metadata;
-  void operator()(const char* name, bool& value, const Range&) const {
+  template <class Field>
+  void operator()(const char* name, Field& value, const Range& range) const {
+    if (metadata.count(name)) read(name, value, range);
+  }
+  void read(const char* name, bool& value, const Range&) const {
     const std::string& text = entry(metadata, name);
     require(text == "true" || text == "false",
             std::string("metadata entry \"") + name + "\" must be true or false, got \"" + text + "\"");
     value = text == "true";
   }
-  void operator()(const char* name, double& value, const Range&) const { value = parse_double(metadata, name); }
+  void read(const char* name, double& value, const Range&) const { value = parse_double(metadata, name); }
   template <class Integer, std::enable_if_t<std::is_integral<Integer>::value, int> = 0>
-  void operator()(const char* name, Integer& value, const Range& range) const {
+  void read(const char* name, Integer& value, const Range& range) const {
     const std::int64_t lowest = std::max<std::int64_t>(0, static_cast<std::int64_t>(std::max(range.min, -1.0)));
     const std::int64_t highest = std::min<std::int64_t>(std::numeric_limits<Integer>::max(), kMaxDimension);
     value = static_cast<Integer>(parse_integer(metadata, name, lowest, highest));
   }
-  void operator()(const char* name, std::vector<Index>& values, const Range&) const {
+  void read(const char* name, std::vector<Index>& values, const Range&) const {
     values = parse_sizes(metadata, name);
   }
   template <class E, std::enable_if_t<is_described_enum<E>::value, int> = 0>
-  void operator()(const char* name, E& value, const Range&) const {
+  void read(const char* name, E& value, const Range&) const {
     value = parse_enum<E>(entry(metadata, name));
   }
 };

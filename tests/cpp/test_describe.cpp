@@ -120,5 +120,37 @@ TEST_F(DescribeFiles, ModelFilesHoldEveryDescribedFieldAndReadItBack) {
   EXPECT_EQ(model_kinds(), (std::vector<std::string>{"PPCA", "Autoencoder", "VAE"}));
 }
 
+TEST_F(DescribeFiles, AFieldMissingFromAFileTakesItsDefault) {
+  VAEConfig config;
+  config.n_features = 3;
+  config.hidden_layer_sizes = {4};
+  config.beta = 1.0;  // the default: a file without the entry means the same model
+  VAE<float> model(config);
+  model.initialize(2);
+  Metadata metadata = model_metadata(model);
+  ASSERT_EQ(metadata.erase("beta"), 1u);
+  SafetensorsWriter writer;
+  writer.set_metadata(metadata);
+  const auto path = file("vae.safetensors");
+  save(path, model);
+  // Rewrite the file with the entry removed, the tensors unchanged.
+  SafetensorsReader reader(path);
+  for (const TensorInfo& tensor : reader.tensors()) {
+    std::vector<double> values(static_cast<std::size_t>(tensor.n_elements()));
+    reader.read(tensor, values.data());
+    if (tensor.dtype == DType::F32) {
+      std::vector<float> narrow(values.begin(), values.end());
+      writer.add(tensor.name, tensor.shape, narrow.data());
+    } else {
+      writer.add(tensor.name, tensor.shape, values.data());
+    }
+  }
+  const auto stripped = file("stripped.safetensors");
+  writer.write(stripped);
+  const VAE<float> loaded = load_vae<float>(stripped);
+  EXPECT_EQ(loaded.config().beta, 1.0);
+  EXPECT_EQ(loaded.parameters(), model.parameters());
+}
+
 }  // namespace
 }  // namespace vaekit::testing

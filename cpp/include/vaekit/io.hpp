@@ -12,8 +12,9 @@
 //                        as a JSON list, e.g. "[256,128]", "activation", "loss")
 //                        and VAEConfig ("likelihood", "decoder_variance",
 //                        "noise_variance", "beta", "n_mc_samples", ...);
-//                        enumerations by their EnumNames, numbers as text;
-//                        and "n_iter"
+//                        enumerations by their EnumNames, numbers as text
+//                        (a field missing from a file, e.g. one older than
+//                        the field, takes its default); and "n_iter"
 //     PPCA               "n_iter"
 //   "optimizer_step"  Adam's step count, when the optimiser state is saved
 //   and any extra string entries the caller adds (the Python package stores
