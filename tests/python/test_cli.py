@@ -11,8 +11,10 @@ import io
 import os
 import subprocess
 import sys
+from functools import partial
 from types import SimpleNamespace
 
+import _data
 import numpy as np
 import pytest
 
@@ -41,9 +43,8 @@ def run_subprocess(*args, cwd):
                           text=True, timeout=120)
 
 
-def low_rank_data(n=300, n_features=6, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, 2)) @ rng.normal(size=(2, n_features)) + 0.1 * rng.normal(size=(n, n_features))
+# This module's data: 300 samples near a plane in 6 dimensions.
+low_rank_data = partial(_data.low_rank_data, n=300, n_features=6, rank=2, noise=0.1, latent_first=True)
 
 
 @pytest.fixture(scope="module")

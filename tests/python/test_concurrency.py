@@ -1,15 +1,18 @@
 """Concurrency: eight Python threads calling one fitted model get exactly the
 results of sequential calls (the bindings release the GIL, so the C++ calls
 really overlap, and the models' const methods share no scratch buffers), and
-fits in two threads at once give the models fitted one after the other
-(issue 6, item 5)."""
+fits in two threads at once give the models fitted one after the other; a
+long C++ call lets other Python threads run."""
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
+import _data
 import numpy as np
 import pytest
+from _reference import assert_same
 
 from vaekit import PPCA, VAE, Autoencoder
 
@@ -18,9 +21,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 N_THREADS = 8
 
 
-def low_rank_data(n=400, n_features=12, seed=0):
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(n, 3)) @ rng.normal(size=(3, n_features)) + 0.3 * rng.normal(size=(n, n_features)))
+# This module's data: 400 samples near a 3-dimensional subspace of 12 dimensions.
+low_rank_data = partial(_data.low_rank_data, n=400, n_features=12, rank=3, noise=0.3, latent_first=True)
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +57,6 @@ def public_calls(name):
                   ("score_samples_mc", lambda m, X, i: m.score_samples(rows(X, i), n_mc_samples=5)),
                   ("log_likelihood", lambda m, X, i: m.log_likelihood(rows(X, i), n_samples=64, random_state=i))]
     return calls
-
-
-def assert_same(a, b):
-    if isinstance(a, tuple):
-        for part_a, part_b in zip(a, b):
-            assert_same(part_a, part_b)
-    else:
-        assert np.array_equal(a, b)
 
 
 def run_concurrently(work, n_threads=N_THREADS):

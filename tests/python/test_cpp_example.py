@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _data import low_rank_data
 from cpp_build import build_cmake_project, installed_cmake_dir
 from sklearn.exceptions import ConvergenceWarning
 
@@ -38,9 +39,7 @@ def encoder(tmp_path_factory):
 
 def make_data(n_samples=80, n_features=6, seed=0):
     """Samples near a 2-D plane, with noise."""
-    rng = np.random.default_rng(seed)
-    latent = rng.normal(size=(n_samples, 2))
-    return latent @ rng.normal(size=(2, n_features)) + 0.3 * rng.normal(size=(n_samples, n_features)) + 1.0
+    return low_rank_data(n_samples, n_features, rank=2, noise=0.3, offset=1.0, seed=seed, latent_first=True)
 
 
 MODELS = {

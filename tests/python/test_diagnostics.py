@@ -3,7 +3,9 @@
 computations from encode / transform."""
 
 import warnings
+from functools import partial
 
+import _data
 import numpy as np
 import pytest
 
@@ -12,10 +14,8 @@ from vaekit import VAE, PosteriorCollapseWarning
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-def low_rank_data(n=600, n_features=8, rank=2, noise=0.3, seed=0):
-    rng = np.random.default_rng(seed)
-    W = 2.0 * rng.normal(size=(n_features, rank))
-    return rng.normal(size=(n, rank)) @ W.T + noise * rng.normal(size=(n, n_features))
+# This module's data: 600 samples near a plane in 8 dimensions.
+low_rank_data = partial(_data.low_rank_data, n=600, n_features=8, rank=2, noise=0.3, scale=2.0)
 
 
 def fit_quietly(**params):

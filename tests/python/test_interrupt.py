@@ -1,7 +1,7 @@
 """Ctrl-C during a long fit returns control within a second, raises
 KeyboardInterrupt and leaves the estimator usable with its last complete epoch
 (or EM iteration). Each case runs in a subprocess that receives a real SIGINT
-once it has reported its first epoch (issue 6, item 3)."""
+once it has reported its first epoch."""
 
 import json
 import os

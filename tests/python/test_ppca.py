@@ -1,10 +1,17 @@
-"""PPCA against independent references: scipy's Gaussian density, a numpy
-eigendecomposition of the sample covariance, and planted low-rank data."""
+"""vaekit.PPCA: the closed form is Tipping & Bishop's maximum-likelihood
+solution and scores samples with the Gaussian density of its covariance;
+transform is the posterior mean and sample follows the model; EM climbs
+monotonically to the closed form's likelihood and, with missing values, scores
+the observed marginal and recovers a planted subspace; bad input and API
+behaviour (pickle, pipelines, memory layout). The references are scipy's
+Gaussian density, a numpy eigendecomposition of the sample covariance, and
+planted low-rank data."""
 
 import pickle
 
 import numpy as np
 import pytest
+from _data import low_rank_data
 from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal
 from sklearn.linear_model import LogisticRegression
@@ -15,11 +22,9 @@ from vaekit import PPCA
 
 
 def planted_data(n=600, D=12, d=3, noise=0.3, seed=0, offset=4.0):
-    """x = W z + mu + noise * eps with a known W (D x d)."""
-    rng = np.random.default_rng(seed)
-    W = rng.normal(size=(D, d)) * np.linspace(3, 1, d)
-    X = rng.normal(size=(n, d)) @ W.T + noise * rng.normal(size=(n, D)) + offset
-    return X, W
+    """x = W z + mu + noise * eps with a known W (D x d), its columns scaled from 3 down to 1."""
+    return low_rank_data(n, D, d, noise=noise, scale=np.linspace(3, 1, d), offset=offset, seed=seed,
+                         return_components=True)
 
 
 def reference_ppca(X, d):

@@ -1,7 +1,7 @@
 """Smoke run of the whole public Python API, for a vaekit built with
 VAEKIT_SANITIZE=ON (AddressSanitizer + UndefinedBehaviorSanitizer) and run
 with the sanitizer runtimes preloaded into the interpreter (.ci/run, step
-"Python smoke run under ASan + UBSan"; issue 6, item 6).
+"Python smoke run under ASan + UBSan").
 
 Every estimator goes through fit, every inference method, a save/load round
 trip and some bad input, on small data in float32 and float64, plus a few
