@@ -236,8 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--activation", choices=["relu", "tanh", "sigmoid", "softplus", "identity"], help="neural")
     fit.add_argument("--loss", choices=["mse", "bce"], help="autoencoder: reconstruction loss")
     fit.add_argument("--likelihood", choices=["gaussian", "bernoulli"], help="vae: decoder likelihood")
-    fit.add_argument("--decoder-variance", choices=["fixed", "scalar", "diagonal", "network"], help="vae")
-    fit.add_argument("--noise-variance", type=float, help="vae: decoder variance (initial unless fixed)")
+    fit.add_argument("--decoder-variance", choices=["scalar", "fixed", "diagonal", "network"],
+                     help="vae: decoder variance g^2: one learned value (default scalar), fixed at "
+                          "--noise-variance, one learned value per feature, or a decoder head")
+    fit.add_argument("--noise-variance", type=float, help="vae: initial decoder variance (g^2 itself when fixed; "
+                                                          "default 1)")
     fit.add_argument("--beta", type=float, help="vae: weight of the KL term")
     fit.add_argument("--n-mc-samples", type=int, help="vae: draws of z per sample in the objective")
     fit.add_argument("--max-iter", type=int, help="epochs (neural) or EM iterations (ppca)")
