@@ -471,3 +471,20 @@ def test_fixed_unit_variance_collapses_on_unit_interval_data_and_the_default_doe
     assert fixed.active_units(X_train) <= 1 and learned.active_units(X_train) >= 6
     collapsed_accuracy = latent_features_accuracy(fixed, X_train, y_train, X_test, y_test)
     assert latent_features_accuracy(learned, X_train, y_train, X_test, y_test) > collapsed_accuracy + 0.15
+
+
+def test_a_learned_variance_that_starts_too_high_on_small_unit_interval_data_warns_with_the_remedy():
+    # 178 wine samples in [0, 1] give 2 Adam steps per epoch: starting at g^2 = 1, the learned
+    # variance is still far above the data's noise when the KL term has closed the posterior.
+    # The warning names the remedy, and starting g^2 near the noise level keeps both dimensions.
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import MinMaxScaler
+
+    from vaekit import PosteriorCollapseWarning
+
+    X = MinMaxScaler().fit_transform(load_wine().data)
+    with pytest.warns(PosteriorCollapseWarning, match="noise_variance .*now 1.* near the data's noise level"):
+        VAE(random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category=PosteriorCollapseWarning)
+        assert VAE(noise_variance=0.03, random_state=0).fit(X).active_units(X) == 2
