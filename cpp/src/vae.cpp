@@ -1,5 +1,5 @@
-// The VAE: the ELBO and its gradient (batch_loss_and_gradient), the IWAE
-// estimate (evaluate), and the inference passes. Notation as in vae.hpp.
+// The VAE: the ELBO and its gradient (batch_loss_and_gradient), the estimates
+// of log p(x) (evaluate), and the inference passes. Notation as in vae.hpp.
 #include "vaekit/vae.hpp"
 
 #include <algorithm>
@@ -433,11 +433,11 @@ RowMatrix<T> VAE<T>::sample(Index n_samples, std::uint64_t seed, bool noise, int
   return X;
 }
 
-// ELBO_beta or IWAE estimate per row. Row i draws its eps from the Philox
-// stream keyed by mix_seed(seed, hash of row i's bytes): a row's result does
-// not depend on its position in X or on the other rows. Rows are processed
-// in blocks, and each row's draws in chunks, so that a decoder pass has at
-// most kLatentRowsPerPass rows (m = 10^4 samples need no more memory than 256).
+// ELBO_beta, IWAE or prior-sampling estimate per row. Row i draws its eps from
+// the Philox stream keyed by mix_seed(seed, hash of row i's bytes): a row's
+// result does not depend on its position in X or on the other rows. Rows are
+// processed in blocks, and each row's draws in chunks, so that a decoder pass
+// has at most kLatentRowsPerPass rows (m = 10^4 samples need no more memory than 256).
 template <class T>
 Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate,
                            double beta, int n_threads) const {
@@ -449,14 +449,16 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
   const Index block = std::max<Index>(1, kLatentRowsPerPass / S);
   const std::uint64_t evaluation_seed = mix_seed(seed, detail::kSeedEvaluationNoise);
   const T* learned = parameters_.data() + log_variance_offset();
+  // The prior estimate draws z from N(0, I) itself: it needs no encoder pass.
+  const bool from_prior = estimate == Estimate::Prior;
   Vector<T> result(n);
-  const double flops_per_row = 2.0 * (encoder_.n_parameters() + S * decoder_.n_parameters());
+  const double flops_per_row = 2.0 * ((from_prior ? 0 : encoder_.n_parameters()) + S * decoder_.n_parameters());
   detail::for_each_block(n, block, flops_per_row, n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> encoder_workspace, decoder_workspace;
-    encoder_.reserve(encoder_workspace, rows);
+    if (!from_prior) encoder_.reserve(encoder_workspace, rows);
     decoder_.reserve(decoder_workspace, rows * chunk);
     const RowMatrix<T> x_block = X.middleRows(start, rows);
-    const T* E = encoder_.predict(parameters_.data(), x_block.data(), rows, encoder_workspace);
+    const T* E = from_prior ? nullptr : encoder_.predict(parameters_.data(), x_block.data(), rows, encoder_workspace);
     std::vector<Philox> streams;
     std::vector<double> accumulated(rows, 0.0), running_max(rows, -INFINITY);
     for (Index r = 0; r < rows; ++r)
@@ -468,6 +470,10 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
       for (Index r = 0; r < rows; ++r) {
         for (Index j = 0; j < count; ++j) {
           const Index row = r * count + j;
+          if (from_prior) {  // z = eps ~ p(z)
+            streams[r].fill_normal(latent.row(row).data(), d);
+            continue;
+          }
           streams[r].fill_normal(eps.row(row).data(), d);
           for (Index c = 0; c < d; ++c) {
             const T k = std::exp(T(0.5) * clamp_log_variance(E[r * 2 * d + d + c]));
@@ -485,13 +491,16 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
             accumulated[r] += log_px;
             continue;
           }
-          // Importance weight log p(x|z) + log p(z) - log q(z|x); the log 2 pi
+          // Prior: the weight is p(x|z) (z ~ p(z) is its own proposal).
+          // Importance: log p(x|z) + log p(z) - log q(z|x); the log 2 pi
           // terms of p(z) and q(z|x) cancel.
           double log_weight = log_px;
-          for (Index c = 0; c < d; ++c) {
-            const double lv = clamp_log_variance(E[r * 2 * d + d + c]);
-            const double e = eps(row, c), z = latent(row, c);
-            log_weight += 0.5 * (lv + e * e - z * z);
+          if (!from_prior) {
+            for (Index c = 0; c < d; ++c) {
+              const double lv = clamp_log_variance(E[r * 2 * d + d + c]);
+              const double e = eps(row, c), z = latent(row, c);
+              log_weight += 0.5 * (lv + e * e - z * z);
+            }
           }
           // Running log-sum-exp: accumulated = sum exp(w - running_max). A
           // weight of exp(-inf) adds nothing (and -inf - -inf would be NaN).
@@ -514,6 +523,8 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
         }
         result(start + r) = static_cast<T>(accumulated[r] / static_cast<double>(S) - beta * kl);
       } else {
+        // log (1/m) sum_j exp(w_j) = running_max + log(accumulated) - log m
+        // (-inf when every weight is 0).
         result(start + r) =
             static_cast<T>(running_max[r] + std::log(accumulated[r]) - std::log(static_cast<double>(S)));
       }
@@ -528,8 +539,10 @@ Vector<T> VAE<T>::score_samples(ConstRowMatrixRef<T> X, int n_mc_samples, std::u
 }
 
 template <class T>
-Vector<T> VAE<T>::log_likelihood(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, int n_threads) const {
-  return evaluate(X, n_samples, seed, Estimate::Importance, 1.0, n_threads);
+Vector<T> VAE<T>::log_likelihood(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed,
+                                 LogLikelihoodMethod method, int n_threads) const {
+  const Estimate estimate = method == LogLikelihoodMethod::Prior ? Estimate::Prior : Estimate::Importance;
+  return evaluate(X, n_samples, seed, estimate, 1.0, n_threads);
 }
 
 template class VAE<float>;

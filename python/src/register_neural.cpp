@@ -204,8 +204,14 @@ void register_vae_type(py::module_& m, const char* name) {
            py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>())
       .def("score_samples", &Model::score_samples, py::arg("X"), py::arg("n_mc_samples"), py::arg("seed"),
            py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>())
-      .def("log_likelihood", &Model::log_likelihood, py::arg("X"), py::arg("n_samples"), py::arg("seed"),
-           py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>());
+      .def(
+          "log_likelihood",
+          [](const Model& m, Ref X, int n_samples, std::uint64_t seed, const std::string& method, int n_threads) {
+            // method: "importance" or "prior" (parse_enum raises ValueError otherwise).
+            return m.log_likelihood(X, n_samples, seed, parse_enum<LogLikelihoodMethod>(method), n_threads);
+          },
+          py::arg("X"), py::arg("n_samples"), py::arg("seed"), py::arg("method") = "importance",
+          py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>());
 }
 
 template <class T>

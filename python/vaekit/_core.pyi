@@ -152,7 +152,9 @@ class _VAE(_NeuralModel[_F]):
         """Variance over the rows of the posterior mean h_j(x) (Burda et al. 2016's activity)."""
     def sample(self, n_samples: int, seed: int, noise: bool, n_threads: int = 0) -> NDArray[_F]: ...
     def score_samples(self, X: NDArray[_F], n_mc_samples: int, seed: int, n_threads: int = 0) -> NDArray[_F]: ...
-    def log_likelihood(self, X: NDArray[_F], n_samples: int, seed: int, n_threads: int = 0) -> NDArray[_F]: ...
+    def log_likelihood(self, X: NDArray[_F], n_samples: int, seed: int, method: str = "importance",
+                       n_threads: int = 0) -> NDArray[_F]:
+        """Estimate of log p(x) per row from n_samples draws: method "importance" (IWAE) or "prior"."""
 
 class _Autoencoder(_NeuralModel[_F]):
     def __init__(self, n_features: int, hyper_parameters: HyperParameters) -> None:

@@ -54,13 +54,17 @@ class VAE(_NeuralEstimator):
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
         Decoder distribution ``p(x|z)``: Gaussian with mean ``f(z)``, or
         Bernoulli with logits ``f(z)`` for data in [0, 1].
-    decoder_variance : {"fixed", "scalar", "diagonal", "network"}, default="fixed"
-        Gaussian decoder variance ``g^2``: ``noise_variance`` (fixed), one
-        learned value, one learned value per feature, or a second output head
-        of the decoder giving ``log g^2(z)`` per feature. Ignored for Bernoulli.
+    decoder_variance : {"scalar", "fixed", "diagonal", "network"}, default="scalar"
+        Gaussian decoder variance ``g^2``: one learned value (the calibrated
+        decoder of Rybkin et al., 2021: the model learns the data's noise
+        level, whatever its scale), ``noise_variance`` held fixed, one learned
+        value per feature, or a second output head of the decoder giving
+        ``log g^2(z)`` per feature. Ignored for Bernoulli.
     noise_variance : float, default=1.0
-        ``g^2`` for ``decoder_variance="fixed"`` (1.0 gives the plain
-        "squared error / 2 + KL" objective); the initial ``g^2`` otherwise.
+        The initial ``g^2`` of a learned variance (1.0 suits standardised
+        data; for a few hundred samples in [0, 1], start near their noise
+        level, e.g. 0.03); ``g^2`` itself for ``decoder_variance="fixed"``
+        (1.0 gives the plain "squared error / 2 + KL" objective).
     beta : float, default=1.0
         Weight of the KL term in the training objective (beta-VAE).
     n_mc_samples : int, default=1
@@ -113,9 +117,10 @@ class VAE(_NeuralEstimator):
     not depend on its position or on the other rows, and repeated calls agree.
 
     With ``decoder_variance="fixed"`` and a ``noise_variance`` much larger
-    than the data's noise, the KL term dominates and latent dimensions
-    collapse onto the prior (they carry no information about x);
-    ``decoder_variance="scalar"`` lets the model learn the noise level.
+    than the data's noise (1.0 for data in [0, 1]), the KL term dominates and
+    latent dimensions collapse onto the prior (they carry no information
+    about x); the default ``decoder_variance="scalar"`` learns the noise
+    level and keeps them.
 
     References
     ----------
@@ -126,6 +131,9 @@ class VAE(_NeuralEstimator):
 
     J. Lucas, G. Tucker, R. Grosse and M. Norouzi, "Don't blame the ELBO! A
     linear VAE perspective on posterior collapse", NeurIPS 2019.
+
+    O. Rybkin, K. Daniilidis and S. Levine, "Simple and effective VAE
+    training with calibrated decoders", ICML 2021.
 
     Examples
     --------
@@ -228,10 +236,22 @@ class VAE(_NeuralEstimator):
             return
         n_active = self.active_units(X)
         if n_active < self.n_components / 2:
+            if self.likelihood == "gaussian" and self.decoder_variance == "fixed":
+                # The usual cause: a fixed g^2 far above the data's noise lets the KL term win.
+                remedy = ('decoder_variance="scalar" (a learned noise level instead of the fixed '
+                          f"noise_variance={self.noise_variance:g}) or a smaller beta")
+            elif self.likelihood == "gaussian" and self.decoder_variance in ("scalar", "diagonal"):
+                # A learned g^2 starts at noise_variance and moves by about learning_rate per
+                # step in log space: on small data in [0, 1] the KL term can win meanwhile.
+                remedy = ("a smaller beta, standardised data or a noise_variance (the initial decoder variance, "
+                          f"now {self.noise_variance:g}) near the data's noise level, or fewer n_components "
+                          "if the data need fewer dimensions")
+            else:
+                remedy = "a smaller beta, or fewer n_components if the data need fewer dimensions"
             warnings.warn(
                 f"VAE: posterior collapse, only {n_active} of {self.n_components} latent dimensions are active "
-                f"(variance of the posterior mean > {_ACTIVITY_THRESHOLD:g} on the training data); try "
-                'decoder_variance="scalar" or a smaller beta (see VAE.active_units and VAE.kl_per_dimension).',
+                f"(variance of the posterior mean > {_ACTIVITY_THRESHOLD:g} on the training data); try {remedy} "
+                "(see VAE.active_units and VAE.kl_per_dimension).",
                 PosteriorCollapseWarning, stacklevel=3)
 
     def kl_per_dimension(self, X):
@@ -494,33 +514,44 @@ class VAE(_NeuralEstimator):
         return self._native_model().score_samples(X, n_mc_samples, self._seed, self._n_threads())
 
     @finite_output
-    def log_likelihood(self, X, n_samples=1000, random_state=None):
-        """Importance-sampling (IWAE) estimate of ``log p(x)`` per sample.
+    def log_likelihood(self, X, n_samples=1000, *, method="importance", random_state=None):
+        """Monte Carlo estimate of ``log p(x)`` per sample, in nats.
 
-        ``log (1/m) sum_j p(x, z_j) / q(z_j|x)`` with ``z_j ~ q(z|x)``, ``m =
-        n_samples`` (Burda et al., 2016): ``m = 1`` is a one-sample ELBO, and
-        the estimate increases towards ``log p(x)`` as ``m`` grows.
+        ``method="importance"`` (the IWAE bound, Burda et al., 2016) draws
+        ``z_j ~ q(z|x)`` and returns ``log (1/m) sum_j p(x|z_j) p(z_j) /
+        q(z_j|x)``; ``m = 1`` is a one-sample ELBO. ``method="prior"`` draws
+        ``z_j ~ p(z) = N(0, I)`` and returns ``log (1/m) sum_j p(x|z_j)``, the
+        naive estimate: few prior draws land where ``p(z|x)`` has its mass, so
+        it needs far more samples (see the user guide). Both are computed with
+        log-sum-exp, every constant included, with ``m = n_samples``; both
+        are lower bounds on ``log p(x)`` in expectation and converge to it as
+        ``m`` grows.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         n_samples : int, default=1000
-            Importance samples ``m`` per row; the cost grows linearly with it.
+            Draws ``m`` per row; the cost grows linearly with it.
+        method : {"importance", "prior"}, default="importance"
+            Where the draws come from: the encoder's posterior ``q(z|x)``
+            (importance sampling) or the prior ``N(0, I)``.
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws (per row, keyed also by the row's values).
+            Seeds the draws (per row, keyed also by the row's values, so a
+            row's estimate does not depend on the other rows).
 
         Returns
         -------
         log_likelihood : ndarray of shape (n_samples,)
-            In nats. Its expectation is a lower bound on ``log p(x)`` that
-            does not decrease as ``n_samples`` grows.
+            In nats. Its expectation is a lower bound on ``log p(x)``; for
+            "importance" it does not decrease as ``n_samples`` grows.
 
         Raises
         ------
         sklearn.exceptions.NotFittedError
             If the estimator is not fitted.
         ValueError
-            As for :meth:`transform`, or if ``n_samples`` is not a positive int.
+            As for :meth:`transform`, if ``n_samples`` is not a positive int,
+            or if ``method`` is not "importance" or "prior".
 
         See Also
         --------
@@ -536,11 +567,18 @@ class VAE(_NeuralEstimator):
         >>> estimates = [vae.log_likelihood(X, n_samples=m, random_state=0).mean() for m in (1, 10, 100)]
         >>> bool(estimates[0] < estimates[1] < estimates[2])
         True
+        >>> prior = vae.log_likelihood(X, n_samples=100, method="prior", random_state=0)
+        >>> prior.shape
+        (200,)
         """
         X = self._validate_X(X)
         n_samples = check_count(n_samples, "n_samples")
+        if not isinstance(method, str):
+            raise ValueError(f'method must be "importance" or "prior", got {method!r}')
         seed = seed_from_random_state(random_state)
-        return self._native_model().log_likelihood(X, n_samples, seed, self._n_threads())
+        # The C++ core parses `method` (its one enum <-> string table) and
+        # raises ValueError naming the choices for any other string.
+        return self._native_model().log_likelihood(X, n_samples, seed, method, self._n_threads())
 
 
 _registry.register(VAE._kind, VAE, VAE._restore_from_file)

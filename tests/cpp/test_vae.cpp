@@ -1,8 +1,12 @@
 // The VAE's ELBO: its gradient against central finite differences (float64)
 // for every likelihood and decoder variance, and its value for a one-feature,
-// one-latent model against a hand computation.
+// one-latent model against a hand computation. The two estimates of log p(x)
+// (importance sampling, prior sampling) against the exact log-likelihood of a
+// linear VAE, log N(x; b, W W^T + g^2 I).
 #include <cmath>
 #include <string>
+
+#include <Eigen/Cholesky>
 
 #include "test_util.hpp"
 #include "vaekit/vae.hpp"
@@ -83,6 +87,7 @@ VAEConfig scalar_config(Likelihood likelihood, double beta) {
   config.n_components = 1;
   config.hidden_layer_sizes = {};
   config.likelihood = likelihood;
+  config.decoder_variance = DecoderVariance::Fixed;  // g^2 = noise_variance, as in the hand computations
   config.noise_variance = 0.5;
   config.beta = beta;
   return config;
@@ -118,6 +123,100 @@ TEST(ElboValue, BernoulliMatchesAHandComputation) {
   const double loss = model.loss_and_gradient(params, RowMatrix<double>::Constant(1, 1, x),
                                               RowMatrix<double>::Constant(1, 1, eps), gradient);
   EXPECT_NEAR(loss, -(log_p - kl), 1e-12);
+}
+
+
+// A linear VAE (no hidden layers, scalar variance g^2) with D = 3, d = 2 whose
+// decoder W has orthogonal columns, so that M = W^T W + g^2 I is diagonal and
+// the encoder can be the exact posterior N(M^-1 W^T (x - b), g^2 M^-1)
+// (Tipping & Bishop 1999, eq. 6): then every importance weight p(x, z) / q(z|x)
+// equals p(x).
+struct LinearVAE {
+  static constexpr double kNoiseVariance = 0.3;
+  VAE<double> model;
+  Eigen::MatrixXd W;  // D x d
+  Eigen::VectorXd b;  // D
+
+  LinearVAE() : model(config()), W(3, 2), b(3) {
+    W.col(0) = Eigen::Vector3d(1, 1, 0) * (1.5 / std::sqrt(2.0));  // orthogonal columns
+    W.col(1) = Eigen::Vector3d(1, -1, -1) * (0.4 / std::sqrt(3.0));
+    b << 0.2, -0.1, 0.5;
+    const double g2 = kNoiseVariance;
+    const Eigen::VectorXd m = (W.transpose() * W).diagonal().array() + g2;  // diagonal of M
+    Vector<double> params = Vector<double>::Zero(model.n_parameters());
+    auto encoder_weights = model.encoder().weights(params.data(), 0);  // D x 2d: mean, then log-variance
+    auto encoder_biases = model.encoder().biases(params.data(), 0);
+    for (Index c = 0; c < 2; ++c) {
+      encoder_weights.col(c) = W.col(c) / m(c);              // h = M^-1 W^T (x - b)
+      encoder_biases(c) = -W.col(c).dot(b) / m(c);
+      encoder_biases(2 + c) = std::log(g2 / m(c));           // log k^2 = log (g^2 / M_cc)
+    }
+    model.decoder().weights(params.data(), 0) = W.transpose();  // f(z) = W z + b
+    model.decoder().biases(params.data(), 0) = b;
+    params(model.log_variance_offset()) = std::log(g2);
+    model.set_parameters(params);
+  }
+
+  static VAEConfig config() {
+    VAEConfig config;
+    config.n_features = 3;
+    config.n_components = 2;
+    config.hidden_layer_sizes = {};
+    config.decoder_variance = DecoderVariance::Scalar;
+    config.noise_variance = kNoiseVariance;
+    return config;
+  }
+
+  // log N(x; b, W W^T + g^2 I), from a Cholesky factor of the 3 x 3 covariance.
+  double exact_log_likelihood(const Eigen::VectorXd& x) const {
+    const Eigen::MatrixXd C = W * W.transpose() + kNoiseVariance * Eigen::MatrixXd::Identity(3, 3);
+    const Eigen::LLT<Eigen::MatrixXd> llt(C);
+    const Eigen::VectorXd r = x - b;
+    const double log_det = 2.0 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
+    return -0.5 * (3 * kLog2Pi + log_det + r.dot(llt.solve(r)));
+  }
+};
+
+TEST(LogLikelihood, MethodNamesRoundTrip) {
+  for (const LogLikelihoodMethod method : {LogLikelihoodMethod::Importance, LogLikelihoodMethod::Prior})
+    EXPECT_EQ(parse_enum<LogLikelihoodMethod>(enum_name(method)), method);
+  EXPECT_THROW(parse_enum<LogLikelihoodMethod>("posterior"), InvalidArgument);
+}
+
+TEST(LogLikelihood, ImportanceWithTheExactPosteriorIsExact) {
+  const LinearVAE linear;
+  const RowMatrix<double> X = random_normal<double>(20, 3, 11);
+  const Vector<double> estimate = linear.model.log_likelihood(X, 3, /*seed=*/5);
+  for (Index i = 0; i < X.rows(); ++i)
+    EXPECT_NEAR(estimate(i), linear.exact_log_likelihood(X.row(i).transpose()), 1e-10) << "row " << i;
+}
+
+TEST(LogLikelihood, PriorSamplingConvergesToTheExactValue) {
+  const LinearVAE linear;
+  const RowMatrix<double> X = random_normal<double>(20, 3, 12);
+  const int m = 200000;
+  const Vector<double> estimate = linear.model.log_likelihood(X, m, /*seed=*/6, LogLikelihoodMethod::Prior);
+  const Vector<double> few = linear.model.log_likelihood(X, 3, /*seed=*/6, LogLikelihoodMethod::Prior);
+  double exact_sum = 0, few_sum = 0;
+  for (Index i = 0; i < X.rows(); ++i) {
+    const double exact = linear.exact_log_likelihood(X.row(i).transpose());
+    EXPECT_NEAR(estimate(i), exact, 0.03) << "row " << i;
+    exact_sum += exact;
+    few_sum += few(i);
+  }
+  // With 3 draws from the prior the estimate is far below log p(x) on average (Jensen).
+  EXPECT_LT(few_sum / X.rows(), exact_sum / X.rows() - 0.1);
+}
+
+TEST(LogLikelihood, DoesNotDependOnRowOrder) {
+  const LinearVAE linear;
+  const RowMatrix<double> X = random_normal<double>(7, 3, 13);
+  const RowMatrix<double> reversed = X.colwise().reverse();
+  for (const LogLikelihoodMethod method : {LogLikelihoodMethod::Importance, LogLikelihoodMethod::Prior}) {
+    const Vector<double> forward = linear.model.log_likelihood(X, 50, 7, method);
+    const Vector<double> backward = linear.model.log_likelihood(reversed, 50, 7, method);
+    for (Index i = 0; i < X.rows(); ++i) EXPECT_EQ(forward(i), backward(X.rows() - 1 - i));
+  }
 }
 
 }  // namespace

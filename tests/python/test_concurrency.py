@@ -101,7 +101,9 @@ def native_calls(name, native, X):
     calls = [lambda i: native.transform(X[i:], 2), lambda i: native.inverse_transform(np.full((20, 3), i, X.dtype), 2)]
     if name == "VAE":
         calls += [lambda i: native.score_samples(X[i:], 3, i, 2), lambda i: native.encode(X[i:], 2),
-                  lambda i: native.sample(50, i, True, 2), lambda i: native.log_likelihood(X[i:], 40, i, 2)]
+                  lambda i: native.sample(50, i, True, 2),
+                  lambda i: native.log_likelihood(X[i:], 40, i, "importance", 2),
+                  lambda i: native.log_likelihood(X[i:], 40, i, "prior", 2)]
     else:
         calls += [lambda i: native.score_samples(X[i:], 2)]
     return calls

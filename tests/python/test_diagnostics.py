@@ -64,11 +64,19 @@ def test_diagnostics_check_the_width_of_X(healthy_vae):
 
 def test_a_collapsed_vae_warns_after_fit():
     # beta this large makes the KL term dominate: q(z|x) = p(z) for every x.
-    with pytest.warns(PosteriorCollapseWarning, match='decoder_variance="scalar" or a smaller beta'):
+    with pytest.warns(PosteriorCollapseWarning, match="try a smaller beta"):
         vae = VAE(n_components=4, hidden_layer_sizes=(16,), beta=100.0, learning_rate=1e-2, batch_size=16,
                   max_iter=20, random_state=0).fit(low_rank_data())
     assert vae.active_units(low_rank_data()) < 2
     assert issubclass(PosteriorCollapseWarning, UserWarning)
+
+
+def test_a_collapse_with_a_fixed_variance_suggests_the_learned_one():
+    # A fixed g^2 = 100 far above the data's noise (0.3^2): the KL term wins.
+    with pytest.warns(PosteriorCollapseWarning, match='try decoder_variance="scalar".*noise_variance=100'):
+        vae = VAE(n_components=4, hidden_layer_sizes=(16,), decoder_variance="fixed", noise_variance=100.0,
+                  learning_rate=1e-2, batch_size=16, max_iter=20, random_state=0).fit(low_rank_data())
+    assert vae.active_units(low_rank_data()) < 2
 
 
 def test_a_healthy_vae_does_not_warn():

@@ -22,6 +22,7 @@ EXAMPLES = {
     "digits_reconstructions_and_samples": ["digits_reconstructions.png", "digits_samples.png"],
     "missing_values": ["missing_values_error.png", "missing_values_images.png"],
     "linear_vae_equals_ppca": ["linear_vae_equals_ppca.png"],
+    "log_likelihood_estimators": ["log_likelihood_estimators.png"],
     "pipeline": ["pipeline.png"],
 }
 

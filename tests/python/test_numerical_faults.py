@@ -286,8 +286,12 @@ def test_gaussian_iwae_when_every_weight_underflows(offset):
     constant_decoder(vae, offset)
     # log p(x|z) ~ -2e8 per sample: exp() of every importance weight is 0 in float64.
     # The estimate is log p(x|z) + log mean_j p(z_j)/q(z_j|x), the last term O(1).
-    log_px = -0.5 * np.sum(np.log(2 * np.pi) + (X - offset) ** 2, axis=1)
+    g2 = vae.noise_variance_  # the learned decoder variance (the default, "scalar")
+    log_px = -0.5 * np.sum(np.log(2 * np.pi * g2) + (X - offset) ** 2 / g2, axis=1)
     np.testing.assert_allclose(vae.log_likelihood(X, n_samples=500, random_state=0), log_px, rtol=0, atol=3.0)
+    # Sampling the prior: every weight p(x|z_j) is the same constant, so the estimate is log p(x|z).
+    np.testing.assert_allclose(vae.log_likelihood(X, n_samples=50, method="prior", random_state=0), log_px,
+                               rtol=1e-12)
 
 
 @pytest.mark.parametrize("logit", [1e4, -1e4])

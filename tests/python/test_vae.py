@@ -410,3 +410,79 @@ def test_one_sample_transform_equals_the_batched_rows_bit_for_bit(n_threads):
     back = model.inverse_transform(Z)
     for i in range(len(X)):
         np.testing.assert_array_equal(model.inverse_transform(Z[i:i + 1]), back[i:i + 1])
+
+
+# ------------------------------------ the defaults, on [0, 1] and on standardised data
+def scaled_digits(scaler):
+    """scikit-learn's digits, the first 1000 for training and the next 400 for testing, scaled by `scaler`
+    fitted on the training part."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    scaler = scaler().fit(X[:1000])
+    return scaler.transform(X[:1000]), y[:1000], scaler.transform(X[1000:1400]), y[1000:1400]
+
+
+def latent_features_accuracy(vae, X_train, y_train, X_test, y_test):
+    """Test accuracy of a logistic regression on the VAE's posterior means."""
+    from sklearn.linear_model import LogisticRegression
+
+    classifier = LogisticRegression(max_iter=2000).fit(vae.transform(X_train), y_train)
+    return classifier.score(vae.transform(X_test), y_test)
+
+
+def default_vae(**params):
+    """The default hyper-parameters (learned scalar decoder variance, 200 epochs of Adam at 1e-3,
+    batches of 128), with 8 latent dimensions and a hidden layer of 64 rather than 256 to keep the
+    test quick."""
+    return VAE(n_components=8, hidden_layer_sizes=(64,), random_state=0, **params)
+
+
+@pytest.mark.parametrize("scaler", ["MinMaxScaler", "StandardScaler"])
+def test_default_vae_keeps_its_latent_dimensions_active_on_both_scalings(scaler):
+    # The default decoder variance is learned ("scalar"), so the balance between
+    # reconstruction and KL follows the data's scale. (With g^2 fixed at 1,
+    # pixels in [0, 1] collapse: the next test.)
+    import sklearn.preprocessing
+
+    X_train, y_train, X_test, y_test = scaled_digits(getattr(sklearn.preprocessing, scaler))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category=UserWarning)  # PosteriorCollapseWarning included
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        vae = default_vae().fit(X_train)
+    assert vae.decoder_variance == "scalar" and vae.max_iter == 200
+    assert vae.active_units(X_train) >= 6
+    assert latent_features_accuracy(vae, X_train, y_train, X_test, y_test) > 0.75  # chance: 0.1
+
+
+def test_fixed_unit_variance_collapses_on_unit_interval_data_and_the_default_does_not():
+    # The reason for the default: with g^2 = 1 on pixels in [0, 1] the squared error
+    # is tiny next to the KL term, q(z|x) = p(z) and the features carry little.
+    from sklearn.preprocessing import MinMaxScaler
+
+    from vaekit import PosteriorCollapseWarning
+
+    X_train, y_train, X_test, y_test = scaled_digits(MinMaxScaler)
+    with pytest.warns(PosteriorCollapseWarning, match='decoder_variance="scalar"'):
+        fixed = default_vae(decoder_variance="fixed").fit(X_train)
+    learned = default_vae().fit(X_train)
+    assert fixed.active_units(X_train) <= 1 and learned.active_units(X_train) >= 6
+    collapsed_accuracy = latent_features_accuracy(fixed, X_train, y_train, X_test, y_test)
+    assert latent_features_accuracy(learned, X_train, y_train, X_test, y_test) > collapsed_accuracy + 0.15
+
+
+def test_a_learned_variance_that_starts_too_high_on_small_unit_interval_data_warns_with_the_remedy():
+    # 178 wine samples in [0, 1] give 2 Adam steps per epoch: starting at g^2 = 1, the learned
+    # variance is still far above the data's noise when the KL term has closed the posterior.
+    # The warning names the remedy, and starting g^2 near the noise level keeps both dimensions.
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import MinMaxScaler
+
+    from vaekit import PosteriorCollapseWarning
+
+    X = MinMaxScaler().fit_transform(load_wine().data)
+    with pytest.warns(PosteriorCollapseWarning, match="noise_variance .*now 1.* near the data's noise level"):
+        VAE(random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category=PosteriorCollapseWarning)
+        assert VAE(noise_variance=0.03, random_state=0).fit(X).active_units(X) == 2

@@ -1,5 +1,6 @@
 // Variational autoencoder (Kingma & Welling 2014): the ELBO, its gradient,
-// training, and the IWAE estimate of log p(x) (Burda et al. 2016).
+// training, and two Monte Carlo estimates of log p(x): importance sampling
+// from q(z|x) (IWAE, Burda et al. 2016) and plain sampling from the prior.
 //
 //   prior       z ~ N(0, I_d)
 //   encoder     q(z|x) = N(h(x), diag k(x)^2): an MLP whose last layer has 2d
@@ -16,8 +17,9 @@
 // bound on log p(x), comparable with PPCA's log-likelihood.
 //
 // Decoder variance g^2 (gaussian likelihood only):
+//   Scalar    one learned log g^2 (the default: the calibrated decoder of
+//             Rybkin, Daniilidis & Levine 2021; with no hidden layers the VAE is PPCA)
 //   Fixed     g^2 = noise_variance (1.0: the plain "MSE + KL" objective)
-//   Scalar    one learned log g^2
 //   Diagonal  one learned log g_j^2 per feature
 //   Network   the decoder's last layer has 2D outputs: the mean f(z) first,
 //             then log g^2(z) per feature (a second head sharing the hidden layers)
@@ -55,6 +57,21 @@ struct EnumNames<DecoderVariance> {
   static constexpr std::array<const char*, 4> names{"fixed", "scalar", "diagonal", "network"};
 };
 
+// How VAE::log_likelihood estimates log p(x) from m draws z_j:
+//   Importance  z_j ~ q(z|x): log (1/m) sum_j p(x|z_j) p(z_j) / q(z_j|x), the IWAE
+//               bound (Burda et al. 2016); m = 1 is a one-sample ELBO.
+//   Prior       z_j ~ p(z) = N(0, I): log (1/m) sum_j p(x|z_j), the naive Monte
+//               Carlo estimate; unbiased for p(x), but most z_j explain x badly,
+//               so it needs far more samples (grows with d and with how peaked
+//               p(z|x) is).
+// Both are lower bounds on log p(x) in expectation (Jensen) and converge to it.
+enum class LogLikelihoodMethod { Importance, Prior };
+template <>
+struct EnumNames<LogLikelihoodMethod> {
+  static constexpr const char* what = "method";
+  static constexpr std::array<const char*, 2> names{"importance", "prior"};
+};
+
 constexpr double kMinLogVariance = -20.0;
 constexpr double kMaxLogVariance = 20.0;
 
@@ -64,8 +81,8 @@ struct VAEConfig {
   std::vector<Index> hidden_layer_sizes{256};  // encoder D -> sizes -> 2d; decoder d -> reversed sizes -> D
   Activation activation = Activation::ReLU;    // hidden layers; output layers are linear
   Likelihood likelihood = Likelihood::Gaussian;
-  DecoderVariance decoder_variance = DecoderVariance::Fixed;  // ignored (Fixed) for Bernoulli
-  double noise_variance = 1.0;  // g^2 for Fixed; the initial g^2 of Scalar, Diagonal and Network
+  DecoderVariance decoder_variance = DecoderVariance::Scalar;  // ignored (Fixed) for Bernoulli
+  double noise_variance = 1.0;  // the initial g^2 of Scalar, Diagonal and Network; g^2 for Fixed
   double beta = 1.0;            // weight of the KL term in the training objective
   int n_mc_samples = 1;         // eps draws per sample in the training objective
 
@@ -157,12 +174,13 @@ class VAE {
   // ELBO (beta = 1) per row in nats, with n_mc_samples draws of eps per row;
   // the draws of a row come from a Philox stream keyed by (seed, hash of the row's bytes).
   Vector<T> score_samples(ConstRowMatrixRef<T> X, int n_mc_samples, std::uint64_t seed, int n_threads = 0) const;
-  // IWAE estimate of log p(x) per row: log (1/m) sum_j p(x, z_j) / q(z_j|x),
-  // z_j ~ q(z|x), m = n_samples (m = 1: a one-sample ELBO), same streams as score_samples.
-  Vector<T> log_likelihood(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, int n_threads = 0) const;
+  // Estimate of log p(x) per row in nats from m = n_samples draws (see
+  // LogLikelihoodMethod), every constant included; same streams as score_samples.
+  Vector<T> log_likelihood(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed,
+                           LogLikelihoodMethod method = LogLikelihoodMethod::Importance, int n_threads = 0) const;
 
  private:
-  enum class Estimate { Elbo, Importance };
+  enum class Estimate { Elbo, Importance, Prior };
   // Loss and gradient of `rows` rows of a batch of `batch_rows` rows, both
   // divided by batch_rows (a slice's share of the batch mean); single-threaded.
   double batch_loss_and_gradient(const T* params, const T* X, Index rows, const T* eps, T* gradient,
