@@ -351,7 +351,8 @@ double solve_feature(Index i, const MissingPattern<T>& pattern, const EStepSums<
   mean(i) = static_cast<T>(mu);
   // sum_{n in N_i} E[(x_ni - w^T z_n - mu)^2] at the new (w, mu).
   return pattern.sum_xx(i) - 2 * mu * pattern.sum_x(i) + count * mu * mu -
-         2.0 * static_cast<double>(w.dot(B.row(i).transpose() - static_cast<T>(mu) * e_i)) + static_cast<double>(w.dot(A_i * w));
+         2.0 * static_cast<double>(w.dot(B.row(i).transpose() - static_cast<T>(mu) * e_i)) +
+         static_cast<double>(w.dot(A_i * w));
 }
 
 // M-step: each feature's (w_i, mu_i) by solve_feature, then

@@ -200,8 +200,8 @@ RowMatrix<T> PPCA<T>::sample(Index n_samples, std::uint64_t seed, int n_threads)
   RowMatrix<T> latent(n_samples, d), X(n_samples, D);
   const T noise_std = std::sqrt(noise_variance_);
   // Work: d + D normal draws per row.
-  const double draws = static_cast<double>(n_samples) * (d + D);
-#pragma omp parallel for schedule(static) if(detail::worth_parallel(detail::Work::of_values(draws * kValuesPerNormalDraw)))
+  const detail::Work work = detail::Work::of_values(static_cast<double>(n_samples) * (d + D) * kValuesPerNormalDraw);
+#pragma omp parallel for schedule(static) if(detail::worth_parallel(work))
   for (int i = 0; i < static_cast<int>(n_samples); ++i) {
     // Row i: d latent draws then D noise draws from stream i.
     Philox rng(seed, static_cast<std::uint64_t>(i));
