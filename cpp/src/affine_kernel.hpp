@@ -1,5 +1,5 @@
 // The register-blocked product Y = X W + b behind the models' inference pass
-// (mlp.cpp) and PPCA's EM and posterior pass (ppca.cpp), and its sparse
+// (mlp.cpp) and PPCA's EM and posterior pass (ppca_em.cpp, ppca_inference.cpp), and its sparse
 // counterpart for mostly-zero inputs (mlp.cpp: the first layer, in inference
 // and in training). Private to the library's sources.
 #pragma once

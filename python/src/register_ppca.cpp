@@ -3,6 +3,7 @@
 // the rows are contiguous); the GIL is released around every computation.
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "describe.hpp"
 #include "pybind11.hpp"
@@ -70,6 +71,20 @@ void register_ppca_type(py::module_& m, const char* name) {
       .def_property_readonly("log_likelihood_curve", &Model::log_likelihood_curve)
       .def("transform", &Model::transform, py::arg("X"), py::arg("n_threads") = 0, py::arg("allow_missing") = true,
            py::call_guard<py::gil_scoped_release>())
+      .def(
+          "encode",
+          [](const Model& m, Ref X, int n_threads, bool allow_missing) {
+            RowMatrix<T> mean, stddev;
+            {
+              // Safe: X is a view kept alive by the caller's argument; no
+              // Python object is touched until the GIL is re-acquired.
+              py::gil_scoped_release release;
+              m.encode(X, mean, stddev, n_threads, allow_missing);
+            }
+            // Moved: numpy takes the buffers over without a copy.
+            return py::make_tuple(std::move(mean), std::move(stddev));
+          },
+          py::arg("X"), py::arg("n_threads") = 0, py::arg("allow_missing") = true)
       .def("score_samples", &Model::score_samples, py::arg("X"), py::arg("n_threads") = 0,
            py::arg("allow_missing") = true, py::call_guard<py::gil_scoped_release>())
       .def("inverse_transform", &Model::inverse_transform, py::arg("Z"), py::call_guard<py::gil_scoped_release>())

@@ -1,4 +1,4 @@
-"""Probabilistic PCA estimator (the mathematics lives in ``cpp/src/ppca.cpp``)."""
+"""Probabilistic PCA estimator (the mathematics lives in ``cpp/src/ppca_*.cpp``)."""
 
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
             # The covariance (or, for n < D, Gram) matrix, its eigenvectors and the solver's workspace.
             n_values, advice = 3 * min(n, D) ** 2, 'method="em" needs O((n_samples + n_features) n_components).'
         elif np.isnan(X).any():
-            # A filled copy of X and, per thread, the per-feature sums of E[z z^T] (see cpp/src/ppca.cpp).
+            # A filled copy of X and, per thread, the per-feature sums of E[z z^T] (see cpp/src/ppca_em_missing.cpp).
             n_values = n * D + 2 * n * d + core.default_threads() * (d * (d + 1) // 2 + d) * D
             advice = "Use a smaller n_components."
         else:
@@ -301,6 +301,56 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         X = self._validate_X(X)
         return self._model(X.dtype).transform(X, allow_missing=self.method == "em")
+
+    @finite_output
+    def encode(self, X):
+        """Posterior ``p(z | x) = N(M^-1 W^T (x - mu), sigma^2 M^-1)`` of each sample.
+
+        ``M = W^T W + sigma^2 I``. Rows with NaN entries (``method="em"``) use
+        their own ``M_n = W_O^T W_O + sigma^2 I`` from their observed
+        coordinates ``O``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples, n_components)
+            Posterior means, equal to :meth:`transform` (bit for bit).
+        std : ndarray of shape (n_samples, n_components)
+            Posterior standard deviations: the square roots of the diagonal of
+            ``sigma^2 M^-1``, the same for every complete row. Both arrays are
+            in the dtype of X.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X has a different number of features than the training data,
+            infinite values, or NaN when the model was fitted with
+            ``method="closed_form"``.
+
+        See Also
+        --------
+        transform : The posterior means only.
+        VAE.encode : The VAE's approximate posterior ``q(z | x)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import PPCA
+        >>> X = np.random.default_rng(0).normal(size=(50, 4))
+        >>> ppca = PPCA(n_components=2).fit(X)
+        >>> mean, std = ppca.encode(X[:3])
+        >>> mean.shape, std.shape, bool((std > 0).all())
+        ((3, 2), (3, 2), True)
+        >>> bool(np.array_equal(mean, ppca.transform(X[:3])))
+        True
+        """
+        X = self._validate_X(X)
+        return self._model(X.dtype).encode(X, allow_missing=self.method == "em")
 
     @finite_output
     def inverse_transform(self, Z):

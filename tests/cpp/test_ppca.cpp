@@ -8,13 +8,14 @@
 #include <limits>
 #include <vector>
 
+#include "numeric.hpp"
 #include "test_util.hpp"
 #include "vaekit/ppca.hpp"
 
 namespace vaekit::testing {
 namespace {
 
-constexpr double kLog2Pi = 1.8378770664093454835606594728112;
+using detail::kLog2Pi;
 
 // n samples of a 3-dimensional latent structure in D dimensions plus
 // isotropic noise, with a non-zero mean.
@@ -139,6 +140,56 @@ TEST(PPCAEM, ReachesTheClosedFormMaximum) {
   const PPCA<double> iterative = PPCA<double>::fit(X, em(3, 2000, nullptr));
   EXPECT_NEAR(iterative.noise_variance(), exact.noise_variance(), 1e-5 * exact.noise_variance());
   EXPECT_NEAR(iterative.score_samples(X).mean(), exact.score_samples(X).mean(), 1e-8);
+}
+
+// encode: the posterior N(M^-1 W^T (x - mu), s2 M^-1) of eq. 25, against M
+// inverted by LU (not the Cholesky factor the library uses); a row with NaN
+// entries uses M_n = W_O^T W_O + s2 I from its observed coordinates O.
+TEST(PPCAInference, EncodeIsThePosteriorWithEachRowsOwnM) {
+  const Index D = 7, d = 3;
+  const PPCA<double> model = PPCA<double>::fit(structured_data(300, D, 31), closed_form(d));
+  RowMatrix<double> X = structured_data(40, D, 32);
+  X(5, 1) = X(5, 4) = std::nan("");
+  for (Index j = 0; j < D; ++j) X(9, j) = std::nan("");  // nothing observed: the prior N(0, I)
+  RowMatrix<double> mean, stddev;
+  model.encode(X, mean, stddev);
+  ASSERT_EQ(mean.rows(), X.rows());
+  ASSERT_EQ(stddev.cols(), d);
+  EXPECT_EQ(mean, model.transform(X));  // the same pass, bit for bit
+
+  const Eigen::MatrixXd W = model.components().transpose();  // D x d
+  const double s2 = model.noise_variance();
+  for (Index i = 0; i < X.rows(); ++i) {
+    std::vector<Index> observed;
+    for (Index j = 0; j < D; ++j)
+      if (!std::isnan(X(i, j))) observed.push_back(j);
+    Eigen::MatrixXd W_o(static_cast<Index>(observed.size()), d);
+    Eigen::VectorXd centred(static_cast<Index>(observed.size()));
+    for (std::size_t k = 0; k < observed.size(); ++k) {
+      W_o.row(k) = W.row(observed[k]);
+      centred(k) = X(i, observed[k]) - model.mean()(observed[k]);
+    }
+    const Eigen::MatrixXd M = W_o.transpose() * W_o + s2 * Eigen::MatrixXd::Identity(d, d);
+    const Eigen::MatrixXd M_inverse = M.inverse();
+    const Eigen::VectorXd expected_mean = M_inverse * W_o.transpose() * centred;
+    const Eigen::VectorXd expected_std = (s2 * M_inverse.diagonal()).cwiseSqrt();
+    for (Index k = 0; k < d; ++k) {
+      EXPECT_NEAR(mean(i, k), expected_mean(k), 1e-10 * (1 + std::abs(expected_mean(k)))) << "row " << i;
+      EXPECT_NEAR(stddev(i, k), expected_std(k), 1e-12 * expected_std(k)) << "row " << i;
+    }
+  }
+  EXPECT_NEAR(stddev(9, 0), 1.0, 1e-14);  // M_9 = s2 I: posterior = prior
+}
+
+TEST(PPCAInference, EncodeRejectsWhatTransformRejects) {
+  const PPCA<float> model = PPCA<float>::fit(structured_data(200, 6, 3).cast<float>(), closed_form(2));
+  RowMatrix<float> mean, stddev;
+  EXPECT_THROW(model.encode(RowMatrix<float>::Zero(4, 5), mean, stddev), InvalidArgument);
+  RowMatrix<float> X = structured_data(10, 6, 4).cast<float>();
+  X(2, 3) = std::nanf("");
+  EXPECT_THROW(model.encode(X, mean, stddev, 0, /*allow_missing=*/false), InvalidArgument);
+  X(2, 3) = std::numeric_limits<float>::infinity();
+  EXPECT_THROW(model.encode(X, mean, stddev), InvalidArgument);
 }
 
 }  // namespace

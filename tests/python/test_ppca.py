@@ -329,3 +329,87 @@ def test_closed_form_with_many_features_equals_numpy_eigendecomposition(spectrum
         multivariate_normal(mean, C).logpdf(X).mean(), rel=1e-9)
     if spectrum == "decaying":
         assert_allclose(model.get_covariance(), C, rtol=1e-7, atol=1e-9)
+
+
+# ------------------------------------------------------------ encode: the posterior p(z | x)
+def posterior_reference(model, X):
+    """(mean, std) of N(M_n^-1 W_O^T (x_O - mu_O), s2 M_n^-1) per row, M_n = W_O^T W_O + s2 I
+    over the row's observed coordinates O, with numpy's inverse of M_n, in float64."""
+    W = model.components_.T.astype(np.float64)
+    mu, s2 = model.mean_.astype(np.float64), float(model.noise_variance_)
+    means, stds = [], []
+    for row in np.asarray(X, dtype=np.float64):
+        observed = ~np.isnan(row)
+        W_o = W[observed]
+        M_inverse = np.linalg.inv(W_o.T @ W_o + s2 * np.eye(W.shape[1]))
+        means.append(M_inverse @ W_o.T @ (row[observed] - mu[observed]))
+        stds.append(np.sqrt(s2 * np.diag(M_inverse)))
+    return np.array(means), np.array(stds)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_encode_is_the_posterior_with_numpys_inverse_of_m(dtype):
+    X, _ = planted_data(n=300)
+    X = X.astype(dtype)
+    model = PPCA(3).fit(X)
+    mean, std = model.encode(X)
+    assert mean.dtype == dtype and std.dtype == dtype
+    assert mean.shape == std.shape == (300, 3)
+    expected_mean, expected_std = posterior_reference(model, X)
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    assert_allclose(mean, expected_mean, rtol=rtol, atol=rtol * np.abs(expected_mean).max())
+    assert_allclose(std, expected_std, rtol=rtol)
+    # Every complete row shares M: one posterior covariance for all.
+    assert np.all(std == std[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_encode_rows_with_nan_use_their_own_m(dtype):
+    X, _ = planted_data(n=300)
+    X_missing, _ = remove_entries(X, 0.3, seed=4)
+    X_missing[7] = np.nan  # nothing observed: the posterior is the prior N(0, I)
+    X_missing = X_missing.astype(dtype)
+    model = PPCA(3, method="em", random_state=0).fit(X_missing)
+    mean, std = model.encode(X_missing)
+    expected_mean, expected_std = posterior_reference(model, X_missing)
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    assert_allclose(mean, expected_mean, rtol=rtol, atol=rtol * np.abs(expected_mean).max())
+    assert_allclose(std, expected_std, rtol=rtol)
+    assert_allclose(mean[7], 0.0, atol=0)
+    assert_allclose(std[7], 1.0, rtol=rtol)
+    # Fewer observed coordinates, wider posterior (M_n <= M in the Loewner order).
+    complete_std = posterior_reference(model, X[:1])[1][0]
+    assert np.all(std >= complete_std * (1 - rtol))
+
+
+@pytest.mark.parametrize("method", ["closed_form", "em"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_encode_mean_equals_transform_bit_for_bit(method, dtype):
+    X, _ = planted_data(n=700)  # more rows than one block of the posterior pass
+    X = X.astype(dtype)
+    model = PPCA(3, method=method, random_state=0, max_iter=20).fit(X)
+    if method == "em":
+        X, _ = remove_entries(X, 0.2, seed=5)
+    mean, _ = model.encode(X)
+    transformed = model.transform(X)
+    assert mean.dtype == transformed.dtype == dtype
+    assert np.array_equal(mean, transformed)
+
+
+def test_encode_rejects_what_transform_rejects():
+    from sklearn.exceptions import NotFittedError
+
+    X, _ = planted_data()
+    with pytest.raises(NotFittedError):
+        PPCA(2).encode(X)
+    model = PPCA(2).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        model.encode(X[:, :5])
+    X_nan = X.copy()
+    X_nan[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.encode(X_nan)  # closed form: NaN is not a missing value
+    X_inf = X.copy()
+    X_inf[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        PPCA(2, method="em", random_state=0).fit(X).encode(X_inf)

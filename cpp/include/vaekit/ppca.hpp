@@ -88,6 +88,13 @@ class PPCA {
   // allow_missing = false a NaN is an error instead (InvalidArgument), as is
   // an infinity always. The check rides on the computation's own pass.
   RowMatrix<T> transform(ConstRowMatrixRef<T> X, int n_threads = 0, bool allow_missing = true) const;
+  // The posterior p(z | x) = N(M^-1 W^T (x - mu), sigma^2 M^-1) of each row
+  // (eq. 25): mean (n x d, transform's values bit for bit) and stddev (n x d),
+  // the square roots of the diagonal of sigma^2 M^-1. A row with NaN entries
+  // uses its own M_n = W_O^T W_O + sigma^2 I from its observed coordinates;
+  // allow_missing and the errors as for transform. Same pass as transform.
+  void encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads = 0,
+              bool allow_missing = true) const;
   // Z W^T + mu, n x D.
   RowMatrix<T> inverse_transform(ConstRowMatrixRef<T> Z) const;
   // Exact log p(x) per sample; NaN entries are marginalised out (or an

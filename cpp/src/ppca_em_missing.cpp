@@ -1,0 +1,424 @@
+// PPCA by EM with entries missing at random (NaN). The E-step of row n uses
+// only its observed coordinates O_n, with M_n = sigma^2 I + W_O^T W_O
+// (Tipping & Bishop 1999, eq. 25 on the observed coordinates); the M-step
+// solves, for each feature i, the weighted least-squares problem for (w_i, mu_i)
+// over the rows where i is observed. Each iteration maximises the expected
+// complete-data log-likelihood exactly, so the observed-data log-likelihood
+// never decreases.
+#include <Eigen/Cholesky>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "numeric.hpp"
+#include "parallel.hpp"
+#include "ppca_detail.hpp"
+
+namespace vaekit::detail::ppca {
+namespace {
+
+// Where X's entries are missing, and the per-feature sums of the observed
+// ones: computed once, before the first iteration.
+template <class T>
+struct MissingPattern {
+  RowMatrix<T> filled;  // X with zeros for the missing entries
+  // Row r's missing columns: missing_columns[missing_start[r] .. missing_start[r + 1]).
+  std::vector<Index> missing_start, missing_columns;
+  std::vector<Index> observed_count;  // per feature
+  Eigen::VectorXd sum_x, sum_xx;      // per feature, over its observed entries, in double
+  double n_observed = 0;              // observed entries of X
+  // Per feature, the E-step accumulates over whichever rows are fewer: those
+  // where it is missing (subtract_mode: the sum over the observed rows is the
+  // total minus that) or those where it is observed (direct_features).
+  std::vector<char> subtract_mode;
+  std::vector<Index> direct_features;
+  // The E-step's work (for the parallel policy): (row, feature) pairs it
+  // accumulates, and sum over rows of min(missing, observed) entries (the
+  // rank-one corrections that build M_n).
+  double accumulated_entries = 0, correction_entries = 0;
+
+  Index row_missing_begin(Index r) const { return missing_start[r]; }
+  Index row_missing_count(Index r) const { return missing_start[r + 1] - missing_start[r]; }
+};
+
+template <class T>
+MissingPattern<T> scan_missing(ConstRowMatrixRef<T> X) {
+  const Index n = X.rows(), D = X.cols();
+  MissingPattern<T> pattern;
+  pattern.filled.resize(n, D);
+  pattern.missing_start.assign(n + 1, 0);
+  pattern.observed_count.assign(D, 0);
+  pattern.sum_x = Eigen::VectorXd::Zero(D);
+  pattern.sum_xx = Eigen::VectorXd::Zero(D);
+  for (Index r = 0; r < n; ++r) {
+    for (Index i = 0; i < D; ++i) {
+      const T value = X(r, i);
+      if (std::isnan(value)) {
+        pattern.filled(r, i) = T(0);
+        pattern.missing_columns.push_back(i);
+      } else {
+        pattern.filled(r, i) = value;
+        ++pattern.observed_count[i];
+        pattern.sum_x(i) += value;
+        pattern.sum_xx(i) += static_cast<double>(value) * value;
+      }
+    }
+    pattern.missing_start[r + 1] = static_cast<Index>(pattern.missing_columns.size());
+    const Index n_missing = pattern.row_missing_count(r);
+    pattern.correction_entries += static_cast<double>(std::min(n_missing, D - n_missing));
+  }
+  for (Index i = 0; i < D; ++i) {
+    require(pattern.observed_count[i] > 0, "X: feature " + std::to_string(i) +
+                                               " has no observed value (all its entries are NaN); remove that column");
+  }
+  pattern.n_observed = static_cast<double>(n) * D - static_cast<double>(pattern.missing_columns.size());
+  pattern.subtract_mode.resize(D);
+  for (Index i = 0; i < D; ++i) {
+    const Index observed = pattern.observed_count[i];
+    pattern.subtract_mode[i] = (n - observed) <= observed;
+    if (!pattern.subtract_mode[i]) pattern.direct_features.push_back(i);
+    pattern.accumulated_entries += static_cast<double>(std::min(n - observed, observed));
+  }
+  return pattern;
+}
+
+// What the E-step gathers for the M-step, per thread: sum <z z^T> and sum <z>
+// over all rows, and per feature over the rows selected by subtract_mode;
+// and the log-likelihood of the rows.
+template <class T>
+struct EStepSums {
+  EStepSums(Index d, Index D)
+      : total_zz(d, d), total_z(d), feature_zz(d * (d + 1) / 2, D), feature_z(d, D) {}
+  void set_zero() {
+    total_zz.setZero();
+    total_z.setZero();
+    feature_zz.setZero();
+    feature_z.setZero();
+    log_likelihood = 0;
+  }
+  void add(const EStepSums& other) {
+    total_zz += other.total_zz;
+    total_z += other.total_z;
+    feature_zz += other.feature_zz;
+    feature_z += other.feature_z;
+    log_likelihood += other.log_likelihood;
+  }
+
+  Matrix<T> total_zz;  // d x d
+  Vector<T> total_z;   // d
+  // Per feature (column), the lower triangle of sum <z z^T> packed column by
+  // column (d (d + 1) / 2 values): the scatter into it is the E-step's
+  // hottest loop, and symmetry halves it.
+  Matrix<T> feature_zz;
+  Matrix<T> feature_z;  // d x D
+  double log_likelihood = 0;
+};
+
+// The E-step's quantities of the current parameters that every row shares.
+template <class T>
+struct SharedPosterior {
+  SharedPosterior(const Matrix<T>& W, const Vector<T>& mean, T noise_variance)
+      : identity(Matrix<T>::Identity(W.cols(), W.cols())),
+        M_full(W.transpose() * W),
+        noise_variance(noise_variance),
+        log_s2(std::log(static_cast<double>(noise_variance))) {
+    M_full.diagonal().array() += noise_variance;
+    llt_full.compute(M_full);
+    log_det_full = cholesky_log_determinant(llt_full);
+    mean_W = W.transpose() * mean;
+  }
+
+  Matrix<T> identity;
+  Matrix<T> M_full;  // M = W^T W + s2 I of a complete row
+  Eigen::LLT<Matrix<T>> llt_full;
+  double log_det_full = 0;
+  Vector<T> mean_W;  // W^T mu
+  T noise_variance;
+  double log_s2;
+};
+
+// One thread's workspace for the rows' posteriors.
+template <class T>
+struct RowWorkspace {
+  RowWorkspace(Index d, Index D)
+      : M(d, d), Sigma(d, d), zz(d, d), zz_packed(d * (d + 1) / 2), a(d), z(d), mean_missing(D), W_missing(D, d),
+        is_missing(D, 0) {}
+  Matrix<T> M, Sigma, zz;  // M_n, s2 M_n^-1 (the posterior covariance), <z z^T>
+  Vector<T> zz_packed;     // its lower triangle, packed as EStepSums::feature_zz
+  Vector<T> a, z;          // W_O^T (x_O - mu_O), <z> = M_n^-1 a
+  Vector<T> mean_missing;  // mu of the missing features
+  RowMatrix<T> W_missing;  // W's rows of the missing features
+  std::vector<char> is_missing;
+};
+
+// a_n = W_O^T (x_O - mu_O): the product over the filled row (projected_row =
+// filled_n W), corrected for the missing entries' mean contributions. The
+// rows of W and the means of the missing features are gathered (into
+// work.W_missing) so that their corrections are two small products, not m
+// rank-1 updates.
+template <class T, class ProjectedRow>
+void observed_projection(const ProjectedRow& projected_row, const SharedPosterior<T>& shared, const Matrix<T>& W,
+                         const Vector<T>& mean, const Index* missing, Index n_missing, RowWorkspace<T>& work) {
+  work.a = projected_row.transpose() - shared.mean_W;
+  for (Index k = 0; k < n_missing; ++k) {
+    work.W_missing.row(k) = W.row(missing[k]);
+    work.mean_missing(k) = mean(missing[k]);
+  }
+  work.a.noalias() += work.W_missing.topRows(n_missing).transpose() * work.mean_missing.head(n_missing);
+}
+
+// The row's posterior from its observed coordinates (eq. 25):
+// M_n = s2 I + W_O^T W_O, <z> = M_n^-1 a_n (into work.z), covariance
+// s2 M_n^-1 (into work.Sigma). M_n is M minus the missing rows' outer
+// products or built from the observed rows, whichever are fewer. Returns
+// log det M_n.
+template <class T>
+double row_posterior(const SharedPosterior<T>& shared, const Matrix<T>& W, const Index* missing, Index n_missing,
+                     RowWorkspace<T>& work) {
+  const Index D = W.rows(), n_obs = D - n_missing;
+  if (n_missing == 0) {
+    work.z = shared.llt_full.solve(work.a);
+    work.Sigma = shared.noise_variance * shared.llt_full.solve(shared.identity);
+    return shared.log_det_full;
+  }
+  if (n_missing <= n_obs) {
+    work.M = shared.M_full;
+    work.M.noalias() -= work.W_missing.topRows(n_missing).transpose() * work.W_missing.topRows(n_missing);
+  } else {
+    work.M = shared.noise_variance * shared.identity;
+    for (Index k = 0; k < n_missing; ++k) work.is_missing[missing[k]] = 1;
+    for (Index i = 0; i < D; ++i)
+      if (!work.is_missing[i]) work.M.noalias() += W.row(i).transpose() * W.row(i);
+    for (Index k = 0; k < n_missing; ++k) work.is_missing[missing[k]] = 0;
+  }
+  const Eigen::LLT<Matrix<T>> llt(work.M);
+  work.z = llt.solve(work.a);
+  work.Sigma = shared.noise_variance * llt.solve(shared.identity);
+  return cholesky_log_determinant(llt);
+}
+
+// Adds the row's <z z^T> = s2 M_n^-1 + <z><z>^T (eq. 26) and <z> to the
+// totals and to the accumulators of the features it is selected for: its
+// missing features in subtract mode and its observed direct features.
+// work.is_missing marks the row's missing features.
+template <class T>
+void accumulate_row_moments(const MissingPattern<T>& pattern, const Index* missing, Index n_missing,
+                            RowWorkspace<T>& work, EStepSums<T>& sums) {
+  const Index d = work.z.size();
+  work.zz = work.Sigma;
+  work.zz.noalias() += work.z * work.z.transpose();
+  for (Index j = 0, offset = 0; j < d; offset += d - j, ++j)
+    work.zz_packed.segment(offset, d - j) = work.zz.col(j).tail(d - j);
+  sums.total_zz += work.zz;
+  sums.total_z += work.z;
+  for (Index k = 0; k < n_missing; ++k) {
+    const Index i = missing[k];
+    if (pattern.subtract_mode[i]) {
+      sums.feature_zz.col(i) += work.zz_packed;
+      sums.feature_z.col(i) += work.z;
+    }
+  }
+  for (Index i : pattern.direct_features) {
+    if (!work.is_missing[i]) {
+      sums.feature_zz.col(i) += work.zz_packed;
+      sums.feature_z.col(i) += work.z;
+    }
+  }
+}
+
+// ||x_O - mu_O||^2 of row x (work.is_missing marks its missing features), in double.
+template <class T, class Row>
+double observed_squared_distance(const Row& x, const Vector<T>& mean, const RowWorkspace<T>& work) {
+  double centred_sq = 0;
+  for (Index i = 0; i < mean.size(); ++i) {
+    if (!work.is_missing[i]) {
+      const double c = static_cast<double>(x(i)) - mean(i);
+      centred_sq += c * c;
+    }
+  }
+  return centred_sq;
+}
+
+// log N(x_O; mu_O, W_O W_O^T + s2 I) by Woodbury and the determinant lemma:
+// -1/2 [|O| log 2 pi + (|O| - d) log s2 + log|M_n| + (||x_O - mu_O||^2 - a_n^T <z>) / s2].
+inline double row_log_likelihood(Index n_obs, Index d, double log_s2, double log_det_M, double centred_sq,
+                                 double a_dot_z, double s2) {
+  const double quadratic = (centred_sq - a_dot_z) / s2;
+  return -0.5 * (n_obs * kLog2Pi + (n_obs - d) * log_s2 + log_det_M + quadratic);
+}
+
+// Buffers the E-step fills and the M-step reads, allocated once.
+template <class T>
+struct EStepState {
+  EStepState(Index n, Index d, Index D, int n_threads)
+      : projected(n, d), posterior(n, d), sums(n_threads, EStepSums<T>(d, D)) {}
+  RowMatrix<T> projected;   // filled W, n x d
+  RowMatrix<T> posterior;   // <z_n>, n x d
+  std::vector<EStepSums<T>> sums;  // per thread; after the E-step, sums[0] holds the totals
+};
+
+// E-step: every row's posterior, and the sums the M-step needs (into
+// state.sums[0] and state.posterior). Returns the mean log-likelihood of the
+// parameters (W, mean, noise_variance). Polls options.keep_going on the
+// calling thread every 64 rows; throws EMStopped when it says stop.
+template <class T>
+double e_step(ConstRowMatrixRef<T> X, const MissingPattern<T>& pattern, const Matrix<T>& W, const Vector<T>& mean,
+              T noise_variance, const PPCAOptions& options, EStepState<T>& state) {
+  const Index n = X.rows(), D = X.cols(), d = W.cols();
+  const SharedPosterior<T> shared(W, mean, noise_variance);
+  detail::parallel_product(state.projected, pattern.filled, W);
+  poll(options);
+  const double s2 = noise_variance;
+  detail::ExceptionSlot errors;
+  // Set by the calling thread (OpenMP's thread 0) when keep_going() says
+  // stop; the other threads then skip their remaining rows.
+  std::atomic<bool> stop(false);
+  // Zeroed here, not in the region: a team may have fewer threads than max_threads().
+  for (EStepSums<T>& sums : state.sums) sums.set_zero();
+  // Work: per row, M_n's factor and inverse (about 8/3 d^3 flops) and its
+  // rank-one corrections (2 d^2 flops each); the feature accumulators
+  // (packed + d values per accumulated entry) and the row's scan.
+  const double d3 = static_cast<double>(d) * d * d;
+  const Work work{static_cast<double>(n) * d3 * 8.0 / 3.0 + 2.0 * d * d * pattern.correction_entries,
+                  pattern.accumulated_entries * (d * (d + 1) / 2 + d) + static_cast<double>(n) * D};
+#pragma omp parallel if(worth_parallel(work))
+  {
+    const int t = detail::thread_id();
+    RowWorkspace<T> row_work(d, D);
+    EStepSums<T>& sums = state.sums[t];
+#pragma omp for schedule(dynamic, 64)
+    for (int r = 0; r < static_cast<int>(n); ++r) {
+      if (stop.load(std::memory_order_relaxed)) continue;
+      if (t == 0 && r % 64 == 0 && options.keep_going) {
+        errors.run([&] {
+          if (!options.keep_going()) stop.store(true, std::memory_order_relaxed);
+        });
+      }
+      errors.run([&] {
+        const Index* missing = pattern.missing_columns.data() + pattern.row_missing_begin(r);
+        const Index n_missing = pattern.row_missing_count(r), n_obs = D - n_missing;
+        observed_projection<T>(state.projected.row(r), shared, W, mean, missing, n_missing, row_work);
+        const double log_det_M = row_posterior<T>(shared, W, missing, n_missing, row_work);
+        state.posterior.row(r) = row_work.z.transpose();
+        for (Index k = 0; k < n_missing; ++k) row_work.is_missing[missing[k]] = 1;
+        const double centred_sq = observed_squared_distance<T>(X.row(r), mean, row_work);
+        accumulate_row_moments<T>(pattern, missing, n_missing, row_work, sums);
+        for (Index k = 0; k < n_missing; ++k) row_work.is_missing[missing[k]] = 0;
+        sums.log_likelihood += row_log_likelihood(n_obs, d, shared.log_s2, log_det_M, centred_sq,
+                                                  static_cast<double>(row_work.a.dot(row_work.z)), s2);
+      });
+    }
+  }
+  errors.rethrow();
+  if (stop.load()) throw EMStopped{};
+  for (std::size_t t = 1; t < state.sums.size(); ++t) state.sums[0].add(state.sums[t]);
+  return state.sums[0].log_likelihood / static_cast<double>(n);
+}
+
+// Feature i's new row of W and mean: the normal equations of
+// sum_{n in N_i} E[(x_ni - w_i^T z_n - mu_i)^2] in (w_i, mu_i), where row i of
+// B is b_i = sum_{n in N_i} x_ni <z_n>. Returns that expected squared
+// residual at the solution.
+template <class T>
+double solve_feature(Index i, const MissingPattern<T>& pattern, const EStepSums<T>& sums, const Matrix<T>& B,
+                     Matrix<T>& system, Vector<T>& rhs, Matrix<T>& W, Vector<T>& mean) {
+  const Index d = W.cols();
+  // sum_{n in N_i} <z_n z_n^T> and sum_{n in N_i} <z_n>, unpacked.
+  Matrix<T> A_i(d, d);
+  for (Index j = 0, offset = 0; j < d; offset += d - j, ++j) {
+    A_i.col(j).tail(d - j) = sums.feature_zz.col(i).segment(offset, d - j);
+    A_i.row(j).tail(d - j) = A_i.col(j).tail(d - j).transpose();
+  }
+  Vector<T> e_i = sums.feature_z.col(i);
+  if (pattern.subtract_mode[i]) {
+    A_i = sums.total_zz - A_i;
+    e_i = sums.total_z - e_i;
+  }
+  const T count = static_cast<T>(pattern.observed_count[i]);
+  system.topLeftCorner(d, d) = A_i;
+  system.topRightCorner(d, 1) = e_i;
+  system.bottomLeftCorner(1, d) = e_i.transpose();
+  system(d, d) = count;
+  rhs.head(d) = B.row(i).transpose();
+  rhs(d) = static_cast<T>(pattern.sum_x(i));
+  const Vector<T> solution = system.ldlt().solve(rhs);
+  const Vector<T> w = solution.head(d);
+  const double mu = solution(d);
+  W.row(i) = w.transpose();
+  mean(i) = static_cast<T>(mu);
+  // sum_{n in N_i} E[(x_ni - w^T z_n - mu)^2] at the new (w, mu).
+  return pattern.sum_xx(i) - 2 * mu * pattern.sum_x(i) + count * mu * mu -
+         2.0 * static_cast<double>(w.dot(B.row(i).transpose() - static_cast<T>(mu) * e_i)) +
+         static_cast<double>(w.dot(A_i * w));
+}
+
+// M-step: each feature's (w_i, mu_i) by solve_feature, then
+// s2 = (sum of the expected squared residuals) / (observed entries), at least `floor`.
+template <class T>
+void m_step(const MissingPattern<T>& pattern, const EStepState<T>& state, T floor, const PPCAOptions& options,
+            Matrix<T>& W, Vector<T>& mean, T& noise_variance) {
+  const Index D = W.rows(), d = W.cols();
+  // b_i = sum_{n in N_i} x_ni <z_n>: missing entries are zero in `filled`.
+  const Matrix<T> B = detail::parallel_transposed_product<T>(pattern.filled, state.posterior);  // D x d
+  poll(options);
+  const EStepSums<T>& sums = state.sums[0];
+  double residual = 0;
+  Vector<T> new_mean(D);
+  Matrix<T> new_W(D, d);
+  // Work per feature: the LDL^T factorisation and solve of a (d + 1)-square
+  // system, about 2/3 (d + 1)^3 + 4 (d + 1)^2 flops, the residual's 2 d^2;
+  // unpacking A_i and filling the system, 2 d^2 + (d + 1)^2 values.
+  const double d1 = static_cast<double>(d) + 1;
+  const Work work{D * (2.0 / 3.0 * d1 * d1 * d1 + 4.0 * d1 * d1 + 2.0 * d * d), D * (2.0 * d * d + d1 * d1)};
+#pragma omp parallel reduction(+ : residual) if(worth_parallel(work))
+  {
+    Matrix<T> system(d + 1, d + 1);
+    Vector<T> rhs(d + 1);
+#pragma omp for schedule(static)
+    for (int i = 0; i < static_cast<int>(D); ++i) {
+      residual += solve_feature<T>(i, pattern, sums, B, system, rhs, new_W, new_mean);
+    }
+  }
+  W = new_W;
+  mean = new_mean;
+  noise_variance = std::max(static_cast<T>(residual / pattern.n_observed), floor);
+}
+
+}  // namespace
+
+template <class T>
+FittedParameters<T> fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
+  const Index n = X.rows(), D = X.cols(), d = options.n_components;
+  const MissingPattern<T> pattern = scan_missing<T>(X);
+
+  // Start from the observed means and an isotropic W of the average variance.
+  FittedParameters<T> fit;
+  fit.mean.resize(D);
+  double average_variance = 0, largest_variance = 0;
+  for (Index i = 0; i < D; ++i) {
+    const double mu = pattern.sum_x(i) / pattern.observed_count[i];
+    const double variance = std::max(pattern.sum_xx(i) / pattern.observed_count[i] - mu * mu, 0.0);
+    fit.mean(i) = static_cast<T>(mu);
+    average_variance += variance / D;
+    largest_variance = std::max(largest_variance, variance);
+  }
+  const T floor = noise_floor<T>(largest_variance * D);
+  Matrix<T> W = random_init<T>(D, d, std::sqrt(std::max(average_variance, 1e-300)), options.seed);
+  fit.noise_variance = std::max(static_cast<T>(average_variance), floor);
+
+  EStepState<T> state(n, d, D, detail::max_threads());
+  run_em<T>(
+      options, [&] { return e_step<T>(X, pattern, W, fit.mean, fit.noise_variance, options, state); },
+      [&] { m_step<T>(pattern, state, floor, options, W, fit.mean, fit.noise_variance); }, W, fit.mean,
+      fit.noise_variance, fit.n_iter, fit.log_likelihood_curve);
+  fit.components = W.transpose();
+  return fit;
+}
+
+template FittedParameters<float> fit_em_missing<float>(ConstRowMatrixRef<float>, const PPCAOptions&);
+template FittedParameters<double> fit_em_missing<double>(ConstRowMatrixRef<double>, const PPCAOptions&);
+
+}  // namespace vaekit::detail::ppca
