@@ -21,7 +21,7 @@ Rows (select with --rows):
   latency   one-sample transform from Python against PyTorch's one-sample encode
   ppca      closed form (every sklearn svd_solver), score_samples, EM iteration
             (complete, and 10% missing, each against the same iteration in numpy:
-            bench/numpy_ppca.py, a port of cpp/src/ppca.cpp's EM), float64 and float32
+            bench/numpy_ppca.py, a port of cpp/src/ppca_em.cpp's and ppca_em_missing.cpp's EM), float64 and float32
   isa       the vae128 2-thread row with VAEKIT_ISA=baseline, avx2, avx512 (one
             subprocess each) against a build of this checkout's extension module
             with -march=native (cmake, ninja, pybind11 and Eigen needed; a few

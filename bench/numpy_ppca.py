@@ -1,5 +1,5 @@
 """The numpy PPCA reference of the benchmarks: a vectorised numpy port of the
-EM iterations of cpp/src/ppca.cpp (fit_em_complete and fit_em_missing), step
+EM iterations of cpp/src/ppca_em.cpp and ppca_em_missing.cpp, step
 for step (the M-step from the last E-step's sums, then the E-step with the
 log-likelihood), so that bench/compare.py and bench/bench_ppca.py time vaekit's
 iteration against the same iteration in numpy. check_missing_em_reference
@@ -28,7 +28,7 @@ def starting_point(X, d, seed=0):
 
 
 def numpy_em_estep_complete(X, mean, sum_sq, W, noise_variance):
-    """The E-step of cpp/src/ppca.cpp's fit_em_complete: one product with X
+    """The E-step of cpp/src/ppca_em.cpp's e_step: one product with X
     (not centred), the posterior means, sum <z z^T> and the mean log-likelihood
     (Woodbury and the determinant lemma), Tipping & Bishop eqs. 25-26."""
     n, D = X.shape
@@ -65,7 +65,7 @@ def numpy_em_iteration_complete(X, mean, sum_sq, estep_result):
 
 
 class MissingEMState:
-    """What cpp/src/ppca.cpp's fit_em_missing precomputes once: the observed
+    """What cpp/src/ppca_em_missing.cpp precomputes once: the observed
     mask, X with zeros for NaN, per-feature counts, sums and sums of squares."""
 
     def __init__(self, X):

@@ -143,8 +143,12 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, const Posterio
           }
           const double log_det_n = detail::cholesky_log_determinant(llt_n);
           const double quadratic = residual_sq / s2 + z_n.template cast<double>().squaredNorm();
+          // A row with nothing observed has log p(x_O) = log 1 = 0 exactly; the
+          // formula's (0 - d) log s2 + log det(s2 I) would cancel only to rounding.
           (*out.log_likelihood)(start + r) =
-              static_cast<T>(-0.5 * (n_obs * detail::kLog2Pi + (n_obs - d) * log_s2 + log_det_n + quadratic));
+              n_obs == 0 ? T(0)
+                         : static_cast<T>(-0.5 * (n_obs * detail::kLog2Pi + (n_obs - d) * log_s2 + log_det_n +
+                                                  quadratic));
         }
       }
       if (out.means) out.means->middleRows(start, rows) = Z;

@@ -413,3 +413,10 @@ def test_encode_rejects_what_transform_rejects():
     X_inf[0, 0] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         PPCA(2, method="em", random_state=0).fit(X).encode(X_inf)
+
+
+def test_a_row_with_nothing_observed_has_log_likelihood_exactly_zero():
+    """p(x_O) over an empty set of coordinates is 1: its log is 0, not a rounding residue."""
+    for seed in range(4):
+        ppca = PPCA(2, method="em", random_state=0).fit(low_rank_data(200, 6, seed=seed))
+        assert ppca.score_samples(np.full((1, 6), np.nan))[0] == 0.0
