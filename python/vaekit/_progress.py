@@ -116,10 +116,12 @@ class TrainingProgress:
         if self.bar is None or self.bar_epoch != epoch:
             self._close_bar()
             total = self._total_epochs(epoch)
-            self.bar = self.tqdm(total=n_samples, unit="samples", leave=False, delay=self.bar_delay,
-                                 desc=f"Epoch {epoch}" + (f"/{total}" if total > 0 else ""))
+            # Starts at the samples done, so that its first display (at once when bar_delay is 0) shows them.
+            self.bar = self.tqdm(total=n_samples, initial=samples_done, unit="samples", leave=False,
+                                 delay=self.bar_delay, desc=f"Epoch {epoch}" + (f"/{total}" if total > 0 else ""))
             self.bar_epoch = epoch
-        self.bar.update(samples_done - self.bar.n)
+        else:
+            self.bar.update(samples_done - self.bar.n)
 
     def _close_bar(self):
         if self.bar is not None:
