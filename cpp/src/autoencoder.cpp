@@ -43,32 +43,27 @@ Autoencoder<T>::Autoencoder(const AutoencoderConfig& config) : config_(config) {
   for (auto it = config_.hidden_layer_sizes.rbegin(); it != config_.hidden_layer_sizes.rend(); ++it)
     decoder_sizes.push_back(*it);
   decoder_sizes.push_back(config_.n_features);
-  encoder_ = MLP<T>(encoder_sizes, config_.activation, Activation::Identity, 0);
-  decoder_ = MLP<T>(decoder_sizes, config_.activation, Activation::Identity, encoder_.end_offset());
-  parameters_ = Vector<T>::Zero(decoder_.end_offset());
-  decay_mask_ = Vector<T>::Zero(parameters_.size());
-  encoder_.mark_weights(decay_mask_.data());
-  decoder_.mark_weights(decay_mask_.data());
+  MLP<T> encoder(encoder_sizes, config_.activation, Activation::Identity, 0);
+  MLP<T> decoder(decoder_sizes, config_.activation, Activation::Identity, encoder.end_offset());
+  this->build(std::move(encoder), std::move(decoder), 0);
 }
 
 template <class T>
-void Autoencoder<T>::set_parameters(ConstVectorRef<T> parameters) {
-  require(parameters.size() == parameters_.size(), "Autoencoder: expected " + std::to_string(parameters_.size()) +
-                                                       " parameters, got " + std::to_string(parameters.size()));
-  parameters_ = parameters;
+Autoencoder<T>::Autoencoder(const AutoencoderConfig& config, TrainingState<T> state) : Autoencoder(config) {
+  this->restore(std::move(state));
 }
 
 template <class T>
-void Autoencoder<T>::initialize(std::uint64_t seed) {
-  parameters_.setZero();
-  const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
-  encoder_.initialize(parameters_.data(), mix_seed(init_seed, 0));
-  decoder_.initialize(parameters_.data(), mix_seed(init_seed, 1));
+void Autoencoder<T>::reserve(Workspace& workspace, Index rows) const {
+  encoder_.reserve(workspace.encoder, rows);
+  decoder_.reserve(workspace.decoder, rows);
 }
 
+// eps is unused: the autoencoder draws no noise (noise_per_row() is 0).
 template <class T>
-double Autoencoder<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, T* gradient,
-                                               Workspace& workspace, Index batch_rows) const {
+detail::BatchLoss Autoencoder<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, const T*,
+                                                          T* gradient, Workspace& workspace,
+                                                          Index batch_rows) const {
   const Index D = n_features();
   encoder_.forward(params, X, rows, workspace.encoder, /*parallel=*/false);
   const T* latent = encoder_.output(workspace.encoder, rows).data();
@@ -87,62 +82,28 @@ double Autoencoder<T>::batch_loss_and_gradient(const T* params, const T* X, Inde
   encoder_.output_gradient(workspace.encoder, rows) = decoder_.input_gradient(workspace.decoder, rows);
   encoder_.backward(params, X, rows, workspace.encoder, gradient, /*want_input_gradient=*/false,
                     /*parallel=*/false);
-  return total / static_cast<double>(batch_rows);
+  const double loss = total / static_cast<double>(batch_rows);
+  return {loss, loss, 0.0};
 }
 
 template <class T>
 double Autoencoder<T>::loss_and_gradient(ConstVectorRef<T> parameters, ConstRowMatrixRef<T> X,
                                          Vector<T>& gradient) const {
-  require(parameters.size() == n_parameters(), "Autoencoder.loss_and_gradient: wrong number of parameters");
+  require(parameters.size() == this->n_parameters(), "Autoencoder.loss_and_gradient: wrong number of parameters");
   require(X.cols() == n_features() && X.rows() >= 1, "Autoencoder.loss_and_gradient: X must be n x n_features");
   const RowMatrix<T> X_copy = X;
   const Vector<T> params = parameters;
   Workspace workspace;
-  encoder_.reserve(workspace.encoder, X.rows());
-  decoder_.reserve(workspace.decoder, X.rows());
-  gradient = Vector<T>::Zero(n_parameters());
-  return batch_loss_and_gradient(params.data(), X_copy.data(), X.rows(), gradient.data(), workspace, X.rows());
+  reserve(workspace, X.rows());
+  gradient = Vector<T>::Zero(this->n_parameters());
+  return batch_loss_and_gradient(params.data(), X_copy.data(), X.rows(), nullptr, gradient.data(), workspace,
+                                 X.rows())
+      .loss;
 }
 
 template <class T>
-void Autoencoder<T>::train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch) {
-  require(X.cols() == n_features(), "Autoencoder: X has " + std::to_string(X.cols()) + " features, the model " +
-                                        std::to_string(n_features()));
-  std::vector<Workspace> workspaces;  // one per slice of a batch
-  detail::BatchSlicer<T> slicer;
-  const Index D = n_features();
-  detail::run_training<T>(
-      "Autoencoder", parameters_, decay_mask_, X, options, adam_, history_, single_epoch, slicer,
-      [&](Index rows) {
-        slicer.reserve(rows, n_parameters());
-        workspaces.resize(slicer.max_slices());
-        for (Workspace& workspace : workspaces) {
-          encoder_.reserve(workspace.encoder, slicer.max_rows_per_slice(rows));
-          decoder_.reserve(workspace.decoder, slicer.max_rows_per_slice(rows));
-        }
-      },
-      [&](const T* batch, Index rows, std::uint64_t, T* gradient) {
-        return slicer.run(rows, gradient, n_parameters(), [&](int slice, Index begin, Index count, T* target) {
-          return batch_loss_and_gradient(parameters_.data(), batch + begin * D, count, target, workspaces[slice],
-                                         rows);
-        });
-      },
-      [&](ConstRowMatrixRef<T> validation) {
-        return score_samples(validation, options.n_threads).template cast<double>().mean();
-      });
-}
-
-template <class T>
-void Autoencoder<T>::fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
-  initialize(options.seed);
-  adam_.reset(n_parameters());
-  history_.clear();
-  train(X, options, /*single_epoch=*/false);
-}
-
-template <class T>
-void Autoencoder<T>::partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
-  train(X, options, /*single_epoch=*/true);
+double Autoencoder<T>::validation_score(ConstRowMatrixRef<T> X, const TrainingOptions& options) const {
+  return score_samples(X, options.n_threads).template cast<double>().mean();
 }
 
 template <class T>
@@ -174,7 +135,7 @@ Vector<T> Autoencoder<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads) c
   detail::check_input<T>(X, n_features(), "X", "n_features");
   const Index n = X.rows(), D = n_features();
   Vector<T> scores(n);
-  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * n_parameters(), n_threads, [&](Index start, Index rows) {
+  detail::for_each_block(n, detail::kInferenceBlock, 2.0 * this->n_parameters(), n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> encoder_workspace, decoder_workspace;
     encoder_.reserve(encoder_workspace, rows);
     decoder_.reserve(decoder_workspace, rows);
@@ -187,6 +148,8 @@ Vector<T> Autoencoder<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads) c
   return scores;
 }
 
+template class NeuralModel<float, Autoencoder<float>>;
+template class NeuralModel<double, Autoencoder<double>>;
 template class Autoencoder<float>;
 template class Autoencoder<double>;
 

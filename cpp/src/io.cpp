@@ -411,6 +411,9 @@ void add_neural_tensors(SafetensorsWriter& writer, const Model& model) {
              history.loss_curve.data());
   writer.add("history.validation_scores", {static_cast<std::int64_t>(history.validation_scores.size())},
              history.validation_scores.data());
+  writer.add("history.reconstruction_curve", {static_cast<std::int64_t>(history.reconstruction_curve.size())},
+             history.reconstruction_curve.data());
+  writer.add("history.kl_curve", {static_cast<std::int64_t>(history.kl_curve.size())}, history.kl_curve.data());
 }
 
 template <class T>
@@ -437,6 +440,8 @@ struct PlannedNeural {
   const TensorInfo* exp_avg_sq = nullptr;
   const TensorInfo* loss_curve = nullptr;
   const TensorInfo* validation_scores = nullptr;
+  const TensorInfo* reconstruction_curve = nullptr;
+  const TensorInfo* kl_curve = nullptr;
 };
 
 PlannedNeural plan_neural(TensorPlan& plan, const NetworkShapes& shapes, Index extra_parameters, DType dtype) {
@@ -450,35 +455,34 @@ PlannedNeural plan_neural(TensorPlan& plan, const NetworkShapes& shapes, Index e
           "optimizer.exp_avg and optimizer.exp_avg_sq must both be present or both absent");
   planned.loss_curve = plan.optional("history.loss_curve", DType::F64, {-1});
   planned.validation_scores = plan.optional("history.validation_scores", DType::F64, {-1});
+  planned.reconstruction_curve = plan.optional("history.reconstruction_curve", DType::F64, {-1});
+  planned.kl_curve = plan.optional("history.kl_curve", DType::F64, {-1});
   return planned;
 }
 
-// Reads the networks into `params` (the model's buffer, other entries kept),
-// then the optimiser state and the history into the model.
-template <class Model>
-void read_neural(TensorPlan& plan, const PlannedNeural& planned, const Metadata& metadata, Model& model,
-                 Vector<typename Model::Scalar>& params) {
-  using T = typename Model::Scalar;
-  read_network(plan, planned.encoder, model.encoder(), params.data());
-  read_network(plan, planned.decoder, model.decoder(), params.data());
-  model.set_parameters(params);
+// The fitted state of a neural model: the networks read into `parameters`
+// (a buffer of the model's size, other entries kept), the optional Adam state
+// and the history. The model's constructor validates it.
+template <class T>
+TrainingState<T> read_neural(TensorPlan& plan, const PlannedNeural& planned, const Metadata& metadata,
+                             const MLP<T>& encoder, const MLP<T>& decoder, Vector<T> parameters) {
+  TrainingState<T> state;
+  read_network(plan, planned.encoder, encoder, parameters.data());
+  read_network(plan, planned.decoder, decoder, parameters.data());
+  state.parameters = std::move(parameters);
   if (planned.exp_avg != nullptr) {
-    AdamState<T>& state = model.optimizer_state();
-    state.first_moment = plan.read_vector<T>(*planned.exp_avg);
-    state.second_moment = plan.read_vector<T>(*planned.exp_avg_sq);
-    require((state.second_moment.array() >= T(0)).all(), "tensor \"optimizer.exp_avg_sq\" has negative values");
-    state.step = parse_integer(metadata, "optimizer_step", 0, std::numeric_limits<std::int64_t>::max());
+    state.optimizer.first_moment = plan.read_vector<T>(*planned.exp_avg);
+    state.optimizer.second_moment = plan.read_vector<T>(*planned.exp_avg_sq);
+    state.optimizer.step = parse_integer(metadata, "optimizer_step", 0, std::numeric_limits<std::int64_t>::max());
   }
-  TrainingHistory& history = model.history();
-  history.clear();
+  TrainingHistory& history = state.history;
   history.loss_curve = plan.read_curve(planned.loss_curve);
   history.validation_scores = plan.read_curve(planned.validation_scores);
+  // Absent from files written before they were recorded: NaN (the model's constructor).
+  history.reconstruction_curve = plan.read_curve(planned.reconstruction_curve);
+  history.kl_curve = plan.read_curve(planned.kl_curve);
   history.n_iter = static_cast<int>(parse_integer(metadata, "n_iter", 0, std::numeric_limits<int>::max()));
-  if (!history.loss_curve.empty())
-    history.best_loss = *std::min_element(history.loss_curve.begin(), history.loss_curve.end());
-  if (!history.validation_scores.empty())
-    history.best_validation_score =
-        *std::max_element(history.validation_scores.begin(), history.validation_scores.end());
+  return state;
 }
 
 // ------------------------------------------------------------ per model
@@ -512,10 +516,9 @@ Autoencoder<T> read_autoencoder(SafetensorsReader& reader, const ModelInfo& info
                                               config.n_components, config.n_features);
   const PlannedNeural planned = plan_neural(plan, shapes, 0, parameter_dtype(info));
   plan.reject_others(Autoencoder<T>::kKind);
-  Autoencoder<T> model(config);
-  Vector<T> params = model.parameters();
-  read_neural(plan, planned, metadata, model, params);
-  return model;
+  const Autoencoder<T> shape(config);
+  return Autoencoder<T>(config, read_neural(plan, planned, metadata, shape.encoder(), shape.decoder(),
+                                            Vector<T>(Vector<T>::Zero(shape.n_parameters()))));
 }
 
 template <class T>
@@ -535,12 +538,11 @@ VAE<T> read_vae(SafetensorsReader& reader, const ModelInfo& info) {
       n_log_variance > 0 ? &plan.parameter("decoder.log_variance", {n_log_variance}) : nullptr;
   const PlannedNeural planned = plan_neural(plan, shapes, n_log_variance, parameter_dtype(info));
   plan.reject_others(VAE<T>::kKind);
-  VAE<T> model(config);
-  Vector<T> params = model.parameters();
-  require(model.n_log_variance() == n_log_variance, "internal error: log-variance count mismatch");
-  if (log_variance != nullptr) plan.read(*log_variance, params.data() + model.log_variance_offset());
-  read_neural(plan, planned, metadata, model, params);
-  return model;
+  const VAE<T> shape(config);
+  Vector<T> params = Vector<T>::Zero(shape.n_parameters());
+  require(shape.n_log_variance() == n_log_variance, "internal error: log-variance count mismatch");
+  if (log_variance != nullptr) plan.read(*log_variance, params.data() + shape.log_variance_offset());
+  return VAE<T>(config, read_neural(plan, planned, metadata, shape.encoder(), shape.decoder(), std::move(params)));
 }
 
 // Writes model_metadata(model) plus `extra`, and the tensors add_tensors(writer) adds.

@@ -1,21 +1,14 @@
-// The mini-batch training loop shared by the Autoencoder and the VAE (private
-// to the library's sources). A model supplies three callables:
-//   reserve(max_rows)                       size its workspaces once per fit
-//                                           (called under the fit's thread count)
-//   loss_and_gradient(batch, rows, stream, gradient) -> mean loss of the batch
-//                                           at the current parameters; `stream`
-//                                           identifies the batch for its noise.
-//                                           Models split the batch with the
-//                                           BatchSlicer they pass in, whose
-//                                           pending() half of the gradient
-//                                           the Adam step adds.
-//   validation_score(X) -> mean score (higher is better) at the current parameters
+// The mini-batch training loop of the neural models (NeuralModel::fit and
+// partial_fit, neural_model.hpp), its data-parallel batches (BatchSlicer) and
+// the inference helpers the models share. Private to the library's sources;
+// vae.cpp and autoencoder.cpp include it and instantiate NeuralModel.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -23,6 +16,7 @@
 #include "denormals.hpp"
 #include "parallel.hpp"
 #include "vaekit/mlp.hpp"
+#include "vaekit/neural_model.hpp"
 #include "vaekit/optim.hpp"
 #include "vaekit/random.hpp"
 
@@ -118,7 +112,7 @@ class BatchSlicer {
   void reserve(Index max_rows, Index n_parameters) {
     max_slices_ = static_cast<int>(std::max<Index>(1, std::min<Index>(max_threads(), max_rows / kMinRowsPerSlice)));
     slice_gradients_.assign(max_slices_ - 1, Vector<T>(n_parameters));
-    slice_losses_.assign(max_slices_, 0.0);
+    slice_losses_.assign(max_slices_, BatchLoss());
   }
   int max_slices() const { return max_slices_; }
   // The second half of the last batch's gradient, or null (see run()).
@@ -126,13 +120,13 @@ class BatchSlicer {
   Index max_rows_per_slice(Index max_rows) const { return (max_rows + max_slices_ - 1) / max_slices_; }
 
   // slice_loss(slice, begin, count, gradient) computes the rows [begin,
-  // begin + count) of the batch into `gradient` and returns their loss; both
-  // already divided by the batch size. Returns the batch loss; the batch
+  // begin + count) of the batch into `gradient` and returns their loss terms;
+  // both already divided by the batch size. Returns the batch's; the batch
   // gradient is `gradient` plus, when pending() is not null, that buffer:
   // with two slices the sum is left to the optimiser's pass (adam_step with
   // two buffers), which reads both anyway.
   template <class SliceLoss>
-  double run(Index rows, T* gradient, Index n_parameters, SliceLoss&& slice_loss) {
+  BatchLoss run(Index rows, T* gradient, Index n_parameters, SliceLoss&& slice_loss) {
     const int slices = static_cast<int>(std::max<Index>(1, std::min<Index>(max_slices_, rows / kMinRowsPerSlice)));
     pending_ = slices == 2 ? slice_gradients_[0].data() : nullptr;
     if (slices == 1) {
@@ -173,7 +167,7 @@ class BatchSlicer {
       }
     }
     errors.rethrow();
-    double loss = 0;
+    BatchLoss loss;
     for (int s = 0; s < slices; ++s) loss += slice_losses_[s];
     return loss;
   }
@@ -182,7 +176,7 @@ class BatchSlicer {
   int max_slices_ = 1;
   const T* pending_ = nullptr;
   std::vector<Vector<T>> slice_gradients_;
-  std::vector<double> slice_losses_;
+  std::vector<BatchLoss> slice_losses_;
 };
 
 // Fisher-Yates shuffle of 0..n-1 from a Philox stream.
@@ -209,13 +203,95 @@ std::uint64_t hash_row(const T* row, Index n) {
   return hash;
 }
 
-template <class T, class Reserve, class LossAndGradient, class ValidationScore>
-void run_training(const std::string& model_name, Vector<T>& params, const Vector<T>& decay_mask,
-                  ConstRowMatrixRef<T> X, const TrainingOptions& options, AdamState<T>& adam,
-                  TrainingHistory& history, bool single_epoch, const BatchSlicer<T>& slicer, Reserve&& reserve,
-                  LossAndGradient&& loss_and_gradient, ValidationScore&& validation_score) {
+}  // namespace vaekit::detail
+
+namespace vaekit {
+
+template <class T, class Model>
+void NeuralModel<T, Model>::build(MLP<T> encoder, MLP<T> decoder, Index extra_parameters) {
+  encoder_ = std::move(encoder);
+  decoder_ = std::move(decoder);
+  require(decoder_.end_offset() + extra_parameters <= std::numeric_limits<int>::max(),
+          std::string(Model::kKind) + ": the model would have more than 2^31 - 1 parameters");
+  parameters_ = Vector<T>::Zero(decoder_.end_offset() + extra_parameters);
+  decay_mask_ = Vector<T>::Zero(parameters_.size());
+  encoder_.mark_weights(decay_mask_.data());
+  decoder_.mark_weights(decay_mask_.data());
+}
+
+template <class T, class Model>
+void NeuralModel<T, Model>::restore(TrainingState<T> state) {
+  const std::string kind = Model::kKind;
+  require(state.parameters.size() == n_parameters(), kind + ": expected " + std::to_string(n_parameters()) +
+                                                         " parameters, got " +
+                                                         std::to_string(state.parameters.size()));
+  require(state.parameters.allFinite(), kind + ": the parameters contain NaN or infinity");
+  AdamState<T>& adam = state.optimizer;
+  const bool has_moments = adam.first_moment.size() > 0 || adam.second_moment.size() > 0;
+  if (has_moments) {
+    require(adam.first_moment.size() == n_parameters() && adam.second_moment.size() == n_parameters(),
+            kind + ": the optimizer's moments must have " + std::to_string(n_parameters()) + " entries each");
+    require(adam.first_moment.allFinite() && adam.second_moment.allFinite(),
+            kind + ": the optimizer's moments contain NaN or infinity");
+    require((adam.second_moment.array() >= T(0)).all(), kind + ": the optimizer's second moment is negative");
+  }
+  require(adam.step >= 0, kind + ": the optimizer's step must be non-negative");
+  TrainingHistory& history = state.history;
+  const std::size_t epochs = history.loss_curve.size();
+  const auto finite = [](const std::vector<double>& curve) {
+    return std::all_of(curve.begin(), curve.end(), [](double v) { return std::isfinite(v); });
+  };
+  require(finite(history.loss_curve) && finite(history.validation_scores),
+          kind + ": the loss curve and the validation scores must be finite");
+  for (std::vector<double>* curve : {&history.reconstruction_curve, &history.kl_curve}) {
+    if (curve->empty()) curve->assign(epochs, NAN);  // not recorded
+    require(curve->size() == epochs, kind + ": reconstruction_curve and kl_curve must have the loss curve's length");
+  }
+  require(history.n_iter >= 0, kind + ": n_iter must be non-negative");
+  history.best_loss = history.loss_curve.empty()
+                          ? 0.0
+                          : *std::min_element(history.loss_curve.begin(), history.loss_curve.end());
+  history.best_validation_score =
+      history.validation_scores.empty()
+          ? 0.0
+          : *std::max_element(history.validation_scores.begin(), history.validation_scores.end());
+  history.converged = history.interrupted = false;
+  parameters_ = std::move(state.parameters);
+  adam_ = std::move(adam);
+  history_ = std::move(history);
+}
+
+template <class T, class Model>
+void NeuralModel<T, Model>::initialize(std::uint64_t seed) {
+  parameters_.setZero();
+  const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
+  encoder_.initialize(parameters_.data(), mix_seed(init_seed, 0));
+  decoder_.initialize(parameters_.data(), mix_seed(init_seed, 1));
+  static_cast<Model&>(*this).initialize_heads();
+}
+
+template <class T, class Model>
+void NeuralModel<T, Model>::fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
+  initialize(options.seed);
+  adam_.reset(n_parameters());
+  history_.clear();
+  train(X, options, /*single_epoch=*/false);
+}
+
+template <class T, class Model>
+void NeuralModel<T, Model>::partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
+  train(X, options, /*single_epoch=*/true);
+}
+
+template <class T, class Model>
+void NeuralModel<T, Model>::train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch) {
+  using namespace detail;
   using Clock = std::chrono::steady_clock;
+  const auto call_start = Clock::now();
+  const std::string model_name = Model::kKind;
   const Index n = X.rows(), D = X.cols();
+  require(D == encoder_.n_inputs(), model_name + ": X has " + std::to_string(D) + " features, the model " +
+                                        std::to_string(encoder_.n_inputs()));
   require(n >= 1, model_name + ": X must contain at least one sample");
   require(options.batch_size >= 1, model_name + ": batch_size must be at least 1");
   require(options.max_iter >= 1, model_name + ": max_iter must be at least 1");
@@ -227,6 +303,9 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
   require(options.n_iter_no_change >= 1, model_name + ": n_iter_no_change must be at least 1");
   check_n_threads(options.n_threads);
   require(all_finite<T>(X), model_name + ": X contains NaN or infinity");
+  Vector<T>& params = parameters_;
+  AdamState<T>& adam = adam_;
+  TrainingHistory& history = history_;
   if (adam.first_moment.size() != params.size()) adam.reset(params.size());
   // A batch of tiny networks (~6 flops per parameter and row, forward and
   // backward) costs less than waking a thread team for each of its GEMMs and
@@ -260,10 +339,17 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
     train_stride = D;
   }
 
-  // Everything a batch needs is allocated here, once.
+  // Everything a batch needs is allocated here, once: per slice of a batch
+  // (BatchSlicer) a workspace, and the batch's standard normal draws.
   const Index batch_rows = std::min<Index>(options.batch_size, n_train);
   const Index n_batches = (n_train + batch_rows - 1) / batch_rows;
-  reserve(batch_rows);
+  BatchSlicer<T> slicer;
+  slicer.reserve(batch_rows, n_parameters());
+  std::vector<typename Model::Workspace> workspaces(slicer.max_slices());
+  for (auto& workspace : workspaces) model().reserve(workspace, slicer.max_rows_per_slice(batch_rows));
+  const Index noise_per_row = model().noise_per_row();
+  Vector<T> eps(batch_rows * noise_per_row);
+  const std::uint64_t noise_seed = mix_seed(options.seed, kSeedTrainingNoise);
   RowMatrix<T> batch(batch_rows, D);
   Vector<T> gradient = Vector<T>::Zero(params.size());
   std::vector<Index> order;
@@ -272,7 +358,7 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
   Vector<T> saved_params = params;
   AdamState<T> saved_adam = adam;
   Vector<T> best_params;
-  const T* mask = options.adam.weight_decay != 0.0 ? decay_mask.data() : nullptr;
+  const T* mask = options.adam.weight_decay != 0.0 ? decay_mask_.data() : nullptr;
 
   double best_loss = history.loss_curve.empty()
                          ? INFINITY
@@ -290,7 +376,7 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
     const std::uint64_t epoch_id = static_cast<std::uint64_t>(history.n_iter);
     Philox shuffle_rng(mix_seed(options.seed, kSeedShuffle), epoch_id);
     shuffled_indices(order, n_train, shuffle_rng);
-    double total = 0;
+    double total = 0, total_reconstruction = 0, total_kl = 0;
     for (Index b = 0; b < n_batches; ++b) {
       const Index start = b * batch_rows;
       const Index rows = std::min(batch_rows, n_train - start);
@@ -298,7 +384,19 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
         std::memcpy(batch.row(r).data(), train_data + order[start + r] * train_stride, sizeof(T) * D);
       }
       const std::uint64_t stream = (epoch_id << 32) | static_cast<std::uint64_t>(b);
-      const double loss = loss_and_gradient(batch.data(), rows, stream, gradient.data());
+      if (noise_per_row > 0) {
+        // The draws of the whole batch come from one stream: the same noise
+        // whatever the thread count.
+        Philox rng(noise_seed, stream);
+        rng.fill_normal(eps.data(), rows * noise_per_row);
+      }
+      const BatchLoss terms =
+          slicer.run(rows, gradient.data(), n_parameters(), [&](int slice, Index begin, Index count, T* target) {
+            return model().batch_loss_and_gradient(params.data(), batch.data() + begin * D, count,
+                                                   eps.data() + begin * noise_per_row, target, workspaces[slice],
+                                                   rows);
+          });
+      const double loss = terms.loss;
       // A non-finite gradient entry makes its parameter non-finite, so one
       // test of the updated parameters inside the Adam pass covers both.
       const bool finite_step =
@@ -316,6 +414,8 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
       }
       if (e == 0 && b == 0) best_loss_of_call = loss;  // the starting point's loss
       total += loss * static_cast<double>(rows);
+      total_reconstruction += terms.reconstruction * static_cast<double>(rows);
+      total_kl += terms.kl * static_cast<double>(rows);
       if (options.on_batch &&
           !options.on_batch(BatchReport{history.n_iter + 1, b + 1, n_batches, start + rows, n_train})) {
         params = saved_params;
@@ -341,9 +441,13 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
     EpochReport report;
     report.epoch = history.n_iter;
     report.loss = epoch_loss;
+    report.reconstruction = total_reconstruction / static_cast<double>(n_train);
+    report.kl = total_kl / static_cast<double>(n_train);
+    history.reconstruction_curve.push_back(report.reconstruction);
+    history.kl_curve.push_back(report.kl);
     bool improved = false;
     if (use_validation) {
-      const double score = validation_score(ConstRowMatrixRef<T>(validation));
+      const double score = model().validation_score(ConstRowMatrixRef<T>(validation), options);
       history.validation_scores.push_back(score);
       report.validation_score = score;
       report.has_validation = true;
@@ -361,7 +465,9 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
     no_improvement = improved ? 0 : no_improvement + 1;
     saved_params = params;
     saved_adam = adam;
-    report.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    const auto epoch_end = Clock::now();
+    report.seconds = std::chrono::duration<double>(epoch_end - epoch_start).count();
+    report.elapsed = std::chrono::duration<double>(epoch_end - call_start).count();
     if (options.on_epoch && !options.on_epoch(report)) {
       history.interrupted = true;
       break;
@@ -377,6 +483,10 @@ void run_training(const std::string& model_name, Vector<T>& params, const Vector
   }
   history.best_loss = best_loss;
 }
+
+}  // namespace vaekit
+
+namespace vaekit::detail {
 
 // Inference-time input check shared by the models: the column count and finiteness.
 template <class T>

@@ -104,14 +104,14 @@ VAE<T>::VAE(const VAEConfig& config) : config_(config) {
   for (auto it = config_.hidden_layer_sizes.rbegin(); it != config_.hidden_layer_sizes.rend(); ++it)
     decoder_sizes.push_back(*it);
   decoder_sizes.push_back(config_.decoder_variance == DecoderVariance::Network ? 2 * D : D);
-  encoder_ = MLP<T>(encoder_sizes, config_.activation, Activation::Identity, 0);
-  decoder_ = MLP<T>(decoder_sizes, config_.activation, Activation::Identity, encoder_.end_offset());
-  require(decoder_.end_offset() + n_log_variance() <= std::numeric_limits<int>::max(),
-          "VAE: the model would have more than 2^31 - 1 parameters");
-  parameters_ = Vector<T>::Zero(decoder_.end_offset() + n_log_variance());
-  decay_mask_ = Vector<T>::Zero(parameters_.size());
-  encoder_.mark_weights(decay_mask_.data());
-  decoder_.mark_weights(decay_mask_.data());
+  MLP<T> encoder(encoder_sizes, config_.activation, Activation::Identity, 0);
+  MLP<T> decoder(decoder_sizes, config_.activation, Activation::Identity, encoder.end_offset());
+  this->build(std::move(encoder), std::move(decoder), n_log_variance());
+}
+
+template <class T>
+VAE<T>::VAE(const VAEConfig& config, TrainingState<T> state) : VAE(config) {
+  this->restore(std::move(state));
 }
 
 template <class T>
@@ -119,13 +119,6 @@ Index VAE<T>::n_log_variance() const {
   if (config_.decoder_variance == DecoderVariance::Scalar) return 1;
   if (config_.decoder_variance == DecoderVariance::Diagonal) return config_.n_features;
   return 0;
-}
-
-template <class T>
-void VAE<T>::set_parameters(ConstVectorRef<T> parameters) {
-  require(parameters.size() == parameters_.size(), "VAE: expected " + std::to_string(parameters_.size()) +
-                                                       " parameters, got " + std::to_string(parameters.size()));
-  parameters_ = parameters;
 }
 
 template <class T>
@@ -140,12 +133,8 @@ Vector<T> VAE<T>::noise_variance() const {
 }
 
 template <class T>
-void VAE<T>::initialize(std::uint64_t seed) {
-  parameters_.setZero();
-  const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
-  encoder_.initialize(parameters_.data(), mix_seed(init_seed, 0));
-  decoder_.initialize(parameters_.data(), mix_seed(init_seed, 1));
-  // The log-variance heads start constant: the encoder's at log k^2 = 0 (q has
+void VAE<T>::initialize_heads() {
+  // After the networks' random initialisation (NeuralModel::initialize). The log-variance heads start constant: the encoder's at log k^2 = 0 (q has
   // the prior's unit variance whatever the scale of x: random weights there
   // would give k^2 = e^{+-|x|} and a huge initial KL on unscaled data), the
   // decoder's at log g^2 = log(noise_variance).
@@ -179,8 +168,8 @@ void VAE<T>::reserve(VAEWorkspace<T>& workspace, Index rows) const {
 //   dz/dh = 1,  dz/d(log k^2) = eps * k / 2,
 //   dKL/dh = h, dKL/d(log k^2) = (k^2 - 1) / 2.
 template <class T>
-double VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, const T* eps, T* gradient,
-                                       VAEWorkspace<T>& workspace, Index batch_rows) const {
+detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, const T* eps,
+                                                  T* gradient, VAEWorkspace<T>& workspace, Index batch_rows) const {
   const Index D = config_.n_features, d = config_.n_components, S = config_.n_mc_samples;
   const Index latent_rows = rows * S;
   const T beta = static_cast<T>(config_.beta);
@@ -220,7 +209,7 @@ double VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, 
   // Encoder output gradient: the reparameterisation path plus the KL term.
   auto GE = encoder_.output_gradient(workspace.encoder, rows);
   const T kl_scale = beta / static_cast<T>(batch_rows);
-  double total = 0;
+  double total = 0, total_reconstruction = 0, total_kl = 0;
   for (Index i = 0; i < rows; ++i) {
     double log_likelihood = 0, kl = 0;
     for (Index j = 0; j < S; ++j) log_likelihood += workspace.row_log_likelihood(i * S + j);
@@ -238,6 +227,8 @@ double VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, 
       GE(i, d + c) = inside_clamp(raw) * (sum_gz_eps * k * T(0.5) + kl_scale * T(0.5) * (variance - T(1)));
     }
     total += -log_likelihood / static_cast<double>(S) + static_cast<double>(config_.beta) * kl;
+    total_reconstruction += -log_likelihood / static_cast<double>(S);
+    total_kl += kl;
   }
   encoder_.backward(params, X, rows, workspace.encoder, gradient, /*want_input_gradient=*/false,
                     /*parallel=*/false);
@@ -253,7 +244,8 @@ double VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, 
       for (Index j = 0; j < D; ++j) out[j] *= inside_clamp(learned[j]);
     }
   }
-  return total / static_cast<double>(batch_rows);
+  const double rows_in_batch = static_cast<double>(batch_rows);
+  return {total / rows_in_batch, total_reconstruction / rows_in_batch, total_kl / rows_in_batch};
 }
 
 template <class T>
@@ -269,57 +261,17 @@ double VAE<T>::loss_and_gradient(ConstVectorRef<T> parameters, ConstRowMatrixRef
   reserve(workspace, X.rows());
   gradient = Vector<T>::Zero(n_parameters());
   return batch_loss_and_gradient(params.data(), X_copy.data(), X.rows(), eps_copy.data(), gradient.data(),
-                                 workspace, X.rows());
+                                 workspace, X.rows())
+      .loss;
 }
 
 // ================================================================= training
 template <class T>
-void VAE<T>::train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch) {
-  require(X.cols() == n_features(), "VAE: X has " + std::to_string(X.cols()) + " features, the model " +
-                                        std::to_string(n_features()));
-  std::vector<VAEWorkspace<T>> workspaces;  // one per slice of a batch
-  detail::BatchSlicer<T> slicer;
-  Vector<T> eps;  // the batch's standard normal draws, (rows * n_mc_samples) x d
-  const Index D = n_features(), d = n_components(), S = config_.n_mc_samples;
-  const std::uint64_t noise_seed = mix_seed(options.seed, detail::kSeedTrainingNoise);
-  const std::uint64_t evaluation_seed = options.seed;
-  detail::run_training<T>(
-      "VAE", parameters_, decay_mask_, X, options, adam_, history_, single_epoch, slicer,
-      [&](Index rows) {
-        slicer.reserve(rows, n_parameters());
-        workspaces.resize(slicer.max_slices());
-        for (VAEWorkspace<T>& workspace : workspaces) reserve(workspace, slicer.max_rows_per_slice(rows));
-        eps.resize(rows * S * d);
-      },
-      [&](const T* batch, Index rows, std::uint64_t stream, T* gradient) {
-        // The draws of the whole batch come from one stream: the same noise
-        // whatever the thread count.
-        Philox rng(noise_seed, stream);
-        rng.fill_normal(eps.data(), rows * S * d);
-        return slicer.run(rows, gradient, n_parameters(), [&](int slice, Index begin, Index count, T* target) {
-          return batch_loss_and_gradient(parameters_.data(), batch + begin * D, count, eps.data() + begin * S * d,
-                                         target, workspaces[slice], rows);
-        });
-      },
-      [&](ConstRowMatrixRef<T> validation) {
-        // Mean ELBO_beta of the validation rows: the negated training objective.
-        const Vector<T> scores = evaluate(validation, config_.n_mc_samples, evaluation_seed, Estimate::Elbo,
-                                          config_.beta, options.n_threads);
-        return scores.template cast<double>().mean();
-      });
-}
-
-template <class T>
-void VAE<T>::fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
-  initialize(options.seed);
-  adam_.reset(n_parameters());
-  history_.clear();
-  train(X, options, /*single_epoch=*/false);
-}
-
-template <class T>
-void VAE<T>::partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
-  train(X, options, /*single_epoch=*/true);
+double VAE<T>::validation_score(ConstRowMatrixRef<T> X, const TrainingOptions& options) const {
+  // Mean ELBO_beta of the validation rows: the negated training objective.
+  const Vector<T> scores = evaluate(X, config_.n_mc_samples, options.seed, Estimate::Elbo, config_.beta,
+                                    options.n_threads);
+  return scores.template cast<double>().mean();
 }
 
 // ================================================================ inference
@@ -545,6 +497,8 @@ Vector<T> VAE<T>::log_likelihood(ConstRowMatrixRef<T> X, int n_samples, std::uin
   return evaluate(X, n_samples, seed, estimate, 1.0, n_threads);
 }
 
+template class NeuralModel<float, VAE<float>>;
+template class NeuralModel<double, VAE<double>>;
 template class VAE<float>;
 template class VAE<double>;
 

@@ -1,14 +1,17 @@
 // Bindings of the neural models: vaekit::VAE<T> (VAEFloat32 / VAEFloat64) and
 // vaekit::Autoencoder<T> (AutoencoderFloat32 / AutoencoderFloat64). Thin: they
 // convert arguments, release the GIL and call the C++ library; training
-// reports progress and looks for Ctrl-C through the TrainingOptions callbacks.
+// forwards its progress reports to Python callables and looks for Ctrl-C
+// through the TrainingOptions callbacks.
+#include <chrono>
+#include <optional>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "describe.hpp"
 #include "pybind11.hpp"
-#include "training_progress.hpp"
 #include "vaekit/autoencoder.hpp"
 #include "vaekit/vae.hpp"
 
@@ -33,20 +36,114 @@ Model make_model(Index n_features, const py::dict& hyper_parameters) {
   return Model(config);
 }
 
-// Runs fit or partial_fit with the GIL released; progress (verbose) and
-// Ctrl-C go through TrainingProgress. On Ctrl-C the C++ loop restores the
-// last complete epoch and returns; the pending KeyboardInterrupt is then raised.
+// Forwards the training loop's reports to Python callables; the rendering
+// (verbose) is Python's (vaekit/_progress.py). The callbacks run with the GIL
+// released and take it only when Python has something to do:
+// - after a batch, at most every 50 ms (ThrottledSignalCheck's rhythm) and,
+//   with an on_batch, after the first one (a bar may be due at once): look for
+//   Ctrl-C and call on_batch(epoch, batch, n_batches, samples_done, n_samples);
+// - epoch reports are collected and delivered (on_epoch(report dict), in
+//   order) at most every 200 ms, before the next batch report, and at the end
+//   (finish), so that fast epochs never wait for the GIL.
+// A Python exception (KeyboardInterrupt from a signal handler, or one the
+// callables raise) is left pending and stops training; the binding raises it
+// once the C++ loop has restored the last complete epoch.
+class ProgressForwarder {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ProgressForwarder(py::object on_batch, py::object on_epoch)
+      : on_batch_(std::move(on_batch)), on_epoch_(std::move(on_epoch)) {
+    pending_.reserve(64);
+    if (!on_batch_.is_none()) last_check_ = Clock::time_point();
+  }
+
+  bool batch(const BatchReport& report) {
+    const Clock::time_point now = Clock::now();
+    if (now - last_check_ < kCheckInterval) return true;
+    last_check_ = now;
+    py::gil_scoped_acquire gil;
+    return run_python([&] {
+      deliver_epochs();
+      if (!on_batch_.is_none()) {
+        on_batch_(report.epoch, report.batch, report.n_batches, report.samples_done, report.n_samples);
+      }
+    });
+  }
+
+  bool epoch(const EpochReport& report) {
+    const Clock::time_point now = Clock::now();
+    if (!on_epoch_.is_none()) pending_.push_back(report);
+    if (now - last_delivery_ < kDeliveryInterval) {
+      if (now - last_check_ < kCheckInterval) return true;
+      last_check_ = now;
+      py::gil_scoped_acquire gil;
+      return run_python([] {});
+    }
+    last_delivery_ = last_check_ = now;
+    py::gil_scoped_acquire gil;
+    return run_python([&] { deliver_epochs(); });
+  }
+
+  // With the GIL held, once training has returned or thrown (no Python
+  // exception pending): delivers the epoch reports not delivered yet.
+  void finish() { deliver_epochs(); }
+
+ private:
+  static constexpr std::chrono::milliseconds kCheckInterval{50};
+  static constexpr std::chrono::milliseconds kDeliveryInterval{200};
+
+  // Runs `call` (GIL held), then looks for Ctrl-C; false, with the Python
+  // exception left pending, if either raised: an exception must not cross
+  // the C++ loop, which would skip its clean-up.
+  template <class Call>
+  bool run_python(Call&& call) {
+    try {
+      call();
+    } catch (py::error_already_set& error) {
+      error.restore();
+      return false;
+    }
+    return PyErr_CheckSignals() == 0;
+  }
+
+  void deliver_epochs() {
+    // Taken out first: a callable that raises leaves no report delivered twice.
+    std::vector<EpochReport> reports;
+    reports.swap(pending_);
+    for (const EpochReport& report : reports) {
+      py::dict fields;
+      fields["epoch"] = report.epoch;
+      fields["loss"] = report.loss;
+      fields["reconstruction"] = report.reconstruction;
+      fields["kl"] = report.kl;
+      fields["validation_score"] = report.has_validation ? py::object(py::float_(report.validation_score)) : py::none();
+      fields["seconds"] = report.seconds;
+      fields["elapsed"] = report.elapsed;
+      on_epoch_(fields);
+    }
+  }
+
+  py::object on_batch_, on_epoch_;
+  std::vector<EpochReport> pending_;
+  Clock::time_point last_check_ = Clock::now();
+  Clock::time_point last_delivery_ = Clock::now() - kDeliveryInterval;  // the first epoch's report at once
+};
+
+// Runs fit or partial_fit with the GIL released, reports going through
+// ProgressForwarder. On Ctrl-C the C++ loop restores the last complete epoch
+// and returns; the pending KeyboardInterrupt is then raised.
 template <class Model>
-void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOptions options, int verbose,
-           bool single_epoch, double progress_bar_delay) {
+void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOptions options, bool single_epoch,
+           py::object on_batch, py::object on_epoch) {
   bool interrupted = false;
-  TrainingProgress progress(verbose, options.max_iter, single_epoch, progress_bar_delay);
+  ProgressForwarder progress(std::move(on_batch), std::move(on_epoch));
   options.on_batch = [&](const BatchReport& report) {
-    interrupted = !progress.on_batch(report);
+    interrupted = !progress.batch(report);
     return !interrupted;
   };
   options.on_epoch = [&](const EpochReport& report) {
-    interrupted = !progress.on_epoch(report);
+    interrupted = !progress.epoch(report);
     return !interrupted;
   };
   try {
@@ -55,7 +152,7 @@ void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOp
     py::gil_scoped_release release;
     if (single_epoch) model.partial_fit(X, options);
     else model.fit(X, options);
-  } catch (...) {  // TrainingDiverged, InvalidArgument: the lines printed so far still show
+  } catch (...) {  // TrainingDiverged, InvalidArgument: the epochs reported so far still show
     try {
       progress.finish();
     } catch (py::error_already_set&) {
@@ -63,11 +160,89 @@ void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOp
     throw;
   }
   if (interrupted) {
-    py::error_already_set error;  // takes the pending exception, so that print can run
-    progress.finish();
+    py::error_already_set error;  // takes the pending exception, so that the reports can be delivered
+    try {
+      progress.finish();
+    } catch (py::error_already_set&) {
+    }
     throw error;
   }
   progress.finish();
+}
+
+// Writes the layers (coefs (n_in, n_out), intercepts: scikit-learn's MLP
+// layout) of one network into a parameter buffer.
+template <class T>
+void write_layers(const MLP<T>& net, const std::string& which, const std::vector<RowMatrix<T>>& coefs,
+                  const std::vector<Vector<T>>& intercepts, Vector<T>& params) {
+  require(static_cast<int>(coefs.size()) == net.n_layers() && static_cast<int>(intercepts.size()) == net.n_layers(),
+          which + ": expected " + std::to_string(net.n_layers()) + " layers");
+  for (int l = 0; l < net.n_layers(); ++l) {
+    const DenseLayer& layer = net.layer(l);
+    require(coefs[l].rows() == layer.n_in && coefs[l].cols() == layer.n_out && intercepts[l].size() == layer.n_out,
+            which + " layer " + std::to_string(l) + ": expected coefs of shape (" + std::to_string(layer.n_in) +
+                ", " + std::to_string(layer.n_out) + ")");
+    net.weights(params.data(), l) = coefs[l];
+    net.biases(params.data(), l) = intercepts[l];
+  }
+}
+
+template <class T>
+using Layers = std::tuple<std::vector<RowMatrix<T>>, std::vector<Vector<T>>>;
+
+// A fitted model (Model(config, state), which validates the state): its
+// parameters either flat or as the layers of the encoder and the decoder
+// (plus the VAE's learned log-variances), Adam's state (m, v, step) and the
+// history (a dict of TrainingHistory's curves and n_iter; missing keys: empty).
+template <class Model>
+Model restore_model(Index n_features, const py::dict& hyper_parameters,
+                    std::optional<Vector<typename Model::Scalar>> parameters,
+                    std::optional<Layers<typename Model::Scalar>> encoder,
+                    std::optional<Layers<typename Model::Scalar>> decoder,
+                    std::optional<Vector<typename Model::Scalar>> log_variance,
+                    std::optional<std::tuple<Vector<typename Model::Scalar>, Vector<typename Model::Scalar>,
+                                             std::int64_t>>
+                        optimizer_state,
+                    const py::dict& history) {
+  using T = typename Model::Scalar;
+  const Model shape = make_model<Model>(n_features, hyper_parameters);
+  TrainingState<T> state;
+  require(parameters.has_value() != (encoder.has_value() || decoder.has_value()),
+          "give either parameters or the encoder and decoder layers");
+  if (parameters) {
+    require(!log_variance, "log_variance is part of the flat parameters");
+    state.parameters = std::move(*parameters);
+  } else {
+    require(encoder && decoder, "give both the encoder and the decoder layers");
+    state.parameters = Vector<T>::Zero(shape.n_parameters());
+    write_layers(shape.encoder(), "encoder", std::get<0>(*encoder), std::get<1>(*encoder), state.parameters);
+    write_layers(shape.decoder(), "decoder", std::get<0>(*decoder), std::get<1>(*decoder), state.parameters);
+    if (log_variance) {
+      if constexpr (std::is_same_v<Model, VAE<T>>) {
+        require(log_variance->size() == shape.n_log_variance(),
+                "log_variance must have " + std::to_string(shape.n_log_variance()) + " entries");
+        state.parameters.segment(shape.log_variance_offset(), shape.n_log_variance()) = *log_variance;
+      } else {
+        require(false, "log_variance is a VAE's");
+      }
+    }
+  }
+  if (optimizer_state) {
+    state.optimizer.first_moment = std::move(std::get<0>(*optimizer_state));
+    state.optimizer.second_moment = std::move(std::get<1>(*optimizer_state));
+    state.optimizer.step = std::get<2>(*optimizer_state);
+  }
+  for (const auto& [key, value] : history) {
+    const std::string name = py::cast<std::string>(key);
+    TrainingHistory& h = state.history;
+    if (name == "n_iter") h.n_iter = py::cast<int>(value);
+    else if (name == "loss_curve") h.loss_curve = py::cast<std::vector<double>>(value);
+    else if (name == "validation_scores") h.validation_scores = py::cast<std::vector<double>>(value);
+    else if (name == "reconstruction_curve") h.reconstruction_curve = py::cast<std::vector<double>>(value);
+    else if (name == "kl_curve") h.kl_curve = py::cast<std::vector<double>>(value);
+    else require(false, "history has no entry \"" + name + "\"");
+  }
+  return Model(shape.config(), std::move(state));
 }
 
 // The parts shared by both models: parameters, layers, optimiser state, history, training.
@@ -75,9 +250,13 @@ template <class Model, class Class>
 void bind_common(Class& cls) {
   using T = typename Model::Scalar;
   using Ref = ConstRowMatrixRef<T>;
-  cls.def_property_readonly("n_parameters", &Model::n_parameters)
-      .def_property("parameters", [](const Model& m) { return Vector<T>(m.parameters()); },
-                    [](Model& m, const Vector<T>& p) { m.set_parameters(p); })
+  cls.def(py::init(&make_model<Model>), py::arg("n_features"), py::arg("hyper_parameters"))
+      .def_static("restore", &restore_model<Model>, py::arg("n_features"), py::arg("hyper_parameters"),
+                  py::arg("parameters") = py::none(), py::kw_only(), py::arg("encoder") = py::none(),
+                  py::arg("decoder") = py::none(), py::arg("log_variance") = py::none(),
+                  py::arg("optimizer_state") = py::none(), py::arg("history") = py::dict())
+      .def_property_readonly("n_parameters", &Model::n_parameters)
+      .def_property_readonly("parameters", [](const Model& m) { return Vector<T>(m.parameters()); })
       .def("initialize", &Model::initialize, py::arg("seed"))
       // (coefs, intercepts) of "encoder" or "decoder": lists in scikit-learn's MLP layout.
       .def("get_layers",
@@ -92,63 +271,27 @@ void bind_common(Class& cls) {
              return py::make_tuple(coefs, intercepts);
            },
            py::arg("which"))
-      .def("set_layers",
-           [](Model& m, const std::string& which, const std::vector<RowMatrix<T>>& coefs,
-              const std::vector<Vector<T>>& intercepts) {
-             require(which == "encoder" || which == "decoder", "which must be \"encoder\" or \"decoder\"");
-             const MLP<T>& net = which == "encoder" ? m.encoder() : m.decoder();
-             require(static_cast<int>(coefs.size()) == net.n_layers() &&
-                         static_cast<int>(intercepts.size()) == net.n_layers(),
-                     which + ": expected " + std::to_string(net.n_layers()) + " layers");
-             Vector<T> params = m.parameters();
-             for (int l = 0; l < net.n_layers(); ++l) {
-               const DenseLayer& layer = net.layer(l);
-               require(coefs[l].rows() == layer.n_in && coefs[l].cols() == layer.n_out &&
-                           intercepts[l].size() == layer.n_out,
-                       which + " layer " + std::to_string(l) + ": expected coefs of shape (" +
-                           std::to_string(layer.n_in) + ", " + std::to_string(layer.n_out) + ")");
-               net.weights(params.data(), l) = coefs[l];
-               net.biases(params.data(), l) = intercepts[l];
-             }
-             m.set_parameters(params);
-           },
-           py::arg("which"), py::arg("coefs"), py::arg("intercepts"))
       .def("get_optimizer_state",
            [](const Model& m) {
              const auto& s = m.optimizer_state();
              return py::make_tuple(Vector<T>(s.first_moment), Vector<T>(s.second_moment), s.step);
            })
-      .def("set_optimizer_state",
-           [](Model& m, const Vector<T>& first, const Vector<T>& second, std::int64_t step) {
-             require(first.size() == m.n_parameters() && second.size() == m.n_parameters(),
-                     "optimizer state does not match the number of parameters");
-             auto& s = m.optimizer_state();
-             s.first_moment = first;
-             s.second_moment = second;
-             s.step = step;
-           })
       .def_property_readonly("loss_curve", [](const Model& m) { return m.history().loss_curve; })
+      .def_property_readonly("reconstruction_curve", [](const Model& m) { return m.history().reconstruction_curve; })
+      .def_property_readonly("kl_curve", [](const Model& m) { return m.history().kl_curve; })
       .def_property_readonly("validation_scores", [](const Model& m) { return m.history().validation_scores; })
       .def_property_readonly("best_loss", [](const Model& m) { return m.history().best_loss; })
       .def_property_readonly("best_validation_score", [](const Model& m) { return m.history().best_validation_score; })
       .def_property_readonly("n_iter", [](const Model& m) { return m.history().n_iter; })
       .def_property_readonly("converged", [](const Model& m) { return m.history().converged; })
-      .def("set_history",
-           [](Model& m, const std::vector<double>& loss_curve, const std::vector<double>& validation_scores,
-              int n_iter) {
-             auto& h = m.history();
-             h.loss_curve = loss_curve;
-             h.validation_scores = validation_scores;
-             h.n_iter = n_iter;
-           })
       .def(
           "fit",
-          [](Model& m, Ref X, const py::dict& options, std::uint64_t seed, int n_threads, int verbose, bool partial,
-             double progress_bar_delay) {
-            train(m, X, make_options(options, seed, n_threads), verbose, partial, progress_bar_delay);
+          [](Model& m, Ref X, const py::dict& options, std::uint64_t seed, int n_threads, bool partial,
+             py::object on_batch, py::object on_epoch) {
+            train(m, X, make_options(options, seed, n_threads), partial, std::move(on_batch), std::move(on_epoch));
           },
-          py::arg("X"), py::arg("options"), py::arg("seed"), py::arg("n_threads") = 0, py::arg("verbose") = 0,
-          py::arg("partial") = false, py::arg("progress_bar_delay") = 0.5)
+          py::arg("X"), py::arg("options"), py::arg("seed"), py::arg("n_threads") = 0, py::arg("partial") = false,
+          py::arg("on_batch") = py::none(), py::arg("on_epoch") = py::none())
       .def("transform", &Model::transform, py::arg("X"), py::arg("n_threads") = 0,
            py::call_guard<py::gil_scoped_release>())
       .def("inverse_transform", &Model::inverse_transform, py::arg("Z"), py::arg("n_threads") = 0,
@@ -161,17 +304,10 @@ void register_vae_type(py::module_& m, const char* name) {
   using Ref = ConstRowMatrixRef<T>;
   // module_local: the baseline and the AVX2 module each register the same C++ type.
   py::class_<Model> cls(m, name, py::module_local());
-  cls.def(py::init(&make_model<Model>), py::arg("n_features"), py::arg("hyper_parameters"));
   bind_common<Model>(cls);
-  cls.def_property(
+  cls.def_property_readonly(
          "log_variance",
-         [](const Model& m) { return Vector<T>(m.parameters().segment(m.log_variance_offset(), m.n_log_variance())); },
-         [](Model& m, const Vector<T>& values) {
-           require(values.size() == m.n_log_variance(), "log_variance has the wrong size");
-           Vector<T> params = m.parameters();
-           params.segment(m.log_variance_offset(), m.n_log_variance()) = values;
-           m.set_parameters(params);
-         })
+         [](const Model& m) { return Vector<T>(m.parameters().segment(m.log_variance_offset(), m.n_log_variance())); })
       .def_property_readonly("noise_variance", &Model::noise_variance)
       .def(
           "loss_and_gradient",
@@ -219,7 +355,6 @@ void register_autoencoder_type(py::module_& m, const char* name) {
   using Model = Autoencoder<T>;
   using Ref = ConstRowMatrixRef<T>;
   py::class_<Model> cls(m, name, py::module_local());
-  cls.def(py::init(&make_model<Model>), py::arg("n_features"), py::arg("hyper_parameters"));
   bind_common<Model>(cls);
   cls.def(
          "loss_and_gradient",

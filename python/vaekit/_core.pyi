@@ -14,7 +14,7 @@ exist only in this stub, to spell each API once for float32 and float64.
 """
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -102,17 +102,19 @@ class _NeuralModel(Generic[_F]):
     def n_parameters(self) -> int: ...
     @property
     def parameters(self) -> NDArray[_F]: ...
-    @parameters.setter
-    def parameters(self, value: ArrayLike, /) -> None: ...
     def initialize(self, seed: int) -> None: ...
     def get_layers(self, which: str) -> tuple[list[NDArray[_F]], list[NDArray[_F]]]:
         """(coefs, intercepts) of "encoder" or "decoder", coefs[l] of shape (n_in, n_out)."""
-    def set_layers(self, which: str, coefs: Sequence[ArrayLike], intercepts: Sequence[ArrayLike]) -> None: ...
     def get_optimizer_state(self) -> tuple[NDArray[_F], NDArray[_F], int]:
         """Adam's (first moment, second moment, step)."""
-    def set_optimizer_state(self, first_moment: ArrayLike, second_moment: ArrayLike, step: int, /) -> None: ...
     @property
     def loss_curve(self) -> list[float]: ...
+    @property
+    def reconstruction_curve(self) -> list[float]:
+        """The reconstruction term of loss_curve per epoch (NaN where not recorded)."""
+    @property
+    def kl_curve(self) -> list[float]:
+        """The KL term of loss_curve per epoch (loss = reconstruction + beta * kl; 0 for the Autoencoder)."""
     @property
     def validation_scores(self) -> list[float]: ...
     @property
@@ -123,26 +125,37 @@ class _NeuralModel(Generic[_F]):
     def n_iter(self) -> int: ...
     @property
     def converged(self) -> bool: ...
-    def set_history(self, loss_curve: Sequence[float], validation_scores: Sequence[float], n_iter: int, /) -> None: ...
-    def fit(self, X: NDArray[_F], options: HyperParameters, seed: int, n_threads: int = 0, verbose: int = 0,
-            partial: bool = False, progress_bar_delay: float = 0.5) -> None:
+    def fit(self, X: NDArray[_F], options: HyperParameters, seed: int, n_threads: int = 0, partial: bool = False,
+            on_batch: Callable[[int, int, int, int, int], object] | None = None,
+            on_epoch: Callable[[dict[str, object]], object] | None = None) -> None:
         """Train (partial=True: one epoch, continuing); raises TrainingDiverged or KeyboardInterrupt.
 
         options: TrainingOptions' fields (model_descriptions()[kind]["training"]), by name.
 
-        verbose=1 prints a line per epoch; verbose=2 also a bar over the batches
-        of epochs running longer than progress_bar_delay seconds."""
+        on_batch(epoch, batch, n_batches, samples_done, n_samples) is called at
+        most every 50 ms; on_epoch(report) receives each epoch's report (epoch,
+        loss, reconstruction, kl, validation_score or None, seconds, elapsed),
+        collected and delivered at most every 200 ms and at the end. An
+        exception they raise stops training at the last complete epoch."""
     def transform(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
     def inverse_transform(self, Z: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
+
+_Layers = tuple[Sequence[ArrayLike], Sequence[ArrayLike]]
 
 class _VAE(_NeuralModel[_F]):
     def __init__(self, n_features: int, hyper_parameters: HyperParameters) -> None:
         """hyper_parameters: VAEConfig's fields (model_descriptions()["VAE"]); missing ones keep their defaults."""
+    @staticmethod
+    def restore(n_features: int, hyper_parameters: HyperParameters, parameters: ArrayLike | None = None, *,
+                encoder: _Layers | None = None, decoder: _Layers | None = None, log_variance: ArrayLike | None = None,
+                optimizer_state: tuple[ArrayLike, ArrayLike, int] | None = None,
+                history: dict[str, object] = ...) -> _VAE[_F]:
+        """A fitted model: the flat parameters, or the (coefs, intercepts) of the encoder and the decoder
+        (and the learned log-variances); Adam's (m, v, step); the history (loss_curve, validation_scores,
+        reconstruction_curve, kl_curve, n_iter). Validated: sizes, finiteness."""
     @property
     def log_variance(self) -> NDArray[_F]:
         """The learned decoder log-variances (1 for "scalar", n_features for "diagonal", else none)."""
-    @log_variance.setter
-    def log_variance(self, value: ArrayLike, /) -> None: ...
     @property
     def noise_variance(self) -> NDArray[_F]: ...
     def loss_and_gradient(self, parameters: ArrayLike, X: NDArray[_F], eps: NDArray[_F]) -> tuple[float, NDArray[_F]]:
@@ -162,6 +175,12 @@ class _VAE(_NeuralModel[_F]):
 class _Autoencoder(_NeuralModel[_F]):
     def __init__(self, n_features: int, hyper_parameters: HyperParameters) -> None:
         """hyper_parameters: AutoencoderConfig's fields (model_descriptions()["Autoencoder"])."""
+    @staticmethod
+    def restore(n_features: int, hyper_parameters: HyperParameters, parameters: ArrayLike | None = None, *,
+                encoder: _Layers | None = None, decoder: _Layers | None = None, log_variance: None = None,
+                optimizer_state: tuple[ArrayLike, ArrayLike, int] | None = None,
+                history: dict[str, object] = ...) -> _Autoencoder[_F]:
+        """A fitted model, as _VAE.restore (no log-variances)."""
     def loss_and_gradient(self, parameters: ArrayLike, X: NDArray[_F]) -> tuple[float, NDArray[_F]]: ...
     def score_samples(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
 

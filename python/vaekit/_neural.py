@@ -24,6 +24,7 @@ from ._base import MeanScoreMixin
 from ._description import native_class, native_values, parameter_constraints
 from ._io import ModelFileMixin
 from ._native import core
+from ._progress import TrainingProgress
 from ._validation import INT_MAX, MAX_THREADS, FloatDtype, check_memory, seed_from_random_state
 
 # The model file's entry for the seed of score_samples' noise.
@@ -59,11 +60,13 @@ TRAINING_PARAMETERS_DOC = """\
     verbose : int, default=0
         Progress output, printed through Python's ``print`` (``sys.stdout``, so
         Jupyter shows it). 0: none. 1: one line per epoch: epoch (of
-        ``max_iter``), loss, validation score, seconds of the epoch, elapsed
-        seconds and the estimated time left; lines are printed at most every
-        0.2 s (and at the end), so fast epochs do not wait for the GIL.
-        2 (or more): also, in an epoch that lasts over 0.5 s, a bar over its
-        batches (samples done, seconds, time left in the epoch), redrawn in
+        ``max_iter``), loss (for the VAE also its reconstruction and KL
+        terms), validation score, seconds of the epoch, elapsed seconds and
+        the estimated time left; lines reach Python at most every 0.2 s (and
+        at the end), so fast epochs do not wait for the GIL. 2 (or more):
+        also, in an epoch that lasts over 0.5 s, a bar over its batches: tqdm's
+        (``tqdm.auto``, a widget in Jupyter) when tqdm is installed, otherwise
+        a text bar (samples done, seconds, time left in the epoch) redrawn in
         place with ``'\\r'`` at most every 0.2 s and replaced by the epoch's
         line when the epoch ends.
     n_threads : int or None, default=None
@@ -108,7 +111,8 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
     Subclasses set ``_kind`` (the C++ model's kind: its hyper-parameters
     and training parameters, their constraints and the native class follow
     from it), define ``_layer_sizes(n_features)``, ``_store_extra(native)``,
-    ``_restore_extra(native)`` and ``_check_training_data(X)``, and register
+    ``_restore_extra()`` (more arguments of the native ``restore``: a dict) and
+    ``_check_training_data(X)``, and register
     the kind (``_registry.register``).
     """
 
@@ -299,16 +303,23 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         self._train(native, X, partial=True)
         return self
 
+    # Whether verbose output shows the reconstruction and KL terms of the loss.
+    _loss_terms = False
+
     def _train(self, native, X, partial):
         options = native_values(self, self._kind, "training")
+        progress = TrainingProgress(int(self.verbose), self.max_iter, partial, self._progress_bar_delay,
+                                    self._loss_terms)
         try:
-            native.fit(X, options, seed=self._seed, n_threads=self._n_threads(), verbose=min(int(self.verbose), 2),
-                       partial=partial, progress_bar_delay=self._progress_bar_delay)
+            native.fit(X, options, seed=self._seed, n_threads=self._n_threads(), partial=partial,
+                       on_batch=progress.on_batch, on_epoch=progress.on_epoch)
         except (KeyboardInterrupt, core.TrainingDiverged):
             # The C++ loop restored the last complete epoch: keep it, so that the
             # estimator stays usable, then let the exception through.
             self._store(native)
             raise
+        finally:
+            progress.close()
         self._store(native)
 
     def _store(self, native):
@@ -404,18 +415,19 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
             self._freeze_fitted_arrays()
 
     def _build_native_model(self):
-        """The C++ model rebuilt from the fitted attributes."""
+        """The C++ model restored from the fitted attributes."""
         dtype = self._model_dtype()
-        native = native_class(self._kind, dtype)(self.n_features_in_, self._architecture)
         cast = lambda arrays: [np.ascontiguousarray(a, dtype=dtype) for a in arrays]  # noqa: E731
-        native.set_layers("encoder", cast(self.encoder_coefs_), cast(self.encoder_intercepts_))
-        native.set_layers("decoder", cast(self.decoder_coefs_), cast(self.decoder_intercepts_))
-        self._restore_extra(native)
         first, second, step = self._optimizer_state
-        if len(first) == native.n_parameters:
-            native.set_optimizer_state(first, second, step)
-        native.set_history(self.loss_curve_, self.validation_scores_, self.n_iter_)
-        return native
+        history = {"loss_curve": self.loss_curve_, "validation_scores": self.validation_scores_,
+                   "n_iter": self.n_iter_}
+        extra = self._restore_extra()
+        history.update(extra.pop("history", {}))
+        return native_class(self._kind, dtype).restore(
+            self.n_features_in_, self._architecture,
+            encoder=(cast(self.encoder_coefs_), cast(self.encoder_intercepts_)),
+            decoder=(cast(self.decoder_coefs_), cast(self.decoder_intercepts_)),
+            optimizer_state=(first, second, step) if len(first) else None, history=history, **extra)
 
     def _validate_X(self, X):
         # The array the fitted model expects (2-D, C-ordered, its dtype and

@@ -110,8 +110,8 @@ class Autoencoder(_NeuralEstimator):
     def _store_extra(self, native):
         pass
 
-    def _restore_extra(self, native):
-        pass
+    def _restore_extra(self):
+        return {}
 
     @finite_output
     def inverse_transform(self, Z):

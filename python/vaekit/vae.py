@@ -90,6 +90,16 @@ class VAE(_NeuralEstimator):
     loss_curve_ : list of float
         Mean training objective ``-(E_q[log p(x|z)] - beta * KL)`` per epoch
         (the negative ELBO when ``beta=1``), estimated with the training noise.
+        Equal to ``reconstruction_curve_ + beta * kl_curve_`` (to floating-point
+        rounding).
+    reconstruction_curve_ : list of float
+        The reconstruction term of ``loss_curve_`` per epoch: the mean of
+        ``-E_q[log p(x|z)]`` (nats per sample, every constant included).
+        NaN for epochs of a model loaded from a file written before the
+        terms were recorded.
+    kl_curve_ : list of float
+        The KL term of ``loss_curve_`` per epoch: the mean of
+        ``KL(q(z|x) || p(z))`` (nats per sample, before the weight ``beta``).
     validation_scores_ : list of float
         With ``early_stopping``: the mean ``E_q[log p(x|z)] - beta * KL`` of
         the validation split after each epoch; empty otherwise.
@@ -155,6 +165,7 @@ class VAE(_NeuralEstimator):
 
     _kind = "VAE"
     _parameter_constraints = neural_constraints(_kind)
+    _loss_terms = True
 
     # The defaults of the described hyper-parameters are the C++ configuration's
     # (cpp/include/vaekit/vae.hpp, VAEConfig; optim.hpp, TrainingOptions).
@@ -204,6 +215,8 @@ class VAE(_NeuralEstimator):
 
     def _store_extra(self, native):
         self._decoder_log_variance = native.log_variance
+        self.reconstruction_curve_ = list(native.reconstruction_curve)
+        self.kl_curve_ = list(native.kl_curve)
         variance = native.noise_variance
         if variance.size == 0:
             self.noise_variance_ = None
@@ -212,8 +225,9 @@ class VAE(_NeuralEstimator):
         else:
             self.noise_variance_ = float(variance[0])
 
-    def _restore_extra(self, native):
-        native.log_variance = np.asarray(self._decoder_log_variance, dtype=self._model_dtype())
+    def _restore_extra(self):
+        return {"log_variance": np.asarray(self._decoder_log_variance, dtype=self._model_dtype()),
+                "history": {"reconstruction_curve": self.reconstruction_curve_, "kl_curve": self.kl_curve_}}
 
     # ------------------------------------------------------------ methods
     def fit(self, X, y=None):

@@ -128,6 +128,8 @@ void expect_same_training_state(const Model& loaded, const Model& original) {
   EXPECT_EQ(loaded.parameters(), original.parameters());
   EXPECT_EQ(loaded.history().loss_curve, original.history().loss_curve);
   EXPECT_EQ(loaded.history().validation_scores, original.history().validation_scores);
+  EXPECT_EQ(loaded.history().reconstruction_curve, original.history().reconstruction_curve);
+  EXPECT_EQ(loaded.history().kl_curve, original.history().kl_curve);
   EXPECT_EQ(loaded.history().n_iter, original.history().n_iter);
   EXPECT_EQ(loaded.optimizer_state().first_moment, original.optimizer_state().first_moment);
   EXPECT_EQ(loaded.optimizer_state().second_moment, original.optimizer_state().second_moment);

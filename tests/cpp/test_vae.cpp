@@ -154,7 +154,9 @@ struct LinearVAE {
     model.decoder().weights(params.data(), 0) = W.transpose();  // f(z) = W z + b
     model.decoder().biases(params.data(), 0) = b;
     params(model.log_variance_offset()) = std::log(g2);
-    model.set_parameters(params);
+    TrainingState<double> state;
+    state.parameters = params;
+    model = VAE<double>(config(), state);
   }
 
   static VAEConfig config() {
@@ -217,6 +219,64 @@ TEST(LogLikelihood, DoesNotDependOnRowOrder) {
     const Vector<double> backward = linear.model.log_likelihood(reversed, 50, 7, method);
     for (Index i = 0; i < X.rows(); ++i) EXPECT_EQ(forward(i), backward(X.rows() - 1 - i));
   }
+}
+
+// ------------------------------------------------- restoring a fitted model
+VAEConfig small_config() {
+  VAEConfig config;
+  config.n_features = 3;
+  config.n_components = 2;
+  config.hidden_layer_sizes = {4};
+  config.decoder_variance = DecoderVariance::Scalar;
+  return config;
+}
+
+TEST(VAERestore, KeepsTheStateAndRecomputesTheBests) {
+  VAE<double> trained(small_config());
+  TrainingOptions options;
+  options.batch_size = 8;
+  options.max_iter = 3;
+  options.seed = 1;
+  options.n_threads = 1;
+  trained.fit(random_uniform<double>(30, 3, 4), options);
+  TrainingState<double> state{trained.parameters(), trained.optimizer_state(), trained.history()};
+  state.history.best_loss = -1;  // recomputed from the curve
+  const VAE<double> restored(small_config(), state);
+  EXPECT_EQ(restored.parameters(), trained.parameters());
+  EXPECT_EQ(restored.optimizer_state().first_moment, trained.optimizer_state().first_moment);
+  EXPECT_EQ(restored.optimizer_state().step, trained.optimizer_state().step);
+  EXPECT_EQ(restored.history().kl_curve, trained.history().kl_curve);
+  EXPECT_EQ(restored.history().best_loss, trained.history().best_loss);
+}
+
+TEST(VAERestore, RejectsAnInconsistentState) {
+  const VAE<double> shape(small_config());
+  const Index n = shape.n_parameters();
+  const auto rejects = [&](auto&& change) {
+    TrainingState<double> state;
+    state.parameters = Vector<double>::Zero(n);
+    change(state);
+    EXPECT_THROW(VAE<double>(small_config(), state), InvalidArgument);
+  };
+  rejects([&](TrainingState<double>& s) { s.parameters = Vector<double>::Zero(n - 1); });
+  rejects([&](TrainingState<double>& s) { s.parameters(0) = NAN; });
+  rejects([&](TrainingState<double>& s) { s.optimizer.first_moment = Vector<double>::Zero(n); });
+  rejects([&](TrainingState<double>& s) {
+    s.optimizer.first_moment = Vector<double>::Zero(n);
+    s.optimizer.second_moment = Vector<double>::Constant(n, -1.0);
+  });
+  rejects([&](TrainingState<double>& s) { s.history.loss_curve = {1.0, INFINITY}; });
+  rejects([&](TrainingState<double>& s) {
+    s.history.loss_curve = {1.0, 2.0};
+    s.history.kl_curve = {0.5};
+  });
+  // Curves without their terms (older model files): NaN terms.
+  TrainingState<double> state;
+  state.parameters = Vector<double>::Zero(n);
+  state.history.loss_curve = {1.0, 2.0};
+  const VAE<double> restored(small_config(), state);
+  ASSERT_EQ(restored.history().reconstruction_curve.size(), 2u);
+  EXPECT_TRUE(std::isnan(restored.history().reconstruction_curve[0]) && std::isnan(restored.history().kl_curve[1]));
 }
 
 }  // namespace

@@ -466,3 +466,29 @@ def test_a_save_into_a_read_only_directory_leaves_the_target_untouched(saved_vae
         tmp_path.chmod(0o755)
     assert target.read_bytes() == b"old contents"
     assert os.listdir(tmp_path) == ["model.safetensors"]
+
+
+def test_the_loss_terms_survive_a_save_and_load(saved_vae, tmp_path):
+    est, X, path = saved_vae
+    loaded = vaekit.load(path)
+    assert loaded.reconstruction_curve_ == est.reconstruction_curve_ and loaded.kl_curve_ == est.kl_curve_
+    assert len(est.kl_curve_) == est.n_iter_
+    # Training goes on from the loaded terms.
+    loaded.partial_fit(X)
+    assert loaded.kl_curve_[:-1] == est.kl_curve_ and len(loaded.reconstruction_curve_) == est.n_iter_ + 1
+
+
+def test_a_file_without_the_loss_terms_loads_with_nan_for_them(saved_vae, safetensors, tmp_path):
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    est, X, path = saved_vae
+    with safe_open(str(path), framework="numpy") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(path))
+    del tensors["history.reconstruction_curve"], tensors["history.kl_curve"]
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=metadata)
+    loaded = vaekit.load(tmp_path / "old.safetensors")
+    assert loaded.loss_curve_ == est.loss_curve_
+    assert len(loaded.kl_curve_) == len(est.loss_curve_) and np.isnan(loaded.reconstruction_curve_ + loaded.kl_curve_).all()
+    assert_same_predictions(est, loaded, X)

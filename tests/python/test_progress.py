@@ -1,9 +1,12 @@
 """verbose=1: one progress line per epoch, printed through Python's sys.stdout
-(so capsys, and Jupyter, see it), with the elapsed time and the time left.
-verbose=2: also a bar over the batches of long epochs, redrawn in place with
-'\\r' at most every 0.2 s, which the epoch's line then replaces."""
+(so capsys, and Jupyter, see it), with the elapsed time and the time left (for
+the VAE also the loss's reconstruction and KL terms).
+verbose=2: also a bar over the batches of long epochs: tqdm's when tqdm is
+installed, otherwise a text bar redrawn in place with '\\r' at most every
+0.2 s, which the epoch's line then replaces."""
 
 import re
+import sys
 import threading
 import time
 
@@ -15,7 +18,8 @@ from vaekit import VAE, Autoencoder
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 X = np.random.default_rng(0).normal(size=(60, 4))
-LINE = re.compile(r"Epoch (\d+)/(\d+), loss = \S+(, validation score = \S+)?, \S+ s, elapsed \S+ s, ETA \S+ s$")
+LINE = re.compile(r"Epoch (\d+)/(\d+), loss = \S+(?:, reconstruction = \S+, KL = \S+)?(, validation score = \S+)?, "
+                  r"\S+ s, elapsed \S+ s, ETA \S+ s$")
 
 
 @pytest.mark.parametrize("estimator_class", [VAE, Autoencoder])
@@ -65,10 +69,22 @@ def split_output(out):
 
 
 @pytest.fixture
-def bar_at_once(monkeypatch):
-    """Bars from the first batch of every epoch on (instead of after 0.5 s)."""
+def no_tqdm(monkeypatch):
+    """tqdm made unimportable: the text bar, as without tqdm installed."""
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+
+
+@pytest.fixture
+def bar_at_once(monkeypatch, no_tqdm):
+    """Text bars from the first batch of every epoch on (instead of after 0.5 s)."""
     from vaekit._neural import _NeuralEstimator
     monkeypatch.setattr(_NeuralEstimator, "_progress_bar_delay", 0.0)
+
+
+def test_without_tqdm_the_text_bar_is_used(no_tqdm):
+    from vaekit import _progress
+    assert _progress._tqdm() is None
 
 
 @pytest.mark.parametrize("estimator_class", [VAE, Autoencoder])
@@ -87,7 +103,7 @@ def test_verbose_2_draws_a_bar_with_carriage_returns_then_the_epoch_lines(estima
     assert out.startswith("\r" + bars[0]) and ("\r" + " " * len(bars[0]) + "\rEpoch 1/3, loss = ") in out
 
 
-def test_verbose_2_with_fast_epochs_prints_only_the_epoch_lines(capsys):
+def test_verbose_2_with_fast_epochs_prints_only_the_epoch_lines(no_tqdm, capsys):
     # Epochs of 60 samples take milliseconds, far below the 0.5 s that earns a bar.
     VAE(hidden_layer_sizes=(4,), batch_size=8, max_iter=4, n_iter_no_change=100, verbose=2, random_state=0).fit(X)
     out = capsys.readouterr().out
@@ -144,3 +160,19 @@ def test_verbose_2_works_from_a_thread(bar_at_once, capsys):
     assert not thread.is_alive() and not errors, errors
     bars, lines = split_output(capsys.readouterr().out)
     assert bars and [int(LINE.match(line).group(1)) for line in lines] == [1, 2]
+
+
+# ------------------------------------------------------------ verbose=2 with tqdm installed
+@pytest.mark.parametrize("estimator_class", [VAE, Autoencoder])
+def test_verbose_2_draws_tqdm_bars_when_tqdm_is_installed(estimator_class, monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    from vaekit._neural import _NeuralEstimator
+    monkeypatch.setattr(_NeuralEstimator, "_progress_bar_delay", 0.0)
+    estimator_class(hidden_layer_sizes=(4,), batch_size=16, max_iter=3, n_iter_no_change=100, verbose=2,
+                    random_state=0).fit(X)
+    captured = capsys.readouterr()
+    # tqdm's bar on stderr (the first batch's report comes at once; an epoch's
+    # bar is cleared when it ends), the epoch lines alone on stdout.
+    assert "Epoch 1/3:" in captured.err and "16/60" in captured.err and "samples" in captured.err, captured.err
+    lines = captured.out.splitlines()
+    assert "\r" not in captured.out and [int(LINE.match(line).group(1)) for line in lines] == [1, 2, 3]

@@ -79,7 +79,7 @@ def runtime_parameters(function, name):
     match = re.match(rf"{re.escape(name)}\((.*)\)\s*->", first_line)
     assert match, f"no signature in the docstring of {name}: {first_line!r}"
     names = [part.split(":")[0].strip() for part in split_top_level(match.group(1))]
-    return [n for n in names if n != "self"]
+    return [n for n in names if n not in ("self", "*")]  # "*": pybind11's keyword-only marker
 
 
 def same_parameters(stub, runtime):

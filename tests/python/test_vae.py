@@ -24,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from vaekit import PPCA, VAE
+from vaekit._native import core
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -486,3 +487,56 @@ def test_a_learned_variance_that_starts_too_high_on_small_unit_interval_data_war
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=PosteriorCollapseWarning)
         assert VAE(noise_variance=0.03, random_state=0).fit(X).active_units(X) == 2
+
+
+# ------------------------------------------------------------ the loss terms per epoch
+@pytest.mark.parametrize("beta", [1.0, 0.3])
+def test_loss_curve_is_reconstruction_plus_beta_times_kl(beta):
+    X = np.random.default_rng(0).normal(size=(200, 6))
+    vae = VAE(hidden_layer_sizes=(8,), decoder_variance="diagonal", beta=beta, n_mc_samples=2, max_iter=4,
+              batch_size=32, n_iter_no_change=100, random_state=0, dtype=np.float64).fit(X)
+    vae.partial_fit(X)
+    assert len(vae.reconstruction_curve_) == len(vae.kl_curve_) == len(vae.loss_curve_) == 5
+    np.testing.assert_allclose(vae.loss_curve_, np.add(vae.reconstruction_curve_, beta * np.array(vae.kl_curve_)),
+                               rtol=1e-12)
+    assert all(kl > 0 for kl in vae.kl_curve_)
+
+
+def test_first_epoch_terms_match_a_numpy_linear_vae():
+    # One epoch of one batch: the recorded terms are those of the initial
+    # parameters (the Adam step comes after the loss). Linear encoder and
+    # decoder, g^2 = 1: the KL term is deterministic, and the reconstruction
+    # term's expectation over eps has a closed form, which the one-draw-per-row
+    # estimate of 4000 rows approaches to about a percent.
+    rng = np.random.default_rng(1)
+    n, D, d = 4000, 5, 2
+    X = rng.normal(size=(n, D)) @ rng.normal(size=(D, D))
+    hyper_parameters = dict(n_components=d, hidden_layer_sizes=[], activation="identity",
+                            decoder_variance="fixed", noise_variance=1.0, beta=1.0, n_mc_samples=1)
+    options = dict(batch_size=n, max_iter=1, learning_rate=1e-3, weight_decay=0.0, early_stopping=False,
+                   validation_fraction=0.1, n_iter_no_change=5, tol=1e-4)
+    trained = core.VAEFloat64(D, hyper_parameters)
+    trained.fit(X, options, seed=7)
+    initial = core.VAEFloat64(D, hyper_parameters)
+    initial.initialize(7)
+    (encoder_coef,), (encoder_bias,) = initial.get_layers("encoder")
+    (decoder_coef,), (decoder_bias,) = initial.get_layers("decoder")
+    E = X @ encoder_coef + encoder_bias
+    h, log_k2 = E[:, :d], E[:, d:]
+    kl = 0.5 * np.sum(h**2 + np.exp(log_k2) - log_k2 - 1, axis=1).mean()
+    residual = X - h @ decoder_coef - decoder_bias
+    # E_q ||x - (h + k eps) C - b||^2 = ||x - h C - b||^2 + sum_c k_c^2 ||C_c||^2
+    expected_squares = np.sum(residual**2, axis=1) + np.exp(log_k2) @ np.sum(decoder_coef**2, axis=1)
+    reconstruction = (0.5 * D * np.log(2 * np.pi) + 0.5 * expected_squares).mean()
+    assert trained.kl_curve[0] == pytest.approx(kl, rel=1e-12)
+    assert trained.reconstruction_curve[0] == pytest.approx(reconstruction, rel=0.01)
+    assert trained.loss_curve[0] == pytest.approx(trained.reconstruction_curve[0] + trained.kl_curve[0], rel=1e-12)
+
+
+def test_verbose_1_prints_the_reconstruction_and_kl_terms(capsys):
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    vae = VAE(hidden_layer_sizes=(4,), max_iter=2, n_iter_no_change=100, verbose=1, random_state=0).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for line, reconstruction, kl in zip(lines, vae.reconstruction_curve_, vae.kl_curve_):
+        assert f", reconstruction = {reconstruction:.6g}, KL = {kl:.6g}," in line

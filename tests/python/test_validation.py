@@ -358,8 +358,9 @@ def test_cpp_vae_config_is_validated():
 
 
 def test_cpp_training_options_and_inputs_are_validated():
-    model = core.VAEFloat64(5, dict(n_components=2, hidden_layer_sizes=[4], activation="relu", likelihood="gaussian",
-                                    decoder_variance="fixed", noise_variance=1.0, beta=1.0, n_mc_samples=1))
+    hyper_parameters = dict(n_components=2, hidden_layer_sizes=[4], activation="relu", likelihood="gaussian",
+                            decoder_variance="fixed", noise_variance=1.0, beta=1.0, n_mc_samples=1)
+    model = core.VAEFloat64(5, hyper_parameters)
     X = training_data()
     good = dict(batch_size=8, max_iter=1, learning_rate=1e-3, weight_decay=0.0, early_stopping=False,
                 validation_fraction=0.1, n_iter_no_change=5, tol=1e-4)
@@ -392,10 +393,12 @@ def test_cpp_training_options_and_inputs_are_validated():
     ]:
         with pytest.raises(ValueError, match=match):
             getattr(model, method)(*arguments)
+    restore = type(model).restore
     with pytest.raises(ValueError, match="encoder layer 0"):
-        model.set_layers("encoder", [np.ones((3, 3))] * 2, [np.ones(3)] * 2)
+        restore(X.shape[1], hyper_parameters, encoder=([np.ones((3, 3))] * 2, [np.ones(3)] * 2),
+                decoder=model.get_layers("decoder"))
     with pytest.raises(ValueError, match="parameters"):
-        model.parameters = np.ones(3)
+        restore(X.shape[1], hyper_parameters, np.ones(3))
 
 
 def test_cpp_ppca_is_validated():

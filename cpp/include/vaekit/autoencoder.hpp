@@ -15,6 +15,7 @@
 #include "vaekit/common.hpp"
 #include "vaekit/describe.hpp"
 #include "vaekit/mlp.hpp"
+#include "vaekit/neural_model.hpp"
 #include "vaekit/optim.hpp"
 
 namespace vaekit {
@@ -44,36 +45,27 @@ struct AutoencoderConfig {
 };
 
 template <class T>
-class Autoencoder {
+class Autoencoder : public NeuralModel<T, Autoencoder<T>> {
  public:
   using Scalar = T;
   using Config = AutoencoderConfig;
   static constexpr const char* kKind = "Autoencoder";  // the model files' "kind"
 
+  // A model with zero parameters: initialize(seed), fit or partial_fit next.
   explicit Autoencoder(const AutoencoderConfig& config);
+  // A fitted model, validated as NeuralModel::restore says.
+  Autoencoder(const AutoencoderConfig& config, TrainingState<T> state);
 
   const AutoencoderConfig& config() const { return config_; }
   Index n_features() const { return config_.n_features; }
   Index n_components() const { return config_.n_components; }
-  const MLP<T>& encoder() const { return encoder_; }
-  const MLP<T>& decoder() const { return decoder_; }
-  Index n_parameters() const { return static_cast<Index>(parameters_.size()); }
-  const Vector<T>& parameters() const { return parameters_; }
-  void set_parameters(ConstVectorRef<T> parameters);
-  // Random initial parameters (MLP::initialize); fit(X, options) starts from initialize(options.seed).
-  void initialize(std::uint64_t seed);
 
   // Mean loss over the rows of X and its gradient at `parameters`.
   double loss_and_gradient(ConstVectorRef<T> parameters, ConstRowMatrixRef<T> X, Vector<T>& gradient) const;
 
-  // As VAE::fit / VAE::partial_fit; loss_curve is the mean loss per epoch,
-  // validation_scores the mean of -loss on the validation split.
-  void fit(ConstRowMatrixRef<T> X, const TrainingOptions& options);
-  void partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options);
-  const TrainingHistory& history() const { return history_; }
-  TrainingHistory& history() { return history_; }
-  const AdamState<T>& optimizer_state() const { return adam_; }
-  AdamState<T>& optimizer_state() { return adam_; }
+  // Training (NeuralModel::fit, partial_fit): loss_curve is the mean loss per
+  // epoch (reconstruction_curve the same, kl_curve 0), validation_scores the
+  // mean of -loss on the validation split.
 
   // Row-invariant inference (see mlp.hpp).
   RowMatrix<T> transform(ConstRowMatrixRef<T> X, int n_threads = 0) const;          // e(x)
@@ -82,23 +74,26 @@ class Autoencoder {
   Vector<T> score_samples(ConstRowMatrixRef<T> X, int n_threads = 0) const;
 
  private:
+  // What NeuralModel's training loop asks of the model (neural_model.hpp).
+  friend class NeuralModel<T, Autoencoder<T>>;
   struct Workspace {
     MLPWorkspace<T> encoder, decoder;
   };
-  // Loss and gradient of `rows` rows of a batch of `batch_rows` rows, both
-  // divided by batch_rows (a slice's share of the batch mean); single-threaded.
-  double batch_loss_and_gradient(const T* params, const T* X, Index rows, T* gradient, Workspace& workspace,
-                                 Index batch_rows) const;
-  void train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch);
+  detail::BatchLoss batch_loss_and_gradient(const T* params, const T* X, Index rows, const T* eps, T* gradient,
+                                            Workspace& workspace, Index batch_rows) const;
+  void reserve(Workspace& workspace, Index rows) const;
+  Index noise_per_row() const { return 0; }
+  double validation_score(ConstRowMatrixRef<T> X, const TrainingOptions& options) const;
+  void initialize_heads() {}
 
+  using NeuralModel<T, Autoencoder<T>>::encoder_;
+  using NeuralModel<T, Autoencoder<T>>::decoder_;
+  using NeuralModel<T, Autoencoder<T>>::parameters_;
   AutoencoderConfig config_;
-  MLP<T> encoder_, decoder_;
-  Vector<T> parameters_;
-  Vector<T> decay_mask_;
-  AdamState<T> adam_;
-  TrainingHistory history_;
 };
 
+extern template class NeuralModel<float, Autoencoder<float>>;
+extern template class NeuralModel<double, Autoencoder<double>>;
 extern template class Autoencoder<float>;
 extern template class Autoencoder<double>;
 

@@ -35,8 +35,11 @@
 //                "scalar", (D) for "diagonal", absent otherwise
 //   optional     optimizer.exp_avg, optimizer.exp_avg_sq: Adam's moments, flat,
 //                in the order of the model's parameter buffer (with
-//                "optimizer_step"); history.loss_curve, history.validation_scores
-//                (F64): the training history, so that training can continue.
+//                "optimizer_step"); history.loss_curve, history.validation_scores,
+//                history.reconstruction_curve, history.kl_curve (F64): the
+//                training history, so that training can continue (the last two:
+//                the terms of loss_curve, loss = reconstruction + beta * kl;
+//                files without them load with NaN for those epochs).
 //
 // Reading validates everything before trusting it: the header length against
 // the file size (nothing the header merely claims is allocated), the JSON

@@ -60,9 +60,12 @@ bool adam_step(T* params, const T* gradient, const T* gradient2, const T* decay_
 struct EpochReport {
   int epoch = 0;                  // 1-based, counted over all fit/partial_fit calls
   double loss = 0;                // mean training loss of the epoch
+  double reconstruction = 0;      // its reconstruction term (VAE: mean -E_q[log p(x|z)])
+  double kl = 0;                  // its KL term (VAE: mean KL(q || p(z)); loss = reconstruction + beta kl)
   double validation_score = 0;    // meaningful when has_validation
   bool has_validation = false;
   double seconds = 0;             // wall time of the epoch
+  double elapsed = 0;             // wall time since this fit / partial_fit call began
 };
 
 // What the training loop reports after each batch (cheap to build: no
@@ -110,6 +113,10 @@ struct TrainingOptions {
 
 struct TrainingHistory {
   std::vector<double> loss_curve;         // mean training loss per epoch
+  // The terms of loss_curve per epoch (EpochReport); NaN for epochs of a
+  // model restored without them (model files written before they existed).
+  std::vector<double> reconstruction_curve;
+  std::vector<double> kl_curve;
   std::vector<double> validation_scores;  // validation score per epoch (early stopping)
   double best_loss = 0;                   // smallest entry of loss_curve
   double best_validation_score = 0;       // largest entry of validation_scores
@@ -117,6 +124,15 @@ struct TrainingHistory {
   bool converged = false;                 // stopped by the n_iter_no_change rule
   bool interrupted = false;               // stopped by on_batch / on_epoch
   void clear() { *this = TrainingHistory(); }
+};
+
+// Everything training changes in a neural model: what a fitted model is
+// restored from (VAE(config, state), Autoencoder(config, state)).
+template <class T>
+struct TrainingState {
+  Vector<T> parameters;     // the model's flat buffer (n_parameters())
+  AdamState<T> optimizer;   // moments of n_parameters() entries, or both empty (no state)
+  TrainingHistory history;  // best_loss and best_validation_score are recomputed from the curves
 };
 
 // Thrown when a batch gives a non-finite loss or gradient. The model keeps

@@ -40,6 +40,7 @@
 #include "vaekit/common.hpp"
 #include "vaekit/describe.hpp"
 #include "vaekit/mlp.hpp"
+#include "vaekit/neural_model.hpp"
 #include "vaekit/optim.hpp"
 
 namespace vaekit {
@@ -111,31 +112,28 @@ struct VAEWorkspace {
 };
 
 template <class T>
-class VAE {
+class VAE : public NeuralModel<T, VAE<T>> {
  public:
   using Scalar = T;
   using Config = VAEConfig;
   static constexpr const char* kKind = "VAE";  // the model files' "kind"
 
+  // A model with zero parameters: initialize(seed), fit or partial_fit next.
   explicit VAE(const VAEConfig& config);
+  // A fitted model (what the model files and the bindings restore), validated
+  // as NeuralModel::restore says.
+  VAE(const VAEConfig& config, TrainingState<T> state);
 
+  using NeuralModel<T, VAE<T>>::n_parameters;
+  using NeuralModel<T, VAE<T>>::parameters;
   const VAEConfig& config() const { return config_; }
   Index n_features() const { return config_.n_features; }
   Index n_components() const { return config_.n_components; }
-  const MLP<T>& encoder() const { return encoder_; }
-  const MLP<T>& decoder() const { return decoder_; }
-  Index n_parameters() const { return static_cast<Index>(parameters_.size()); }
-  const Vector<T>& parameters() const { return parameters_; }
-  void set_parameters(ConstVectorRef<T> parameters);
   // Learned decoder log-variances: n_log_variance() entries from log_variance_offset().
-  Index log_variance_offset() const { return decoder_.end_offset(); }
+  Index log_variance_offset() const { return this->decoder_.end_offset(); }
   Index n_log_variance() const;
   // g^2: one value (Fixed, Scalar), one per feature (Diagonal), none (Network, Bernoulli).
   Vector<T> noise_variance() const;
-
-  // Random initial parameters (MLP::initialize), log g^2 = log(noise_variance);
-  // fit(X, options) starts from initialize(options.seed).
-  void initialize(std::uint64_t seed);
 
   // The training objective -ELBO_beta, averaged over the rows of X, and its
   // gradient with respect to `parameters`, for given standard normal draws
@@ -144,17 +142,11 @@ class VAE {
   double loss_and_gradient(ConstVectorRef<T> parameters, ConstRowMatrixRef<T> X, ConstRowMatrixRef<T> eps,
                            Vector<T>& gradient) const;
 
-  // Initialises the parameters (seed from options), resets the optimiser and
-  // the history, and trains (see TrainingOptions). Training objective per
-  // epoch: history().loss_curve (mean -ELBO_beta); with early stopping,
-  // validation_scores holds the mean ELBO_beta of the validation split.
-  void fit(ConstRowMatrixRef<T> X, const TrainingOptions& options);
-  // One epoch over X, continuing from the current parameters and Adam state.
-  void partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options);
-  const TrainingHistory& history() const { return history_; }
-  TrainingHistory& history() { return history_; }
-  const AdamState<T>& optimizer_state() const { return adam_; }
-  AdamState<T>& optimizer_state() { return adam_; }
+  // Training (NeuralModel::fit, partial_fit): history().loss_curve is the mean
+  // -ELBO_beta per epoch, reconstruction_curve its mean -E_q[log p(x|z)] and
+  // kl_curve its mean KL(q || p(z)) (loss = reconstruction + beta * kl); with
+  // early stopping, validation_scores holds the mean ELBO_beta of the
+  // validation split.
 
   // Inference. Each row's result depends only on that row (and on the seed for
   // the stochastic ones), never on its position or on the other rows.
@@ -181,23 +173,26 @@ class VAE {
 
  private:
   enum class Estimate { Elbo, Importance, Prior };
-  // Loss and gradient of `rows` rows of a batch of `batch_rows` rows, both
-  // divided by batch_rows (a slice's share of the batch mean); single-threaded.
-  double batch_loss_and_gradient(const T* params, const T* X, Index rows, const T* eps, T* gradient,
-                                 VAEWorkspace<T>& workspace, Index batch_rows) const;
+  // What NeuralModel's training loop asks of the model (neural_model.hpp).
+  friend class NeuralModel<T, VAE<T>>;
+  using Workspace = VAEWorkspace<T>;
+  detail::BatchLoss batch_loss_and_gradient(const T* params, const T* X, Index rows, const T* eps, T* gradient,
+                                            VAEWorkspace<T>& workspace, Index batch_rows) const;
   void reserve(VAEWorkspace<T>& workspace, Index rows) const;
+  Index noise_per_row() const { return config_.n_mc_samples * config_.n_components; }
+  double validation_score(ConstRowMatrixRef<T> X, const TrainingOptions& options) const;
+  void initialize_heads();
   Vector<T> evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate, double beta,
                      int n_threads) const;
-  void train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch);
 
+  using NeuralModel<T, VAE<T>>::encoder_;
+  using NeuralModel<T, VAE<T>>::decoder_;
+  using NeuralModel<T, VAE<T>>::parameters_;
   VAEConfig config_;
-  MLP<T> encoder_, decoder_;
-  Vector<T> parameters_;
-  Vector<T> decay_mask_;
-  AdamState<T> adam_;
-  TrainingHistory history_;
 };
 
+extern template class NeuralModel<float, VAE<float>>;
+extern template class NeuralModel<double, VAE<double>>;
 extern template class VAE<float>;
 extern template class VAE<double>;
 
