@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "bernoulli.hpp"
+#include "numeric.hpp"
 #include "parallel.hpp"
 #include "training.hpp"
 #include "vaekit/random.hpp"
@@ -14,7 +15,7 @@
 namespace vaekit {
 namespace {
 
-constexpr double kLog2Pi = 1.8378770664093454835606594728112;
+using detail::kLog2Pi;
 // Latent rows per decoder pass in the evaluation paths: n_mc_samples (or
 // IWAE's m) draws are decoded in chunks of this many rows, so thousands of
 // samples need no more memory than a few hundred.

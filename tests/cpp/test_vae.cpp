@@ -8,13 +8,14 @@
 
 #include <Eigen/Cholesky>
 
+#include "numeric.hpp"
 #include "test_util.hpp"
 #include "vaekit/vae.hpp"
 
 namespace vaekit::testing {
 namespace {
 
-constexpr double kLog2Pi = 1.8378770664093454835606594728112;
+using detail::kLog2Pi;
 
 struct ElboCase {
   const char* name;

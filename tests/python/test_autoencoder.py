@@ -115,21 +115,15 @@ def test_bce_requires_data_in_the_unit_interval():
 
 
 @pytest.mark.parametrize("scaler", ["MinMaxScaler", "StandardScaler"])
-def test_default_autoencoder_gives_useful_features_on_both_scalings(scaler):
+def test_default_autoencoder_gives_useful_features_on_both_scalings(scaler, scaled_digits, features_accuracy):
     # The default hyper-parameters (200 epochs of Adam at 1e-3, batches of 128, squared
     # error), with 8 latent dimensions and a hidden layer of 64 rather than 256 to keep the
     # test quick, on scikit-learn's digits scaled to [0, 1] or standardised.
-    import sklearn.preprocessing
-    from sklearn.datasets import load_digits
     from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
 
-    X, y = load_digits(return_X_y=True)
-    scaling = getattr(sklearn.preprocessing, scaler)().fit(X[:1000])
-    X_train, X_test = scaling.transform(X[:1000]), scaling.transform(X[1000:1400])
+    X_train, y_train, X_test, y_test = scaled_digits(scaler)
     autoencoder = Autoencoder(n_components=8, hidden_layer_sizes=(64,), random_state=0).fit(X_train)
-    classifier = LogisticRegression(max_iter=2000).fit(autoencoder.transform(X_train), y[:1000])
-    assert classifier.score(autoencoder.transform(X_test), y[1000:1400]) > 0.75  # chance: 0.1
+    assert features_accuracy(autoencoder, X_train, y_train, X_test, y_test) > 0.75  # chance: 0.1
     # It reconstructs unseen digits about as well as PCA with as many components, or better.
     error = np.mean((autoencoder.inverse_transform(autoencoder.transform(X_test)) - X_test) ** 2)
     pca = PCA(n_components=8).fit(X_train)

@@ -414,24 +414,6 @@ def test_one_sample_transform_equals_the_batched_rows_bit_for_bit(n_threads):
 
 
 # ------------------------------------ the defaults, on [0, 1] and on standardised data
-def scaled_digits(scaler):
-    """scikit-learn's digits, the first 1000 for training and the next 400 for testing, scaled by `scaler`
-    fitted on the training part."""
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    scaler = scaler().fit(X[:1000])
-    return scaler.transform(X[:1000]), y[:1000], scaler.transform(X[1000:1400]), y[1000:1400]
-
-
-def latent_features_accuracy(vae, X_train, y_train, X_test, y_test):
-    """Test accuracy of a logistic regression on the VAE's posterior means."""
-    from sklearn.linear_model import LogisticRegression
-
-    classifier = LogisticRegression(max_iter=2000).fit(vae.transform(X_train), y_train)
-    return classifier.score(vae.transform(X_test), y_test)
-
-
 def default_vae(**params):
     """The default hyper-parameters (learned scalar decoder variance, 200 epochs of Adam at 1e-3,
     batches of 128), with 8 latent dimensions and a hidden layer of 64 rather than 256 to keep the
@@ -440,36 +422,33 @@ def default_vae(**params):
 
 
 @pytest.mark.parametrize("scaler", ["MinMaxScaler", "StandardScaler"])
-def test_default_vae_keeps_its_latent_dimensions_active_on_both_scalings(scaler):
+def test_default_vae_keeps_its_latent_dimensions_active_on_both_scalings(scaler, scaled_digits, features_accuracy):
     # The default decoder variance is learned ("scalar"), so the balance between
     # reconstruction and KL follows the data's scale. (With g^2 fixed at 1,
     # pixels in [0, 1] collapse: the next test.)
-    import sklearn.preprocessing
-
-    X_train, y_train, X_test, y_test = scaled_digits(getattr(sklearn.preprocessing, scaler))
+    X_train, y_train, X_test, y_test = scaled_digits(scaler)
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=UserWarning)  # PosteriorCollapseWarning included
         warnings.simplefilter("ignore", category=ConvergenceWarning)
         vae = default_vae().fit(X_train)
     assert vae.decoder_variance == "scalar" and vae.max_iter == 200
     assert vae.active_units(X_train) >= 6
-    assert latent_features_accuracy(vae, X_train, y_train, X_test, y_test) > 0.75  # chance: 0.1
+    assert features_accuracy(vae, X_train, y_train, X_test, y_test) > 0.75  # chance: 0.1
 
 
-def test_fixed_unit_variance_collapses_on_unit_interval_data_and_the_default_does_not():
+def test_fixed_unit_variance_collapses_on_unit_interval_data_and_the_default_does_not(scaled_digits,
+                                                                                     features_accuracy):
     # The reason for the default: with g^2 = 1 on pixels in [0, 1] the squared error
     # is tiny next to the KL term, q(z|x) = p(z) and the features carry little.
-    from sklearn.preprocessing import MinMaxScaler
-
     from vaekit import PosteriorCollapseWarning
 
-    X_train, y_train, X_test, y_test = scaled_digits(MinMaxScaler)
+    X_train, y_train, X_test, y_test = scaled_digits("MinMaxScaler")
     with pytest.warns(PosteriorCollapseWarning, match='decoder_variance="scalar"'):
         fixed = default_vae(decoder_variance="fixed").fit(X_train)
     learned = default_vae().fit(X_train)
     assert fixed.active_units(X_train) <= 1 and learned.active_units(X_train) >= 6
-    collapsed_accuracy = latent_features_accuracy(fixed, X_train, y_train, X_test, y_test)
-    assert latent_features_accuracy(learned, X_train, y_train, X_test, y_test) > collapsed_accuracy + 0.15
+    collapsed_accuracy = features_accuracy(fixed, X_train, y_train, X_test, y_test)
+    assert features_accuracy(learned, X_train, y_train, X_test, y_test) > collapsed_accuracy + 0.15
 
 
 def test_a_learned_variance_that_starts_too_high_on_small_unit_interval_data_warns_with_the_remedy():
