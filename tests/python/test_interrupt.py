@@ -17,10 +17,13 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX sig
 # Runs in the subprocess: fits with verbose output (one line per epoch or EM
 # iteration, the parent's cue), then reports what the interrupted estimator holds.
 CHILD = r"""
-import json, sys, time, warnings
+import json, signal, sys, time, warnings
 import numpy as np
 from vaekit import PPCA, VAE, Autoencoder
 
+# Python leaves SIGINT ignored when it starts with it ignored (a test run started
+# in the background by a shell, or under nohup): Ctrl-C's behaviour is tested.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 warnings.simplefilter("ignore")
 case = sys.argv[1]
 rng = np.random.default_rng(0)

@@ -7,10 +7,7 @@ progress lines, convergence warnings), the Bernoulli likelihood, sampling and
 pickling. Each test against an independent reference (PPCA's closed form, numpy
 re-implementations, scikit-learn's checks)."""
 
-import os
 import pickle
-import signal
-import threading
 import warnings
 
 from functools import partial
@@ -315,22 +312,6 @@ def test_non_finite_loss_raises_and_keeps_finite_weights(how):
     for array in vae.encoder_coefs_ + vae.decoder_coefs_ + vae.encoder_intercepts_ + vae.decoder_intercepts_:
         assert np.all(np.isfinite(array))
     assert np.all(np.isfinite(vae.transform(X[:10] / 1e30 if how == "huge_input" else X[:10])))
-
-
-def test_ctrl_c_keeps_the_last_complete_epoch():
-    X = np.random.default_rng(0).normal(size=(20000, 50))
-    vae = VAE(hidden_layer_sizes=(256,), max_iter=10000, n_iter_no_change=10000, random_state=0)
-    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            vae.fit(X)
-    finally:
-        timer.cancel()
-    assert vae.n_iter_ == len(vae.loss_curve_) < 10000
-    assert np.all(np.isfinite(vae.encoder_coefs_[0]))
-    vae.partial_fit(X[:1000])  # still usable
-    assert vae.n_iter_ == len(vae.loss_curve_)
 
 
 def test_verbose_prints_one_line_per_epoch(capsys):
