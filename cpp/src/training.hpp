@@ -262,17 +262,19 @@ void NeuralModel<T, Model>::restore(TrainingState<T> state) {
 }
 
 template <class T, class Model>
-void NeuralModel<T, Model>::initialize(std::uint64_t seed) {
+void NeuralModel<T, Model>::initialize(std::uint64_t seed, ConstRowMatrixRef<T> X) {
+  require(X.cols() == encoder_.n_inputs(), std::string(Model::kKind) + ": X has " + std::to_string(X.cols()) +
+                                               " features, the model " + std::to_string(encoder_.n_inputs()));
   parameters_.setZero();
   const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
   encoder_.initialize(parameters_.data(), mix_seed(init_seed, 0));
   decoder_.initialize(parameters_.data(), mix_seed(init_seed, 1));
-  static_cast<Model&>(*this).initialize_heads();
+  static_cast<Model&>(*this).initialize_heads(X);
 }
 
 template <class T, class Model>
 void NeuralModel<T, Model>::fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
-  initialize(options.seed);
+  initialize(options.seed, X);
   adam_.reset(n_parameters());
   history_.clear();
   train(X, options, /*single_epoch=*/false);

@@ -257,7 +257,7 @@ void bind_common(Class& cls) {
                   py::arg("optimizer_state") = py::none(), py::arg("history") = py::dict())
       .def_property_readonly("n_parameters", &Model::n_parameters)
       .def_property_readonly("parameters", [](const Model& m) { return Vector<T>(m.parameters()); })
-      .def("initialize", &Model::initialize, py::arg("seed"))
+      .def("initialize", &Model::initialize, py::arg("seed"), py::arg("X"), py::call_guard<py::gil_scoped_release>())
       // (coefs, intercepts) of "encoder" or "decoder": lists in scikit-learn's MLP layout.
       .def("get_layers",
            [](const Model& m, const std::string& which) {

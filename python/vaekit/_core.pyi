@@ -102,7 +102,8 @@ class _NeuralModel(Generic[_F]):
     def n_parameters(self) -> int: ...
     @property
     def parameters(self) -> NDArray[_F]: ...
-    def initialize(self, seed: int) -> None: ...
+    def initialize(self, seed: int, X: NDArray[_F]) -> None:
+        """Random initial parameters; a learned decoder variance starts at X's mean feature variance."""
     def get_layers(self, which: str) -> tuple[list[NDArray[_F]], list[NDArray[_F]]]:
         """(coefs, intercepts) of "encoder" or "decoder", coefs[l] of shape (n_in, n_out)."""
     def get_optimizer_state(self) -> tuple[NDArray[_F], NDArray[_F], int]:

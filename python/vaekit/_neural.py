@@ -294,7 +294,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
             self._seed = seed_from_random_state(self.random_state)
             self._architecture = native_values(self, self._kind, "hyper_parameters")
             native = native_class(self._kind, X.dtype)(X.shape[1], self._architecture)
-            native.initialize(self._seed)
+            native.initialize(self._seed, X)
         else:
             self._check_training_params()
             X = validate_data(self, X, dtype=self._model_dtype(), order="C", reset=False)

@@ -61,10 +61,12 @@ class VAE(_NeuralEstimator):
         value per feature, or a second output head of the decoder giving
         ``log g^2(z)`` per feature. Ignored for Bernoulli.
     noise_variance : float, default=1.0
-        The initial ``g^2`` of a learned variance (1.0 suits standardised
-        data; for a few hundred samples in [0, 1], start near their noise
-        level, e.g. 0.03); ``g^2`` itself for ``decoder_variance="fixed"``
-        (1.0 gives the plain "squared error / 2 + KL" objective).
+        ``g^2`` for ``decoder_variance="fixed"`` (1.0 gives the plain
+        "squared error / 2 + KL" objective). A learned variance starts at
+        the mean variance of the first training data's features (the
+        maximum-likelihood ``g^2`` of a decoder that ignores ``z``, so the
+        start suits any scaling of the data), or at ``noise_variance`` when
+        those data have one row or no varying feature.
     beta : float, default=1.0
         Weight of the KL term in the training objective (beta-VAE).
     n_mc_samples : int, default=1
@@ -254,12 +256,6 @@ class VAE(_NeuralEstimator):
                 # The usual cause: a fixed g^2 far above the data's noise lets the KL term win.
                 remedy = ('decoder_variance="scalar" (a learned noise level instead of the fixed '
                           f"noise_variance={self.noise_variance:g}) or a smaller beta")
-            elif self.likelihood == "gaussian" and self.decoder_variance in ("scalar", "diagonal"):
-                # A learned g^2 starts at noise_variance and moves by about learning_rate per
-                # step in log space: on small data in [0, 1] the KL term can win meanwhile.
-                remedy = ("a smaller beta, standardised data or a noise_variance (the initial decoder variance, "
-                          f"now {self.noise_variance:g}) near the data's noise level, or fewer n_components "
-                          "if the data need fewer dimensions")
             else:
                 remedy = "a smaller beta, or fewer n_components if the data need fewer dimensions"
             warnings.warn(

@@ -102,7 +102,7 @@ TEST_F(DescribeFiles, ModelFilesHoldEveryDescribedFieldAndReadItBack) {
   config.beta = 0.1;
   config.n_mc_samples = 3;
   VAE<double> model(config);
-  model.initialize(1);
+  model.initialize(1, random_normal<double>(4, 3, 1));
   const Metadata metadata = model_metadata(model);
   for (const std::string& name : field_names<VAEConfig>()) EXPECT_EQ(metadata.count(name), 1u) << name;
   EXPECT_EQ(metadata.at("decoder_variance"), "diagonal");
@@ -126,7 +126,7 @@ TEST_F(DescribeFiles, AFieldMissingFromAFileTakesItsDefault) {
   config.hidden_layer_sizes = {4};
   config.beta = 1.0;  // the default: a file without the entry means the same model
   VAE<float> model(config);
-  model.initialize(2);
+  model.initialize(2, random_normal<float>(4, 3, 2));
   Metadata metadata = model_metadata(model);
   ASSERT_EQ(metadata.erase("beta"), 1u);
   SafetensorsWriter writer;

@@ -221,7 +221,7 @@ TYPED_TEST(ModelFile, AnUntrainedModelHasNoOptimizerState) {
   config.n_features = 3;
   config.hidden_layer_sizes = {};
   VAE<T> model(config);
-  model.initialize(1);
+  model.initialize(1, random_normal<T>(4, 3, 1));
   const fs::path path = this->file("fresh.safetensors");
   save(path, model);
   EXPECT_EQ(read_model_info(path).metadata.count("optimizer_step"), 0u);

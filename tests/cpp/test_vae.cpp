@@ -37,13 +37,13 @@ TEST_P(ElboGradient, MatchesCentralFiniteDifferences) {
   config.beta = 0.8;
   config.n_mc_samples = 2;
   VAE<double> model(config);
-  model.initialize(3);
-  // Perturb every parameter (the initial log-variances are constant).
-  const Vector<double> params =
-      model.parameters() + Vector<double>(random_normal<double>(model.n_parameters(), 1, 4, 0.1));
   const Index rows = 3;
   const RowMatrix<double> X = config.likelihood == Likelihood::Bernoulli ? random_uniform<double>(rows, 4, 5)
                                                                         : random_normal<double>(rows, 4, 5);
+  model.initialize(3, X);
+  // Perturb every parameter (the initial log-variances are constant).
+  const Vector<double> params =
+      model.parameters() + Vector<double>(random_normal<double>(model.n_parameters(), 1, 4, 0.1));
   const RowMatrix<double> eps = random_normal<double>(rows * config.n_mc_samples, 2, 6);
 
   Vector<double> gradient, ignored;
@@ -220,6 +220,51 @@ TEST(LogLikelihood, DoesNotDependOnRowOrder) {
     const Vector<double> backward = linear.model.log_likelihood(reversed, 50, 7, method);
     for (Index i = 0; i < X.rows(); ++i) EXPECT_EQ(forward(i), backward(X.rows() - 1 - i));
   }
+}
+
+// ------------------------------------------------- initial decoder variance
+// A learned g^2 starts at the mean variance (divided by n) of the first
+// training data's features, computed here with a plain loop; noise_variance
+// when the data give none.
+TEST(InitialDecoderVariance, IsTheDataMeanFeatureVarianceAtAnyScale) {
+  for (const DecoderVariance variance : {DecoderVariance::Scalar, DecoderVariance::Diagonal, DecoderVariance::Network}) {
+    VAEConfig config;
+    config.n_features = 3;
+    config.hidden_layer_sizes = {4};
+    config.decoder_variance = variance;
+    config.noise_variance = 0.7;
+    const RowMatrix<double> X = random_uniform<double>(50, 3, 8);
+    double expected = 0;
+    for (Index j = 0; j < 3; ++j) {
+      const double mean = X.col(j).mean();
+      expected += (X.col(j).array() - mean).square().sum() / 50.0 / 3.0;
+    }
+    for (const double scale : {1.0, 1e-3, 1e3}) {
+      VAE<double> model(config);
+      model.initialize(5, X * scale);
+      const double expected_log = std::log(expected * scale * scale);
+      if (variance == DecoderVariance::Network) {
+        const int last = model.decoder().n_layers() - 1;
+        const Vector<double> biases = model.decoder().biases(model.parameters().data(), last).tail(3);
+        for (Index j = 0; j < 3; ++j) EXPECT_NEAR(biases(j), expected_log, 1e-12);
+      } else {
+        const Vector<double> g2 = model.noise_variance();
+        ASSERT_EQ(g2.size(), variance == DecoderVariance::Scalar ? 1 : 3);
+        for (Index j = 0; j < g2.size(); ++j) EXPECT_NEAR(std::log(g2(j)), expected_log, 1e-12);
+      }
+    }
+    VAE<double> one_row(config);  // one row has no variance: noise_variance
+    one_row.initialize(5, X.topRows(1));
+    if (variance != DecoderVariance::Network) EXPECT_NEAR(one_row.noise_variance()(0), 0.7, 1e-12);
+  }
+  VAEConfig fixed;
+  fixed.n_features = 3;
+  fixed.decoder_variance = DecoderVariance::Fixed;
+  fixed.noise_variance = 0.7;
+  VAE<double> model(fixed);
+  model.initialize(5, random_uniform<double>(50, 3, 8));
+  EXPECT_EQ(model.noise_variance()(0), 0.7);
+  EXPECT_THROW(model.initialize(5, random_uniform<double>(50, 4, 8)), InvalidArgument);
 }
 
 // ------------------------------------------------- restoring a fitted model

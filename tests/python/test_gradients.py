@@ -30,13 +30,13 @@ def vae_problem(activation, likelihood, variance, beta=1.3, hidden=(5, 3), n_mc_
     model = core.VAEFloat64(n_features, dict(n_components=n_components, hidden_layer_sizes=list(hidden),
                                              activation=activation, likelihood=likelihood, decoder_variance=variance,
                                              noise_variance=0.7, beta=beta, n_mc_samples=n_mc_samples))
-    model.initialize(seed)
-    # Perturbed so that the zero-initialised log-variance heads take part too.
-    parameters = model.parameters + 0.1 * rng.normal(size=model.n_parameters)
     if likelihood == "gaussian":
         X = rng.normal(size=(n, n_features))
     else:
         X = rng.uniform(size=(n, n_features))  # soft targets
+    model.initialize(seed, X)
+    # Perturbed so that the zero-initialised log-variance heads take part too.
+    parameters = model.parameters + 0.1 * rng.normal(size=model.n_parameters)
     eps = rng.normal(size=(n * n_mc_samples, n_components))
     return model, parameters, X, eps
 
@@ -72,7 +72,7 @@ def test_kl_term_is_closed_form():
     configs = [dict(n_components=2, hidden_layer_sizes=[], activation="identity", decoder_variance="fixed",
                     beta=beta) for beta in (1.0, 2.0)]
     models = [core.VAEFloat64(4, config) for config in configs]
-    models[0].initialize(1)
+    models[0].initialize(1, X)
     parameters = models[0].parameters + 0.3 * rng.normal(size=models[0].n_parameters)
     losses = [model.loss_and_gradient(parameters, X, eps)[0] for model in models]
     mean, std = core.VAEFloat64.restore(4, configs[0], parameters).encode(X)
@@ -87,9 +87,9 @@ def test_autoencoder_gradient_matches_finite_differences(activation, loss):
     rng = np.random.default_rng(1)
     model = core.AutoencoderFloat64(4, dict(n_components=2, hidden_layer_sizes=[5, 3], activation=activation,
                                             loss=loss))
-    model.initialize(1)
-    parameters = model.parameters + 0.1 * rng.normal(size=model.n_parameters)
     X = rng.normal(size=(3, 4)) if loss == "mse" else rng.uniform(size=(3, 4))
+    model.initialize(1, X)
+    parameters = model.parameters + 0.1 * rng.normal(size=model.n_parameters)
     error = relative_gradient_error(lambda p: model.loss_and_gradient(p, X), parameters)
     assert error < 1e-6
 
@@ -122,7 +122,7 @@ def test_gradient_on_mostly_zero_inputs(model_kind):
         model = core.AutoencoderFloat64(n_features, dict(n_components=2, hidden_layer_sizes=[3], activation="tanh",
                                                          loss="bce"))
         call = lambda p: model.loss_and_gradient(p, X)  # noqa: E731
-    model.initialize(2)
+    model.initialize(2, X)
     parameters = model.parameters + 0.1 * rng.normal(size=model.n_parameters)
     assert relative_gradient_error(call, parameters) < 1e-6
     # Inputs that are 0 in every row: their first-layer weights get exactly 0.

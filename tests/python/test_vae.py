@@ -98,11 +98,17 @@ def test_linear_vae_elbo_below_iwae_close_to_exact_log_likelihood(linear_vae_and
     assert abs(iwae.mean() - exact.mean()) < 0.05
 
 
-def test_iwae_estimate_increases_with_the_number_of_samples(linear_vae_and_data):
-    vae, X = linear_vae_and_data
+def test_iwae_estimate_increases_with_the_number_of_samples():
+    # A linear VAE after 10 epochs, whose q(z|x) is still far enough from the exact
+    # posterior for the bound's gaps (0.3 and 0.06 nats) to stand above the Monte
+    # Carlo noise; the converged model's gaps are a few thousandths.
+    X = low_rank_data()
+    vae = VAE(n_components=2, hidden_layer_sizes=(), max_iter=10, learning_rate=1e-2, dtype=np.float64,
+              random_state=0).fit(X)
     X = X[:300]
     estimates = [vae.log_likelihood(X, n_samples=m, random_state=0).mean() for m in (1, 10, 1000)]
-    assert estimates[0] < estimates[1] < estimates[2]
+    assert estimates[0] < estimates[1] - 0.1 and estimates[1] < estimates[2] - 0.02
+    assert abs(estimates[2] - exact_linear_gaussian_log_likelihood(vae, X).mean()) < 0.01
 
 
 # ----------------------------------------------------- numpy references
@@ -432,21 +438,38 @@ def test_fixed_unit_variance_collapses_on_unit_interval_data_and_the_default_doe
     assert features_accuracy(learned, X_train, y_train, X_test, y_test) > collapsed_accuracy + 0.15
 
 
-def test_a_learned_variance_that_starts_too_high_on_small_unit_interval_data_warns_with_the_remedy():
-    # 178 wine samples in [0, 1] give 2 Adam steps per epoch: starting at g^2 = 1, the learned
-    # variance is still far above the data's noise when the KL term has closed the posterior.
-    # The warning names the remedy, and starting g^2 near the noise level keeps both dimensions.
-    from sklearn.datasets import load_wine
+@pytest.mark.parametrize("load", ["load_wine", "load_breast_cancer"])
+def test_default_vae_keeps_its_latent_dimensions_on_small_unit_interval_data(load):
+    # 178 (569) rows in [0, 1] give 2 (5) Adam steps per epoch. A learned g^2 that started at 1
+    # would come down by about learning_rate per step in log space, with a reconstruction
+    # term ~20 times too weak meanwhile: the KL term closed both dimensions first (0 of 2
+    # active, chance accuracy). It starts at the data's mean feature variance instead.
+    from sklearn import datasets
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler
 
     from vaekit import PosteriorCollapseWarning
 
-    X = MinMaxScaler().fit_transform(load_wine().data)
-    with pytest.warns(PosteriorCollapseWarning, match="noise_variance .*now 1.* near the data's noise level"):
-        VAE(random_state=0).fit(X)
+    X, y = getattr(datasets, load)(return_X_y=True)
+    X_scaled = MinMaxScaler().fit_transform(X)
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=PosteriorCollapseWarning)
-        assert VAE(noise_variance=0.03, random_state=0).fit(X).active_units(X) == 2
+        warnings.simplefilter("ignore", category=ConvergenceWarning)
+        assert VAE(random_state=0).fit(X_scaled).active_units(X_scaled) == 2
+        pipeline = make_pipeline(MinMaxScaler(), VAE(random_state=0), LogisticRegression())
+        assert cross_val_score(pipeline, X, y, cv=3).mean() > 0.8  # chance: 0.4 (wine), 0.63 (breast cancer)
+
+
+@pytest.mark.parametrize("decoder_variance", ["scalar", "diagonal"])
+def test_a_learned_decoder_variance_starts_at_the_mean_feature_variance_at_any_scale(decoder_variance):
+    # With a learning rate of 1e-9 one epoch leaves g^2 where it started.
+    X = np.random.default_rng(3).uniform(size=(300, 5)) * [1, 2, 3, 4, 5]
+    for scale in (1e-3, 1.0, 1e3):
+        vae = VAE(decoder_variance=decoder_variance, hidden_layer_sizes=(8,), learning_rate=1e-9, max_iter=1,
+                  dtype=np.float64).partial_fit(X * scale)
+        np.testing.assert_allclose(vae.noise_variance_, np.var(X * scale, axis=0).mean(), rtol=1e-6)
 
 
 # ------------------------------------------------------------ the loss terms per epoch
@@ -478,7 +501,7 @@ def test_first_epoch_terms_match_a_numpy_linear_vae():
     trained = core.VAEFloat64(D, hyper_parameters)
     trained.fit(X, options, seed=7)
     initial = core.VAEFloat64(D, hyper_parameters)
-    initial.initialize(7)
+    initial.initialize(7, X)
     (encoder_coef,), (encoder_bias,) = initial.get_layers("encoder")
     (decoder_coef,), (decoder_bias,) = initial.get_layers("decoder")
     E = X @ encoder_coef + encoder_bias

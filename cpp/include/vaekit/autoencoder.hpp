@@ -51,7 +51,7 @@ class Autoencoder : public NeuralModel<T, Autoencoder<T>> {
   using Config = AutoencoderConfig;
   static constexpr const char* kKind = "Autoencoder";  // the model files' "kind"
 
-  // A model with zero parameters: initialize(seed), fit or partial_fit next.
+  // A model with zero parameters: initialize(seed, X), or fit, next.
   explicit Autoencoder(const AutoencoderConfig& config);
   // A fitted model, validated as NeuralModel::restore says.
   Autoencoder(const AutoencoderConfig& config, TrainingState<T> state);
@@ -84,7 +84,7 @@ class Autoencoder : public NeuralModel<T, Autoencoder<T>> {
   void reserve(Workspace& workspace, Index rows) const;
   Index noise_per_row() const { return 0; }
   double validation_score(ConstRowMatrixRef<T> X, const TrainingOptions& options) const;
-  void initialize_heads() {}
+  void initialize_heads(ConstRowMatrixRef<T>) {}
 
   using NeuralModel<T, Autoencoder<T>>::encoder_;
   using NeuralModel<T, Autoencoder<T>>::decoder_;

@@ -13,7 +13,9 @@
 //                                               `batch_rows` rows, divided by batch_rows; single-threaded
 //   double validation_score(ConstRowMatrixRef<T> X, const TrainingOptions&) const
 //                                               mean score (higher is better) at the current parameters
-//   void initialize_heads()                     after the networks' random initialisation
+//   void initialize_heads(ConstRowMatrixRef<T> X)
+//                                               after the networks' random initialisation; X is
+//                                               the first training data (any number of rows)
 // The training loop itself is in cpp/src/training.hpp.
 #pragma once
 
@@ -51,9 +53,11 @@ class NeuralModel {
   const TrainingHistory& history() const { return history_; }
   const AdamState<T>& optimizer_state() const { return adam_; }
 
-  // Random initial parameters (MLP::initialize, then the model's heads);
-  // fit(X, options) starts from initialize(options.seed).
-  void initialize(std::uint64_t seed);
+  // Random initial parameters (MLP::initialize), then the model's heads, which
+  // may start from statistics of the first training data X (the VAE's learned
+  // decoder variance: see VAEConfig::noise_variance); fit(X, options) starts
+  // from initialize(options.seed, X), and partial_fit continues from it.
+  void initialize(std::uint64_t seed, ConstRowMatrixRef<T> X);
 
   // Initialises the parameters (seed from options), resets the optimiser and
   // the history, and trains (see TrainingOptions). history().loss_curve holds

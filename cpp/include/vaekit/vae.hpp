@@ -19,6 +19,7 @@
 // Decoder variance g^2 (gaussian likelihood only):
 //   Scalar    one learned log g^2 (the default: the calibrated decoder of
 //             Rybkin, Daniilidis & Levine 2021; with no hidden layers the VAE is PPCA)
+//             Learned variances start at the data's mean feature variance.
 //   Fixed     g^2 = noise_variance (1.0: the plain "MSE + KL" objective)
 //   Diagonal  one learned log g_j^2 per feature
 //   Network   the decoder's last layer has 2D outputs: the mean f(z) first,
@@ -83,7 +84,12 @@ struct VAEConfig {
   Activation activation = Activation::ReLU;    // hidden layers; output layers are linear
   Likelihood likelihood = Likelihood::Gaussian;
   DecoderVariance decoder_variance = DecoderVariance::Scalar;  // ignored (Fixed) for Bernoulli
-  double noise_variance = 1.0;  // the initial g^2 of Scalar, Diagonal and Network; g^2 for Fixed
+  // g^2 for Fixed. A learned g^2 (Scalar, Diagonal, Network) starts instead at
+  // the mean variance of the first training data's features: the maximum-
+  // likelihood g^2 of a decoder that ignores z, so the start is the same at any
+  // scale of the data; noise_variance only when X gives none (one row, or no
+  // feature varies).
+  double noise_variance = 1.0;
   double beta = 1.0;            // weight of the KL term in the training objective
   int n_mc_samples = 1;         // eps draws per sample in the training objective
 
@@ -118,7 +124,7 @@ class VAE : public NeuralModel<T, VAE<T>> {
   using Config = VAEConfig;
   static constexpr const char* kKind = "VAE";  // the model files' "kind"
 
-  // A model with zero parameters: initialize(seed), fit or partial_fit next.
+  // A model with zero parameters: initialize(seed, X), or fit, next.
   explicit VAE(const VAEConfig& config);
   // A fitted model (what the model files and the bindings restore), validated
   // as NeuralModel::restore says.
@@ -181,7 +187,7 @@ class VAE : public NeuralModel<T, VAE<T>> {
   void reserve(VAEWorkspace<T>& workspace, Index rows) const;
   Index noise_per_row() const { return config_.n_mc_samples * config_.n_components; }
   double validation_score(ConstRowMatrixRef<T> X, const TrainingOptions& options) const;
-  void initialize_heads();
+  void initialize_heads(ConstRowMatrixRef<T> X);
   Vector<T> evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate, double beta,
                      int n_threads) const;
 
