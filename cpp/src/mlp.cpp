@@ -13,9 +13,11 @@
 namespace vaekit {
 namespace {
 
-// Element-wise passes go parallel only above this many entries: below it the
-// cost of waking the team exceeds the work.
-constexpr Index kParallelEntries = 32768;
+// Whether an element-wise pass over rows x cols entries (each read and
+// written) is worth a thread team: parallel.hpp's policy.
+inline bool pass_worth_parallel(Index rows, Index cols) {
+  return detail::worth_parallel(detail::Work::of_values(2.0 * static_cast<double>(rows) * static_cast<double>(cols)));
+}
 
 template <class T>
 inline T activate(Activation activation, T v) {
@@ -48,7 +50,7 @@ inline T derivative_from_output(Activation activation, T y) {
 // Y = act(Y + b), row by row: bias and activation in one pass over Y.
 template <class T>
 void add_bias_and_activate(T* Y, Index rows, Index cols, const T* b, Activation activation, bool parallel) {
-  const bool go_parallel = parallel && rows * cols >= kParallelEntries;
+  const bool go_parallel = parallel && pass_worth_parallel(rows, cols);
 #pragma omp parallel for schedule(static) if (go_parallel)
   for (int i = 0; i < static_cast<int>(rows); ++i) {
     T* y = Y + static_cast<Index>(i) * cols;
@@ -84,7 +86,7 @@ void activate_in_place(T* Y, Index n, Activation activation) {
 template <class T>
 void multiply_by_derivative(T* G, const T* Y, Index rows, Index cols, Activation activation, bool parallel) {
   if (activation == Activation::Identity) return;
-  const bool go_parallel = parallel && rows * cols >= kParallelEntries;
+  const bool go_parallel = parallel && pass_worth_parallel(rows, cols);
 #pragma omp parallel for schedule(static) if (go_parallel)
   for (int i = 0; i < static_cast<int>(rows); ++i) {
     T* g = G + static_cast<Index>(i) * cols;
@@ -293,12 +295,16 @@ const T* MLP<T>::predict_row(const T* params, const T* input, MLPInferenceWorksp
   // A row's weights are read once, so the product runs at the speed the
   // cache delivers them (784 x 400 floats, 1.25 MB, come from L2): two cores
   // with half the columns each read half the bytes, each from its own L2.
-  // Worth a parallel region (about a microsecond) only for large layers.
-  constexpr Index kMinSplitWeights = 1 << 16;
+  // Worth a team only for large layers (parallel.hpp's policy, each weight a
+  // value read: from 2e5 weights; a 784-128 layer's one-sample transform from
+  // Python took 27 us on one thread or two). Inside the region, a layer is
+  // split when each thread gets at least kMinSplitWeights of it.
+  constexpr Index kMinSplitWeights = 1 << 13;
   const int threads = std::min(resolve_threads(n_threads), 4);
   Index largest = 0;
   for (const DenseLayer& layer : layers_) largest = std::max(largest, layer.n_in * layer.n_out);
-  if (threads <= 1 || largest < kMinSplitWeights) return predict(params, input, 1, workspace);
+  if (threads <= 1 || !detail::worth_parallel(detail::Work::of_values(static_cast<double>(largest))))
+    return predict(params, input, 1, workspace);
   require(workspace.max_rows >= 1, "MLP::predict_row: the workspace holds no row (call reserve)");
   using Kernel = detail::AffineKernel<T>;
   constexpr Index P = Kernel::P;
@@ -312,7 +318,7 @@ const T* MLP<T>::predict_row(const T* params, const T* input, MLPInferenceWorksp
       const DenseLayer& layer = layers_[l];
       T* Y = workspace.buffer[target].data();
       // Packet-aligned column ranges; a small layer goes to one thread.
-      const bool split = layer.n_in * layer.n_out >= kMinSplitWeights / 4;
+      const bool split = layer.n_in * layer.n_out >= kMinSplitWeights * team;
       const Index packets = (layer.n_out + P - 1) / P;
       const int parts = split ? team : 1;
       if (t < parts) {

@@ -68,8 +68,14 @@ bool adam_step(T* params, const T* gradient, const T* gradient2, const T* decay_
   T* v = state.second_moment.data();
   const bool use_decay = decay_mask != nullptr && options.weight_decay != 0.0;
   int not_finite = 0;
-  // Blocks of whole cache lines per thread; the split does not change any result.
-  const int blocks = n >= 65536 ? static_cast<int>((n + 4095) / 4096) : 1;
+  // Blocks of whole cache lines per thread, when the pass is worth a team
+  // (parallel.hpp's policy; per entry, the parameter and both moments are read
+  // and written, each gradient and the mask read); the split does not change
+  // any result.
+  constexpr Index kBlock = 4096;
+  const double values_per_entry = 7.0 + (gradient2 != nullptr ? 1.0 : 0.0) + (use_decay ? 1.0 : 0.0);
+  const bool parallel = detail::worth_parallel(detail::Work::of_values(values_per_entry * static_cast<double>(n)));
+  const int blocks = parallel ? static_cast<int>((n + kBlock - 1) / kBlock) : 1;
 #pragma omp parallel if (blocks > 1) reduction(| : not_finite)
   {
     // Tiny gradients would make tiny moments (g^2 underflows first): flushed
@@ -77,8 +83,8 @@ bool adam_step(T* params, const T* gradient, const T* gradient2, const T* decay_
     detail::FlushDenormals flush_denormals;
 #pragma omp for schedule(static)
     for (int b = 0; b < blocks; ++b) {
-      const Index begin = static_cast<Index>(b) * 4096;
-      const Index end = blocks == 1 ? n : std::min<Index>(n, begin + 4096);
+      const Index begin = static_cast<Index>(b) * kBlock;
+      const Index end = blocks == 1 ? n : std::min<Index>(n, begin + kBlock);
       // The four variants: with or without decay, one or two gradient buffers.
       const auto range = [&](auto decay_tag, auto two_tag) {
         return adam_range<T, decltype(decay_tag)::value, decltype(two_tag)::value>(

@@ -23,7 +23,8 @@ namespace vaekit::detail {
 // by one core's throughput: arithmetic in blocked, vectorised kernels
 // (products: 2 m k n flops) and values streamed by element-wise passes (scans,
 // activations, residuals). Call sites state their work; the thresholds live
-// here only.
+// here only. (How finely a region splits its work once it has a team, e.g.
+// BatchSlicer's rows per slice, is the call site's.)
 struct Work {
   double flops = 0;   // multiply-adds count 2
   double values = 0;  // values read or written by element-wise passes
@@ -97,7 +98,8 @@ inline int thread_id() {
 // Whether a product of A and B (or A^T and B) is worth more than one thread.
 template <class Lhs, class Rhs>
 bool product_worth_parallel(const Lhs& A, const Rhs& B) {
-  return 2.0 * static_cast<double>(A.rows()) * static_cast<double>(A.cols()) * static_cast<double>(B.cols()) >= 2.0e6;
+  return worth_parallel(
+      Work::of_flops(2.0 * static_cast<double>(A.rows()) * static_cast<double>(A.cols()) * static_cast<double>(B.cols())));
 }
 
 // The contiguous slice [begin, end) of n rows that the calling thread of the
