@@ -215,7 +215,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         >>> from vaekit import VAE
         >>> X = load_digits().data / 16
         >>> vae = VAE(n_components=2, hidden_layer_sizes=(32,), learning_rate=1e-2, early_stopping=True,
-        ...           random_state=0).fit(X)
+        ...           n_iter_no_change=5, random_state=0).fit(X)
         >>> vae.n_iter_ < vae.max_iter  # stopped when the validation ELBO stopped improving
         True
         >>> len(vae.loss_curve_) == len(vae.validation_scores_) == vae.n_iter_
