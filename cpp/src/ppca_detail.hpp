@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -64,11 +65,25 @@ Vector<T> column_means(ConstRowMatrixRef<T> X);
 // column means `mean`, for d components.
 template <class T>
 FittedParameters<T> fit_closed_form(ConstRowMatrixRef<T> X, const Vector<T>& mean, Index d);
+// The same from the covariance S (D x D, lower triangle; overwritten).
+template <class T>
+FittedParameters<T> fit_closed_form_covariance(Matrix<T>& S, const Vector<T>& mean, Index d);
+// The same for sparse X with its column means and sum_n ||x_n - mean||^2.
+template <class T>
+FittedParameters<T> fit_closed_form_sparse(const CsrMatrixView<T>& X, const Vector<T>& mean, double sum_of_squares,
+                                           Index d);
 
 // ------------------------------------------------ ppca_em.cpp
 // EM on complete data X with its column means `mean` (mu's ML value).
 template <class T>
 FittedParameters<T> fit_em_complete(ConstRowMatrixRef<T> X, const Vector<T>& mean, const PPCAOptions& options);
+
+// EM whose E-step gets sum_n (x_n - mean)(x_n - mean)^T W from a callback
+// (PPCA::fit_em): n samples, their mean and sum_n ||x_n - mean||^2.
+template <class T>
+FittedParameters<T> fit_em_scatter(double n, const Vector<T>& mean, double sum_of_squares,
+                                   const std::function<Matrix<T>(const Matrix<T>&)>& scatter_product,
+                                   const PPCAOptions& options);
 
 // ------------------------------------------------ ppca_em_missing.cpp
 // EM on X with NaN entries missing at random; mu is re-estimated.

@@ -168,9 +168,50 @@ FittedParameters<T> fit_em_complete(ConstRowMatrixRef<T> X, const Vector<T>& mea
   return fit;
 }
 
-template FittedParameters<float> fit_em_complete<float>(ConstRowMatrixRef<float>, const Vector<float>&,
-                                                        const PPCAOptions&);
-template FittedParameters<double> fit_em_complete<double>(ConstRowMatrixRef<double>, const Vector<double>&,
-                                                          const PPCAOptions&);
+// The same EM with the E-step's data pass behind a callback: Y = sum_n c_n
+// c_n^T W (c_n = x_n - mu) gives A^T A = W^T Y and B = sum_n c_n <z_n>^T = Y M^-1.
+template <class T>
+FittedParameters<T> fit_em_scatter(double n, const Vector<T>& mean, double sum_of_squares,
+                                   const std::function<Matrix<T>(const Matrix<T>&)>& scatter_product,
+                                   const PPCAOptions& options) {
+  const Index D = mean.size(), d = options.n_components;
+  FittedParameters<T> fit;
+  fit.mean = mean;
+  const double average_variance = sum_of_squares / (n * D);
+  const T floor = noise_floor<T>(average_variance * D);
+  Matrix<T> W = random_init<T>(D, d, std::sqrt(std::max(average_variance, 1e-300)), options.seed);
+  fit.noise_variance = std::max(static_cast<T>(average_variance), floor);
+  PosteriorFactor<T> factor;
+  EStepSums<T> sums{Matrix<T>(d, d), Matrix<T>(D, d), Matrix<T>(d, d)};
+  const auto e_step = [&] {
+    factor_posterior<T>(W, fit.noise_variance, factor);
+    const Matrix<T> Y = scatter_product(W);
+    require(Y.rows() == D && Y.cols() == d, "PPCA.fit_em: scatter_product must return a D x d matrix");
+    poll(options);
+    sums.AtA.noalias() = W.transpose() * Y;
+    sums.B.noalias() = Y * factor.M_inverse;
+    const Index rows = static_cast<Index>(std::llround(n));
+    const double log_likelihood =
+        mean_log_likelihood<T>(rows, D, sum_of_squares, fit.noise_variance, factor, sums.AtA);
+    sums.sum_zz.noalias() = factor.M_inverse * sums.AtA * factor.M_inverse;
+    sums.sum_zz += static_cast<T>(n) * fit.noise_variance * factor.M_inverse;
+    return log_likelihood;
+  };
+  run_em<T>(
+      options, e_step,
+      [&] { m_step<T>(sums, sum_of_squares, static_cast<Index>(std::llround(n)), floor, W, fit.noise_variance); },
+      W, fit.mean, fit.noise_variance, fit.n_iter, fit.log_likelihood_curve);
+  fit.components = W.transpose();
+  return fit;
+}
+
+#define VAEKIT_PPCA_EM(T)                                                                                       \
+  template FittedParameters<T> fit_em_complete<T>(ConstRowMatrixRef<T>, const Vector<T>&, const PPCAOptions&); \
+  template FittedParameters<T> fit_em_scatter<T>(double, const Vector<T>&, double,                            \
+                                                 const std::function<Matrix<T>(const Matrix<T>&)>&,          \
+                                                 const PPCAOptions&);
+VAEKIT_PPCA_EM(float)
+VAEKIT_PPCA_EM(double)
+#undef VAEKIT_PPCA_EM
 
 }  // namespace vaekit::detail::ppca

@@ -12,6 +12,7 @@
 #include "numeric.hpp"
 #include "parallel.hpp"
 #include "ppca_detail.hpp"
+#include "sparse.hpp"
 #include "vaekit/random.hpp"
 
 namespace vaekit {
@@ -28,6 +29,69 @@ struct PosteriorOutputs {
   RowMatrix<T>* stddevs = nullptr;
   Vector<T>* log_likelihood = nullptr;
 };
+
+// What every row's posterior shares: M = W^T W + s2 I, its inverse and log
+// determinant, and the posterior standard deviations of a complete row.
+template <class T>
+struct SharedPosterior {
+  SharedPosterior(const PPCA<T>& model, const PosteriorOutputs<T>& out)
+      : Wt(model.components()), s2(model.noise_variance()), identity(Matrix<T>::Identity(Wt.rows(), Wt.rows())) {
+    Matrix<T> M = Wt * Wt.transpose();
+    M.diagonal().array() += s2;
+    const Eigen::LLT<Matrix<T>> llt(M);
+    M_inverse = llt.solve(identity);
+    log_det_M = detail::cholesky_log_determinant(llt);
+    log_s2 = std::log(static_cast<double>(s2));
+    if (out.stddevs) complete_stddev = (s2 * M_inverse.diagonal()).cwiseSqrt();
+  }
+  const RowMatrix<T>& Wt;  // d x D
+  T s2;
+  Matrix<T> identity, M_inverse;
+  double log_det_M = 0, log_s2 = 0;
+  Vector<T> complete_stddev;
+};
+
+// Sizes the requested outputs for n rows.
+template <class T>
+void resize_outputs(const PosteriorOutputs<T>& out, Index n, Index d) {
+  if (out.means) out.means->resize(n, d);
+  if (out.stddevs) out.stddevs->resize(n, d);
+  if (out.log_likelihood) out.log_likelihood->resize(n);
+}
+
+// float: p and z carry relative errors of ~sqrt(D) eps from the products.
+template <class T>
+constexpr double kWoodburySafe = sizeof(T) == 4 ? 0.1 : 1e-3;
+
+// The posteriors of rows [start, start + rows) of complete data from their
+// projections p = W^T c (`projected`, row r at projected + r * stride) and
+// squared norms ||c||^2 (norms, needed for the log-likelihood): z = M^-1 p
+// into Z, the log-likelihoods and the standard deviations into `out`.
+// centred_row(r, c) writes row r's c = x - mu (D values) for the rows whose
+// log-likelihood takes formula (b).
+template <class T, class CentredRow>
+void complete_rows(const SharedPosterior<T>& shared, const PosteriorOutputs<T>& out, Index start, Index rows,
+                   const T* projected, Index stride, const double* norms, RowMatrix<T>& Z, Vector<T>& residual,
+                   CentredRow&& centred_row) {
+  const Index d = shared.Wt.rows(), D = shared.Wt.cols();
+  const Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>> P(projected, rows, d, Eigen::OuterStride<>(stride));
+  Z.topRows(rows).noalias() = P * shared.M_inverse;
+  if (out.log_likelihood) {
+    for (Index r = 0; r < rows; ++r) {
+      const double explained = static_cast<double>(P.row(r).dot(Z.row(r)));
+      double quadratic = (norms[r] - explained) / shared.s2;
+      if (!(norms[r] - explained >= kWoodburySafe<T> * norms[r])) {  // (b), see above
+        centred_row(r, residual);
+        residual.noalias() -= shared.Wt.transpose() * Z.row(r).transpose();
+        quadratic = residual.template cast<double>().squaredNorm() / shared.s2 +
+                    Z.row(r).template cast<double>().squaredNorm();
+      }
+      (*out.log_likelihood)(start + r) =
+          static_cast<T>(-0.5 * (D * detail::kLog2Pi + (D - d) * shared.log_s2 + shared.log_det_M + quadratic));
+    }
+  }
+  if (out.stddevs) out.stddevs->middleRows(start, rows).rowwise() = shared.complete_stddev.transpose();
+}
 
 // The posterior and/or exact log-likelihood of the rows of X, block by block:
 // one GEMM for the complete rows of a block, a per-row solve for rows with
@@ -51,24 +115,11 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, const Posterio
                              std::to_string(D));
   detail::ThreadScope threads(n_threads);
   int saw_infinity = 0, saw_nan = 0;
-  const RowMatrix<T>& Wt = model.components();  // d x D
-  const T s2 = model.noise_variance();
-  const Matrix<T> identity = Matrix<T>::Identity(d, d);
-  Matrix<T> M = Wt * Wt.transpose();
-  M.diagonal().array() += s2;
-  const Eigen::LLT<Matrix<T>> llt(M);
-  const Matrix<T> M_inverse = llt.solve(identity);
-  const double log_det_M = detail::cholesky_log_determinant(llt);
-  const double log_s2 = std::log(static_cast<double>(s2));
-  // The posterior standard deviations of a complete row: sqrt(diag(s2 M^-1)).
-  Vector<T> complete_stddev;
-  if (out.stddevs) complete_stddev = (s2 * M_inverse.diagonal()).cwiseSqrt();
-  if (out.means) out.means->resize(n, d);
-  if (out.stddevs) out.stddevs->resize(n, d);
-  if (out.log_likelihood) out.log_likelihood->resize(n);
+  const SharedPosterior<T> shared(model, out);
+  const RowMatrix<T>& Wt = shared.Wt;
+  const T s2 = shared.s2;
+  resize_outputs(out, n, d);
   const int blocks = static_cast<int>(detail::ppca::block_count(n));
-  // float: p and z carry relative errors of ~sqrt(D) eps from the products.
-  const double kWoodburySafe = sizeof(T) == 4 ? 0.1 : 1e-3;
   // p = W^T c, as in the EM E-step.
   const detail::ppca::PaddedProduct<T> product(Wt.transpose());
   // Work: the products p = W^T c (2 n D d flops) and z = M^-1 p (2 n d^2),
@@ -101,29 +152,15 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, const Posterio
       auto C = centred.topRows(rows);
       auto Z = z.topRows(rows);
       product.run(C.data(), rows, projected_padded.data());
-      const auto projected = projected_padded.leftCols(d);
-      Z.noalias() = projected.topRows(rows) * M_inverse;
-      if (out.log_likelihood) {
-        for (Index r = 0; r < rows; ++r) {
-          const double explained = static_cast<double>(projected.row(r).dot(Z.row(r)));
-          double quadratic = (norms[r] - explained) / s2;
-          if (!(norms[r] - explained >= kWoodburySafe * norms[r])) {  // (b), see above
-            residual.noalias() = C.row(r).transpose() - Wt.transpose() * Z.row(r).transpose();
-            quadratic = residual.template cast<double>().squaredNorm() / s2 +
-                        Z.row(r).template cast<double>().squaredNorm();
-          }
-          (*out.log_likelihood)(start + r) =
-              static_cast<T>(-0.5 * (D * detail::kLog2Pi + (D - d) * log_s2 + log_det_M + quadratic));
-        }
-      }
-      if (out.stddevs) out.stddevs->middleRows(start, rows).rowwise() = complete_stddev.transpose();
+      complete_rows<T>(shared, out, start, rows, projected_padded.data(), projected_padded.cols(), norms.data(), z,
+                       residual, [&](Index r, Vector<T>& c) { c = C.row(r).transpose(); });
       // Rows with missing entries: their own M_n = s2 I + W_O^T W_O.
       for (Index r : nan_rows) {
         observed.clear();
         for (Index i = 0; i < D; ++i)
           if (!std::isnan(X(start + r, i))) observed.push_back(i);
         const Index n_obs = static_cast<Index>(observed.size());
-        Matrix<T> M_n = s2 * identity;
+        Matrix<T> M_n = s2 * shared.identity;
         Vector<T> a = Vector<T>::Zero(d);
         for (Index i : observed) {
           M_n.noalias() += Wt.col(i) * Wt.col(i).transpose();
@@ -133,7 +170,7 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, const Posterio
         const Vector<T> z_n = llt_n.solve(a);
         Z.row(r) = z_n.transpose();
         if (out.stddevs) {
-          out.stddevs->row(start + r) = (s2 * llt_n.solve(identity).diagonal()).cwiseSqrt().transpose();
+          out.stddevs->row(start + r) = (s2 * llt_n.solve(shared.identity).diagonal()).cwiseSqrt().transpose();
         }
         if (out.log_likelihood) {
           double residual_sq = 0;
@@ -147,7 +184,7 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, const Posterio
           // formula's (0 - d) log s2 + log det(s2 I) would cancel only to rounding.
           (*out.log_likelihood)(start + r) =
               n_obs == 0 ? T(0)
-                         : static_cast<T>(-0.5 * (n_obs * detail::kLog2Pi + (n_obs - d) * log_s2 + log_det_n +
+                         : static_cast<T>(-0.5 * (n_obs * detail::kLog2Pi + (n_obs - d) * shared.log_s2 + log_det_n +
                                                   quadratic));
         }
       }
@@ -156,6 +193,58 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, const Posterio
   }
   require(!saw_infinity, "X contains infinity");
   require(!saw_nan, "X contains NaN (missing values are for a model fitted with method=\"em\")");
+}
+
+// The same for sparse X (complete data: a stored NaN is an error): p = W^T x
+// - W^T mu from the stored entries, ||c||^2 = ||x||^2 - 2 mu^T x + ||mu||^2.
+template <class T>
+void posterior_pass(const PPCA<T>& model, const CsrMatrixView<T>& X, const PosteriorOutputs<T>& out,
+                    int n_threads) {
+  const Index n = X.rows, D = model.n_features(), d = model.n_components();
+  require(X.cols == D, "X has " + std::to_string(X.cols) + " features, but the model was fitted with " +
+                           std::to_string(D));
+  require(!check_csr(X, "X"), "X contains NaN (sparse input must be complete)");
+  detail::ThreadScope threads(n_threads);
+  const SharedPosterior<T> shared(model, out);
+  resize_outputs(out, n, d);
+  const Vector<T>& mu = model.mean();
+  const RowMatrix<T> W = shared.Wt.transpose();  // D x d, row-major: the sparse product's layout
+  RowMatrix<T> projected(n, d);
+  detail::csr_times(X, W.data(), d, projected.data());
+  projected.rowwise() -= (shared.Wt * mu).transpose();
+  const double mu_sq = mu.template cast<double>().squaredNorm();
+  const int blocks = static_cast<int>(detail::ppca::block_count(n));
+  const double nd = static_cast<double>(n) * d;
+  const detail::Work work{2.0 * nd * d, 2.0 * static_cast<double>(X.nnz())};
+#pragma omp parallel if(detail::worth_parallel(work))
+  {
+    RowMatrix<T> z(kBlockRows, d);
+    Vector<T> residual(D);
+    std::vector<double> norms(kBlockRows);
+#pragma omp for schedule(static)
+    for (int b = 0; b < blocks; ++b) {
+      const Index start = static_cast<Index>(b) * kBlockRows;
+      const Index rows = std::min(kBlockRows, n - start);
+      if (out.log_likelihood) {
+        for (Index r = 0; r < rows; ++r) {
+          double x_sq = 0, x_mu = 0;
+          for (std::int64_t e = X.indptr[start + r]; e < X.indptr[start + r + 1]; ++e) {
+            const double value = X.values[e];
+            x_sq += value * value;
+            x_mu += value * static_cast<double>(mu(X.indices[e]));
+          }
+          norms[r] = std::max(x_sq - 2 * x_mu + mu_sq, 0.0);
+        }
+      }
+      complete_rows<T>(shared, out, start, rows, projected.row(start).data(), d, norms.data(), z, residual,
+                       [&](Index r, Vector<T>& c) {
+                         c = -mu;
+                         for (std::int64_t e = X.indptr[start + r]; e < X.indptr[start + r + 1]; ++e)
+                           c(X.indices[e]) += X.values[e];
+                       });
+      if (out.means) out.means->middleRows(start, rows) = z.topRows(rows);
+    }
+  }
 }
 
 // A normal draw (a Philox block shared by two draws, and Box-Muller's log,
@@ -182,6 +271,25 @@ template <class T>
 Vector<T> PPCA<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads, bool allow_missing) const {
   Vector<T> log_likelihood;
   posterior_pass<T>(*this, X, {nullptr, nullptr, &log_likelihood}, n_threads, allow_missing);
+  return log_likelihood;
+}
+
+template <class T>
+RowMatrix<T> PPCA<T>::transform(const CsrMatrixView<T>& X, int n_threads) const {
+  RowMatrix<T> means;
+  posterior_pass<T>(*this, X, {&means, nullptr, nullptr}, n_threads);
+  return means;
+}
+
+template <class T>
+void PPCA<T>::encode(const CsrMatrixView<T>& X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads) const {
+  posterior_pass<T>(*this, X, {&mean, &stddev, nullptr}, n_threads);
+}
+
+template <class T>
+Vector<T> PPCA<T>::score_samples(const CsrMatrixView<T>& X, int n_threads) const {
+  Vector<T> log_likelihood;
+  posterior_pass<T>(*this, X, {nullptr, nullptr, &log_likelihood}, n_threads);
   return log_likelihood;
 }
 
@@ -225,6 +333,9 @@ RowMatrix<T> PPCA<T>::sample(Index n_samples, std::uint64_t seed, int n_threads)
   template RowMatrix<T> PPCA<T>::transform(ConstRowMatrixRef<T>, int, bool) const;                            \
   template void PPCA<T>::encode(ConstRowMatrixRef<T>, RowMatrix<T>&, RowMatrix<T>&, int, bool) const;         \
   template Vector<T> PPCA<T>::score_samples(ConstRowMatrixRef<T>, int, bool) const;                           \
+  template RowMatrix<T> PPCA<T>::transform(const CsrMatrixView<T>&, int) const;                               \
+  template void PPCA<T>::encode(const CsrMatrixView<T>&, RowMatrix<T>&, RowMatrix<T>&, int) const;            \
+  template Vector<T> PPCA<T>::score_samples(const CsrMatrixView<T>&, int) const;                              \
   template RowMatrix<T> PPCA<T>::inverse_transform(ConstRowMatrixRef<T>) const;                               \
   template RowMatrix<T> PPCA<T>::sample(Index, std::uint64_t, int) const;
 VAEKIT_PPCA_INFERENCE(float)

@@ -10,9 +10,11 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "parallel.hpp"
 #include "ppca_detail.hpp"
+#include "sparse.hpp"
 
 namespace vaekit {
 
@@ -63,15 +65,23 @@ void PPCA<T>::finalize() {
   components_ = rotated.transpose();
 }
 
+namespace {
+void check_fit_sizes(double n, Index D, const PPCAOptions& options) {
+  require(n >= 1 && D >= 1, "PPCA.fit: X must have at least one sample and one feature");
+  const double largest = std::min(n, static_cast<double>(D));
+  require(options.n_components >= 1 && static_cast<double>(options.n_components) <= largest,
+          "PPCA.fit: n_components must be between 1 and min(n_samples, n_features) = " +
+              std::to_string(static_cast<long long>(largest)) + ", got " + std::to_string(options.n_components));
+  require(options.max_iter >= 1, "PPCA.fit: max_iter must be at least 1");
+  require(options.tol >= 0, "PPCA.fit: tol must be non-negative");
+}
+}  // namespace
+
 template <class T>
 PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
   namespace ppca = detail::ppca;
-  const Index n = X.rows(), D = X.cols(), d = options.n_components;
-  require(n >= 1 && D >= 1, "PPCA.fit: X must have at least one sample and one feature");
-  require(d >= 1 && d <= std::min(n, D), "PPCA.fit: n_components must be between 1 and min(n_samples, n_features) = " +
-                                             std::to_string(std::min(n, D)) + ", got " + std::to_string(d));
-  require(options.max_iter >= 1, "PPCA.fit: max_iter must be at least 1");
-  require(options.tol >= 0, "PPCA.fit: tol must be non-negative");
+  const Index d = options.n_components;
+  check_fit_sizes(static_cast<double>(X.rows()), X.cols(), options);
   detail::ThreadScope threads(options.n_threads);
   const bool em = options.method == PPCAMethod::EM;
   // One pass for the mean, which also tells whether every value is finite
@@ -81,9 +91,14 @@ PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
   require(em || !has_missing,
           "X contains NaN: closed-form PPCA needs complete data; use method=\"em\" for missing values");
 
-  ppca::FittedParameters<T> fitted = !em          ? ppca::fit_closed_form<T>(X, column_mean, d)
-                                     : has_missing ? ppca::fit_em_missing<T>(X, options)
-                                                   : ppca::fit_em_complete<T>(X, column_mean, options);
+  return from_fitted(!em          ? ppca::fit_closed_form<T>(X, column_mean, d)
+                     : has_missing ? ppca::fit_em_missing<T>(X, options)
+                                   : ppca::fit_em_complete<T>(X, column_mean, options));
+}
+
+template <class T>
+template <class Fitted>
+PPCA<T> PPCA<T>::from_fitted(Fitted&& fitted) {
   // Squares of values near the top of the precision's range overflow in the
   // covariance: say so rather than return a model of infinities.
   require(fitted.components.allFinite() && fitted.mean.allFinite() && std::isfinite(fitted.noise_variance),
@@ -97,6 +112,105 @@ PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
   model.log_likelihood_curve_ = std::move(fitted.log_likelihood_curve);
   model.finalize();
   return model;
+}
+
+
+template <class T>
+PPCA<T> PPCA<T>::fit(const CsrMatrixView<T>& X, const PPCAOptions& options) {
+  namespace ppca = detail::ppca;
+  check_fit_sizes(static_cast<double>(X.rows), X.cols, options);
+  detail::ThreadScope threads(options.n_threads);
+  require(!check_csr(X, "X"), "X contains NaN: sparse input must be complete (stored NaN are not supported)");
+  const PPCAMoments<T> moments = PPCAMoments<T>::of(X, /*with_scatter=*/false, options.n_threads);
+  const Vector<T> mean = moments.mean.template cast<T>();
+  if (options.method == PPCAMethod::ClosedForm) {
+    return from_fitted(ppca::fit_closed_form_sparse<T>(X, mean, moments.sum_of_squares, options.n_components));
+  }
+  return from_fitted(ppca::fit_em_scatter<T>(
+      moments.count, mean, moments.sum_of_squares,
+      [&](const Matrix<T>& W) { return scatter_product(X, mean, W, options.n_threads); }, options));
+}
+
+template <class T>
+PPCA<T> PPCA<T>::fit(const PPCAMoments<T>& moments, Index n_components, int n_threads) {
+  const Index D = moments.mean.size();
+  PPCAOptions options;
+  options.n_components = n_components;
+  check_fit_sizes(moments.count, D, options);
+  require(moments.scatter.rows() == D && moments.scatter.cols() == D,
+          "PPCA.fit: the moments must include the D x D scatter matrix");
+  require(moments.mean.allFinite() && std::isfinite(moments.sum_of_squares),
+          "PPCA.fit: the moments must be finite");
+  detail::ThreadScope threads(n_threads);
+  Matrix<T> S = moments.scatter;
+  S.template triangularView<Eigen::Lower>() *= T(1) / static_cast<T>(moments.count);
+  return from_fitted(detail::ppca::fit_closed_form_covariance<T>(S, moments.mean.template cast<T>(), n_components));
+}
+
+template <class T>
+PPCA<T> PPCA<T>::fit_em(const PPCAMoments<T>& moments,
+                        const std::function<Matrix<T>(const Matrix<T>& W)>& scatter_product,
+                        const PPCAOptions& options) {
+  check_fit_sizes(moments.count, moments.mean.size(), options);
+  require(moments.mean.allFinite() && std::isfinite(moments.sum_of_squares) && moments.sum_of_squares >= 0,
+          "PPCA.fit_em: the moments must be finite");
+  require(static_cast<bool>(scatter_product), "PPCA.fit_em: scatter_product is empty");
+  detail::ThreadScope threads(options.n_threads);
+  return from_fitted(detail::ppca::fit_em_scatter<T>(moments.count, moments.mean.template cast<T>(),
+                                                     moments.sum_of_squares, scatter_product, options));
+}
+
+template <class T>
+Matrix<T> PPCA<T>::scatter_product(ConstRowMatrixRef<T> X, const Vector<T>& mean, const Matrix<T>& W,
+                                   int n_threads) {
+  require(mean.size() == X.cols() && W.rows() == X.cols(),
+          "PPCA.scatter_product: mean and W must have X's " + std::to_string(X.cols()) + " features");
+  require(all_finite<T>(X), "X contains NaN or infinity");
+  detail::ThreadScope threads(n_threads);
+  // sum_b C_b^T (C_b W) over blocks of centred rows C_b.
+  const Index n = X.rows(), D = X.cols(), d = W.cols();
+  const int blocks = static_cast<int>(detail::ppca::block_count(n));
+  const int team = detail::worth_parallel(detail::Work::of_flops(4.0 * n * D * d)) ? detail::max_threads() : 1;
+  std::vector<Matrix<T>> partial(team, Matrix<T>::Zero(D, d));
+#pragma omp parallel num_threads(team) if(team > 1)
+  {
+    RowMatrix<T> centred(detail::ppca::kBlockRows, D);
+    Matrix<T> projected(detail::ppca::kBlockRows, d);
+    Matrix<T>& sum = partial[detail::thread_id()];
+#pragma omp for schedule(static)
+    for (int b = 0; b < blocks; ++b) {
+      const Index start = static_cast<Index>(b) * detail::ppca::kBlockRows;
+      const Index rows = std::min(detail::ppca::kBlockRows, n - start);
+      centred.topRows(rows) = X.middleRows(start, rows).rowwise() - mean.transpose();
+      projected.topRows(rows).noalias() = centred.topRows(rows) * W;
+      sum.noalias() += centred.topRows(rows).transpose() * projected.topRows(rows);
+    }
+  }
+  for (int t = 1; t < team; ++t) partial[0] += partial[t];
+  return partial[0];
+}
+
+template <class T>
+Matrix<T> PPCA<T>::scatter_product(const CsrMatrixView<T>& X, const Vector<T>& mean, const Matrix<T>& W,
+                                   int n_threads) {
+  require(mean.size() == X.cols && W.rows() == X.cols,
+          "PPCA.scatter_product: mean and W must have X's " + std::to_string(X.cols) + " features");
+  require(!check_csr(X, "X"), "X contains NaN");
+  detail::ThreadScope threads(n_threads);
+  // sum (x - mu)(x - mu)^T W = X^T (X W) - s (mu^T W) - mu (s^T W) + n mu (mu^T W), s = X^T 1.
+  const Index n = X.rows, d = W.cols();
+  const RowMatrix<T> W_rows = W;
+  RowMatrix<T> XW(n, d);
+  detail::csr_times(X, W_rows.data(), d, XW.data());
+  Matrix<T> Y = detail::csr_transpose_times(X, XW.data(), d);
+  const Vector<T> ones = Vector<T>::Ones(n);
+  const RowMatrix<T> column_sums = detail::csr_transpose_times(X, ones.data(), 1);  // D x 1
+  const Eigen::Matrix<T, 1, Eigen::Dynamic> mean_W = mean.transpose() * W;
+  const Eigen::Matrix<T, 1, Eigen::Dynamic> sum_W = XW.colwise().sum();  // s^T W
+  Y.noalias() -= column_sums.col(0) * mean_W;
+  Y.noalias() -= mean * sum_W;
+  Y.noalias() += static_cast<T>(n) * mean * mean_W;
+  return Y;
 }
 
 template <class T>

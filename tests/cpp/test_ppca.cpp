@@ -193,4 +193,121 @@ TEST(PPCAInference, EncodeRejectsWhatTransformRejects) {
 }
 
 }  // namespace
+
+namespace {
+
+// Low-rank data plus noise with most entries zeroed, as a dense matrix and
+// its CSR arrays (column indices in reverse order within each row, which CSR allows).
+struct SparseData {
+  RowMatrix<double> dense;
+  std::vector<std::int64_t> indptr, indices;
+  std::vector<double> values;
+  CsrMatrixView<double> view() const {
+    return {dense.rows(), dense.cols(), indptr.data(), indices.data(), values.data()};
+  }
+};
+
+SparseData sparse_data(Index n, Index D, double keep, std::uint64_t seed) {
+  SparseData data;
+  data.dense = testing::random_normal<double>(n, 3, seed) * testing::random_normal<double>(3, D, seed + 1, 3.0) +
+               testing::random_normal<double>(n, D, seed + 2);
+  const RowMatrix<double> mask = testing::random_uniform<double>(n, D, seed + 3);
+  data.indptr.push_back(0);
+  for (Index i = 0; i < n; ++i) {
+    for (Index j = D - 1; j >= 0; --j) {
+      if (mask(i, j) > keep) {
+        data.dense(i, j) = 0;
+      } else {
+        data.indices.push_back(j);
+        data.values.push_back(data.dense(i, j));
+      }
+    }
+    data.indptr.push_back(static_cast<std::int64_t>(data.indices.size()));
+  }
+  return data;
+}
+
+double relative_difference(const RowMatrix<double>& a, const RowMatrix<double>& b) {
+  return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff();
+}
+
+}  // namespace
+
+// Moments of blocks merged (Chan et al.) give the model of the whole array;
+// so do the moments of its CSR form, and a CSR fit (the Gram matrix for small
+// D, the Krylov iteration on products with X for large D).
+TEST(PPCAMoments, MergedBlocksAndSparseInputGiveTheDenseModel) {
+  for (const Index D : {Index(30), Index(400)}) {
+    const SparseData data = sparse_data(200, D, D == 30 ? 0.4 : 0.05, 21);
+    const RowMatrix<double>& X = data.dense;
+    PPCAOptions options;
+    options.n_components = 3;
+    const PPCA<double> reference = PPCA<double>::fit(X, options);
+    PPCAMoments<double> merged = PPCAMoments<double>::of(X.topRows(0));
+    for (Index start = 0; start < X.rows(); start += 70) {
+      merged.merge(PPCAMoments<double>::of(X.middleRows(start, std::min<Index>(70, X.rows() - start))));
+    }
+    EXPECT_EQ(merged.count, 200);
+    EXPECT_LT(relative_difference(PPCA<double>::fit(merged, 3).covariance(), reference.covariance()), 1e-10);
+    const PPCAMoments<double> sparse_moments = PPCAMoments<double>::of(data.view());
+    EXPECT_LT((sparse_moments.mean - merged.mean).cwiseAbs().maxCoeff(), 1e-12);
+    EXPECT_NEAR(sparse_moments.sum_of_squares, merged.sum_of_squares, 1e-9 * merged.sum_of_squares);
+    EXPECT_LT((sparse_moments.scatter - merged.scatter).triangularView<Eigen::Lower>().toDenseMatrix().cwiseAbs()
+                  .maxCoeff(), 1e-9 * merged.scatter.cwiseAbs().maxCoeff());
+    const PPCA<double> sparse = PPCA<double>::fit(data.view(), options);
+    EXPECT_LT(relative_difference(sparse.components(), reference.components()), 1e-9) << "D = " << D;
+    EXPECT_NEAR(sparse.noise_variance(), reference.noise_variance(), 1e-9 * reference.noise_variance());
+    const RowMatrix<double> Z = reference.transform(X);
+    EXPECT_LT(relative_difference(reference.transform(data.view()), Z), 1e-10);
+    const Vector<double> scores = reference.score_samples(X);
+    EXPECT_LT((reference.score_samples(data.view()) - scores).cwiseAbs().maxCoeff(), 1e-10 * scores.cwiseAbs().maxCoeff());
+  }
+}
+
+// EM with the data pass behind a callback (PPCA::fit_em, as on a cluster)
+// follows the in-memory EM from the same seed, for dense and CSR blocks.
+TEST(PPCAEM, FromScatterProductsFollowsTheInMemoryFit) {
+  const SparseData data = sparse_data(300, 25, 0.5, 31);
+  const RowMatrix<double>& X = data.dense;
+  PPCAOptions options;
+  options.n_components = 2;
+  options.method = PPCAMethod::EM;
+  options.max_iter = 25;
+  options.tol = 0;
+  options.seed = 5;
+  const PPCA<double> reference = PPCA<double>::fit(X, options);
+  const PPCAMoments<double> moments = PPCAMoments<double>::of(X, /*with_scatter=*/false);
+  const Vector<double> mean = moments.mean;
+  const auto blocks = [&](const Matrix<double>& W) {
+    Matrix<double> total = PPCA<double>::scatter_product(X.topRows(120), mean, W);
+    total += PPCA<double>::scatter_product(X.bottomRows(180), mean, W);
+    return total;
+  };
+  const PPCA<double> blocked = PPCA<double>::fit_em(moments, blocks, options);
+  ASSERT_EQ(blocked.n_iter(), 25);
+  for (int i = 0; i < 25; ++i) {
+    EXPECT_NEAR(blocked.log_likelihood_curve()[i], reference.log_likelihood_curve()[i],
+                1e-10 * std::abs(reference.log_likelihood_curve()[i]));
+  }
+  EXPECT_LT(relative_difference(blocked.components(), reference.components()), 1e-8);
+  const PPCA<double> sparse = PPCA<double>::fit(data.view(), options);
+  EXPECT_LT(relative_difference(sparse.components(), reference.components()), 1e-8);
+}
+
+TEST(PPCASparse, RejectsMalformedArraysAndNonFiniteValues) {
+  SparseData data = sparse_data(20, 6, 0.5, 41);
+  PPCAOptions options;
+  options.n_components = 2;
+  data.indices[3] = 6;  // out of range
+  EXPECT_THROW(PPCA<double>::fit(data.view(), options), InvalidArgument);
+  data.indices[3] = 0;
+  data.values[0] = std::numeric_limits<double>::infinity();
+  EXPECT_THROW(PPCA<double>::fit(data.view(), options), InvalidArgument);
+  data.values[0] = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(PPCA<double>::fit(data.view(), options), InvalidArgument);
+  data.values[0] = 1;
+  std::swap(data.indptr[4], data.indptr[5]);  // decreasing offsets
+  EXPECT_THROW(PPCA<double>::fit(data.view(), options), InvalidArgument);
+}
+
 }  // namespace vaekit::testing

@@ -68,6 +68,49 @@ bool all_finite(const ConstRowMatrixRef<T>& X) {
   return true;
 }
 
+// A read-only view of a caller-owned sparse matrix in compressed sparse row
+// form (scipy.sparse's CSR layout, with 64-bit indices): row r's stored
+// entries are values[k], in columns indices[k], for k in [indptr[r],
+// indptr[r + 1]). Entries not stored are zeros. Duplicate entries of a row
+// add up, as in scipy.
+template <class T>
+struct CsrMatrixView {
+  Index rows = 0, cols = 0;
+  const std::int64_t* indptr = nullptr;   // rows + 1 non-decreasing offsets
+  const std::int64_t* indices = nullptr;  // in [0, cols)
+  const T* values = nullptr;
+  Index nnz() const { return rows > 0 ? static_cast<Index>(indptr[rows] - indptr[0]) : 0; }
+};
+
+// Checks a CSR view's structure (throws InvalidArgument naming `what`):
+// offsets non-decreasing from 0, column indices in range. Returns whether a
+// stored value is NaN; a stored infinity is an error.
+template <class T>
+bool check_csr(const CsrMatrixView<T>& X, const char* what) {
+  require(X.rows >= 0 && X.cols >= 0, std::string(what) + ": negative shape");
+  require(X.rows == 0 || (X.indptr != nullptr && X.indptr[0] == 0),
+          std::string(what) + ": indptr must start at 0");
+  bool saw_nan = false, saw_inf = false, bad_column = false, bad_offsets = false;
+  for (Index r = 0; r < X.rows; ++r) {
+    const std::int64_t begin = X.indptr[r], end = X.indptr[r + 1];
+    if (end < begin) {
+      bad_offsets = true;
+      break;
+    }
+    for (std::int64_t k = begin; k < end; ++k) {
+      const std::int64_t column = X.indices[k];
+      bad_column |= column < 0 || column >= X.cols;
+      const T value = X.values[k];
+      if (value != value) saw_nan = true;
+      else if (value - value != value - value) saw_inf = true;
+    }
+  }
+  require(!bad_offsets, std::string(what) + ": indptr must be non-decreasing");
+  require(!bad_column, std::string(what) + ": a column index is out of range");
+  require(!saw_inf, std::string(what) + " contains infinity");
+  return saw_nan;
+}
+
 // Throws InvalidArgument when a result holds NaN or infinity: finite inputs
 // can still overflow the working precision (huge values, float32). The message
 // names the rows, as the Python layer's check does for the other methods.

@@ -51,6 +51,27 @@ struct PPCAOptions {
   }
 };
 
+// What the closed-form fit needs of a set of samples: their count, mean,
+// total squared deviation sum ||x - mean||^2 and (optionally) scatter
+// sum (x - mean)(x - mean)^T. Computed block by block (a cluster's partitions,
+// a file read in turn) and merged exactly by the pairwise update of Chan,
+// Golub & LeVeque (1979), they give the model of the data in one array
+// (PPCA::fit(moments, d)); without the scatter they are the first pass of
+// PPCA::fit_em.
+template <class T>
+struct PPCAMoments {
+  double count = 0;
+  Eigen::VectorXd mean;         // D, in double
+  double sum_of_squares = 0;    // sum_n ||x_n - mean||^2, the scatter's trace
+  Matrix<T> scatter;            // D x D, lower triangle; empty when not computed
+
+  // The moments of X's rows; an empty X gives count 0. Throws on NaN or infinity.
+  static PPCAMoments of(ConstRowMatrixRef<T> X, bool with_scatter = true, int n_threads = 0);
+  static PPCAMoments of(const CsrMatrixView<T>& X, bool with_scatter = true, int n_threads = 0);
+  // The moments of both sets of samples (the scatter only when both have it).
+  void merge(const PPCAMoments& other);
+};
+
 template <class T>
 class PPCA {
  public:
@@ -71,6 +92,30 @@ class PPCA {
   // Maximum-likelihood fit. X is n x D, samples in rows; with method EM, NaN
   // entries are missing values. Throws InvalidArgument on bad input.
   static PPCA fit(ConstRowMatrixRef<T> X, const PPCAOptions& options);
+  // The same for a sparse X: implicit zeros are observed values, and X is
+  // never made dense. The closed form eigendecomposes the covariance formed
+  // from the sparse Gram matrix X^T X, or, when a D x D matrix would cost more
+  // than X itself, finds the leading eigenpairs from products with X
+  // (block Krylov iteration); EM runs on sparse products. A stored NaN is an
+  // error (InvalidArgument).
+  static PPCA fit(const CsrMatrixView<T>& X, const PPCAOptions& options);
+  // The closed-form fit of the samples whose moments (with their scatter)
+  // are given: the model fit(X) gives for those samples.
+  static PPCA fit(const PPCAMoments<T>& moments, Index n_components, int n_threads = 0);
+  // EM on complete data held elsewhere (a cluster's blocks, files read in
+  // turn). `moments` (no scatter needed) give n, mu and sum ||x - mu||^2;
+  // each E-step asks scatter_product(W) for sum_n (x_n - mu)(x_n - mu)^T W
+  // (D x d), e.g. the sum over the blocks of scatter_product(block, mu, W).
+  // Options as for fit (method is ignored; on_iteration and keep_going run
+  // on the calling thread between callbacks).
+  static PPCA fit_em(const PPCAMoments<T>& moments,
+                     const std::function<Matrix<T>(const Matrix<T>& W)>& scatter_product, const PPCAOptions& options);
+  // sum over X's rows of (x - mean)(x - mean)^T W, D x d: one block's part
+  // of fit_em's E-step.
+  static Matrix<T> scatter_product(ConstRowMatrixRef<T> X, const Vector<T>& mean, const Matrix<T>& W,
+                                   int n_threads = 0);
+  static Matrix<T> scatter_product(const CsrMatrixView<T>& X, const Vector<T>& mean, const Matrix<T>& W,
+                                   int n_threads = 0);
 
   Index n_components() const { return components_.rows(); }
   Index n_features() const { return components_.cols(); }
@@ -88,6 +133,9 @@ class PPCA {
   // allow_missing = false a NaN is an error instead (InvalidArgument), as is
   // an infinity always. The check rides on the computation's own pass.
   RowMatrix<T> transform(ConstRowMatrixRef<T> X, int n_threads = 0, bool allow_missing = true) const;
+  // The same for sparse X, in O(nnz d + n d^2): no dense row is formed (a
+  // stored NaN is an error).
+  RowMatrix<T> transform(const CsrMatrixView<T>& X, int n_threads = 0) const;
   // The posterior p(z | x) = N(M^-1 W^T (x - mu), sigma^2 M^-1) of each row
   // (eq. 25): mean (n x d, transform's values bit for bit) and stddev (n x d),
   // the square roots of the diagonal of sigma^2 M^-1. A row with NaN entries
@@ -95,11 +143,13 @@ class PPCA {
   // allow_missing and the errors as for transform. Same pass as transform.
   void encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads = 0,
               bool allow_missing = true) const;
+  void encode(const CsrMatrixView<T>& X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads = 0) const;
   // Z W^T + mu, n x D.
   RowMatrix<T> inverse_transform(ConstRowMatrixRef<T> Z) const;
   // Exact log p(x) per sample; NaN entries are marginalised out (or an
   // error: allow_missing, as for transform).
   Vector<T> score_samples(ConstRowMatrixRef<T> X, int n_threads = 0, bool allow_missing = true) const;
+  Vector<T> score_samples(const CsrMatrixView<T>& X, int n_threads = 0) const;
   // n draws of x; row i depends only on (seed, i).
   RowMatrix<T> sample(Index n_samples, std::uint64_t seed, int n_threads = 0) const;
   // C = W W^T + sigma^2 I and its inverse (Woodbury), D x D.
@@ -108,6 +158,8 @@ class PPCA {
 
  private:
   void finalize();  // canonical rotation of W, explained variance, M's factor
+  template <class Fitted>
+  static PPCA from_fitted(Fitted&& fitted);  // checks the parameters are finite, then finalize()
 
   RowMatrix<T> components_;  // d x D, W^T
   Vector<T> mean_;
@@ -117,6 +169,8 @@ class PPCA {
   std::vector<double> log_likelihood_curve_;
 };
 
+extern template struct PPCAMoments<float>;
+extern template struct PPCAMoments<double>;
 extern template class PPCA<float>;
 extern template class PPCA<double>;
 

@@ -1,0 +1,108 @@
+// Products of a CSR matrix (common.hpp's CsrMatrixView) with dense matrices,
+// private to the library. Each costs O(nnz k) and never forms a dense copy
+// of the sparse matrix; the parallel ones sum their per-thread parts in
+// thread order, so a given thread count gives the same bits.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "parallel.hpp"
+#include "vaekit/common.hpp"
+
+namespace vaekit::detail {
+
+// Work of a sparse product with k dense columns: 2 nnz k flops, which run at
+// memory speed rather than a blocked kernel's, so they count as values.
+template <class T>
+Work sparse_work(const CsrMatrixView<T>& X, Index k) {
+  return Work::of_values(2.0 * static_cast<double>(X.nnz()) * static_cast<double>(k));
+}
+
+// out (X.rows x k, row-major) = X B, with B (X.cols x k) row-major.
+template <class T>
+void csr_times(const CsrMatrixView<T>& X, const T* B, Index k, T* out) {
+#pragma omp parallel for schedule(static) if(worth_parallel(sparse_work(X, k)))
+  for (int r = 0; r < static_cast<int>(X.rows); ++r) {
+    T* __restrict target = out + static_cast<Index>(r) * k;
+    std::fill(target, target + k, T(0));
+    for (std::int64_t e = X.indptr[r]; e < X.indptr[r + 1]; ++e) {
+      const T value = X.values[e];
+      const T* __restrict source = B + X.indices[e] * k;
+      for (Index j = 0; j < k; ++j) target[j] += value * source[j];
+    }
+  }
+}
+
+// X^T Y (X.cols x k, row-major), with Y (X.rows x k) row-major.
+template <class T>
+RowMatrix<T> csr_transpose_times(const CsrMatrixView<T>& X, const T* Y, Index k) {
+  const int threads = worth_parallel(sparse_work(X, k)) ? max_threads() : 1;
+  // Zeroed here: the team may have fewer threads than asked for.
+  std::vector<RowMatrix<T>> partial(threads, RowMatrix<T>::Zero(X.cols, k));
+#pragma omp parallel num_threads(threads) if(threads > 1)
+  {
+    const RowSlice rows = this_thread_rows(X.rows);
+    RowMatrix<T>& sum = partial[thread_id()];
+    for (Index r = rows.begin; r < rows.end; ++r) {
+      const T* __restrict source = Y + r * k;
+      for (std::int64_t e = X.indptr[r]; e < X.indptr[r + 1]; ++e) {
+        const T value = X.values[e];
+        T* __restrict target = sum.data() + X.indices[e] * k;
+        for (Index j = 0; j < k; ++j) target[j] += value * source[j];
+      }
+    }
+  }
+  for (int t = 1; t < threads; ++t) partial[0] += partial[t];
+  return partial[0];
+}
+
+// Column sums and sums of squares of X (D each), in double.
+template <class T>
+void csr_column_sums(const CsrMatrixView<T>& X, Eigen::VectorXd& sum, Eigen::VectorXd& sum_sq) {
+  sum = Eigen::VectorXd::Zero(X.cols);
+  sum_sq = Eigen::VectorXd::Zero(X.cols);
+  for (Index r = 0; r < X.rows; ++r) {
+    for (std::int64_t e = X.indptr[r]; e < X.indptr[r + 1]; ++e) {
+      const double value = X.values[e];
+      sum(X.indices[e]) += value;
+      sum_sq(X.indices[e]) += value * value;
+    }
+  }
+}
+
+// The lower triangle of X^T X (D x D), in T: per row, the outer product of
+// its stored entries, O(sum over rows of nnz_r^2).
+template <class T>
+Matrix<T> csr_gram(const CsrMatrixView<T>& X) {
+  const Index D = X.cols;
+  double pairs = 0;
+  for (Index r = 0; r < X.rows; ++r) {
+    const double count = static_cast<double>(X.indptr[r + 1] - X.indptr[r]);
+    pairs += count * count;
+  }
+  const int threads = worth_parallel(Work::of_values(2.0 * pairs)) ? max_threads() : 1;
+  std::vector<Matrix<T>> partial(threads, Matrix<T>::Zero(D, D));
+#pragma omp parallel num_threads(threads) if(threads > 1)
+  {
+    const RowSlice rows = this_thread_rows(X.rows);
+    Matrix<T>& gram = partial[thread_id()];
+    for (Index r = rows.begin; r < rows.end; ++r) {
+      for (std::int64_t a = X.indptr[r]; a < X.indptr[r + 1]; ++a) {
+        const Index i = X.indices[a];
+        const T value = X.values[a];
+        // Every ordered pair of the row's entries whose first column is not
+        // before the second: each unordered pair of columns once, a column
+        // with itself once per pair of its (possibly duplicate) entries.
+        for (std::int64_t b = X.indptr[r]; b < X.indptr[r + 1]; ++b) {
+          const Index j = X.indices[b];
+          if (i >= j) gram(i, j) += value * X.values[b];
+        }
+      }
+    }
+  }
+  for (int t = 1; t < threads; ++t) partial[0] += partial[t];
+  return partial[0];
+}
+
+}  // namespace vaekit::detail
