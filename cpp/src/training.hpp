@@ -31,6 +31,7 @@ enum SeedPurpose : std::uint64_t {
   kSeedTrainingNoise = 4,
   kSeedEvaluationNoise = 5,
   kSeedSampling = 6,
+  kSeedBlockOrder = 7,
 };
 
 // An epoch whose mean loss exceeds the best loss seen in this call (its first
@@ -185,6 +186,106 @@ inline void shuffled_indices(std::vector<Index>& order, Index n, Philox& rng) {
   }
 }
 
+// Rows copied out of data blocks (the validation rows of blocks that may not
+// stay in memory), kept in the first block's form: dense rows, or CSR.
+template <class T>
+class RowStore {
+ public:
+  explicit RowStore(Index cols) : cols_(cols), scratch_(cols) { indptr_.push_back(0); }
+  Index rows() const { return rows_; }
+  void append(const DataBlock<T>& block, Index i) {
+    if (rows_ == 0) sparse_ = block.is_sparse;
+    if (!sparse_) {
+      dense_.resize(dense_.size() + static_cast<std::size_t>(cols_));
+      block.copy_row(i, dense_.data() + dense_.size() - cols_);
+    } else if (block.is_sparse) {  // the row's stored entries, as they are
+      const CsrMatrixView<T>& csr = block.csr;
+      indices_.insert(indices_.end(), csr.indices + csr.indptr[i], csr.indices + csr.indptr[i + 1]);
+      values_.insert(values_.end(), csr.values + csr.indptr[i], csr.values + csr.indptr[i + 1]);
+      indptr_.push_back(static_cast<std::int64_t>(indices_.size()));
+    } else {
+      block.copy_row(i, scratch_.data());
+      for (Index j = 0; j < cols_; ++j) {
+        if (scratch_[j] != T(0)) {
+          indices_.push_back(j);
+          values_.push_back(scratch_[j]);
+        }
+      }
+      indptr_.push_back(static_cast<std::int64_t>(indices_.size()));
+    }
+    ++rows_;
+  }
+  DataBlock<T> view() const {
+    if (sparse_) return DataBlock<T>::sparse({rows_, cols_, indptr_.data(), indices_.data(), values_.data()});
+    DataBlock<T> block;
+    block.values = dense_.data();
+    block.rows = rows_;
+    block.cols = block.stride = cols_;
+    return block;
+  }
+
+ private:
+  Index cols_, rows_ = 0;
+  bool sparse_ = false;
+  std::vector<T> dense_, scratch_;
+  std::vector<std::int64_t> indptr_, indices_;
+  std::vector<T> values_;
+};
+
+// Calls body(rows) with consecutive chunks of `block`'s rows as dense
+// row-major matrices: the block itself when it is dense, chunks of up to
+// `chunk` densified rows when it is sparse (never the whole block).
+template <class T, class Body>
+void for_dense_chunks(const DataBlock<T>& block, Index chunk, Body&& body) {
+  if (!block.is_sparse) {
+    const Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>> view(block.values, block.rows, block.cols,
+                                                                       Eigen::OuterStride<>(block.stride));
+    body(ConstRowMatrixRef<T>(view));
+    return;
+  }
+  RowMatrix<T> dense(std::min(chunk, block.rows), block.cols);
+  for (Index start = 0; start < block.rows; start += chunk) {
+    const Index rows = std::min(chunk, block.rows - start);
+    for (Index r = 0; r < rows; ++r) block.copy_row(start + r, dense.row(r).data());
+    body(ConstRowMatrixRef<T>(dense.topRows(rows)));
+  }
+}
+
+// The mean over the features of a block's variances (divided by n), in
+// double: the maximum-likelihood g^2 of a Gaussian decoder that ignores z.
+// 0 for one row.
+template <class T>
+double mean_feature_variance(const DataBlock<T>& X) {
+  const Index n = X.rows, D = X.cols;
+  if (n < 2 || D < 1) return 0;
+  Eigen::VectorXd sum = Eigen::VectorXd::Zero(D);
+  if (X.is_sparse) {  // O(nnz): sum_j (sum x_j^2 - n mean_j^2), never below 0 per feature
+    Eigen::VectorXd squares = Eigen::VectorXd::Zero(D);
+    for (Index i = 0; i < n; ++i) {
+      for (std::int64_t e = X.csr.indptr[i]; e < X.csr.indptr[i + 1]; ++e) {
+        const double value = X.csr.values[e];
+        sum(X.csr.indices[e]) += value;
+        squares(X.csr.indices[e]) += value * value;
+      }
+    }
+    const Eigen::VectorXd mean = sum / static_cast<double>(n);
+    return (squares - static_cast<double>(n) * mean.cwiseAbs2()).cwiseMax(0.0).sum() /
+           (static_cast<double>(n) * static_cast<double>(D));
+  }
+  Vector<T> row(D);
+  for (Index i = 0; i < n; ++i) {
+    X.copy_row(i, row.data());
+    sum += row.template cast<double>();
+  }
+  const Eigen::VectorXd mean = sum / static_cast<double>(n);
+  double squares = 0;
+  for (Index i = 0; i < n; ++i) {
+    X.copy_row(i, row.data());
+    squares += (row.template cast<double>() - mean).squaredNorm();
+  }
+  return squares / (static_cast<double>(n) * static_cast<double>(D));
+}
+
 // FNV-1a hash of a row's bytes: the identity of a sample for its evaluation
 // noise, independent of where the row sits in X (see VAE::score_samples).
 template <class T>
@@ -259,37 +360,60 @@ void NeuralModel<T, Model>::restore(TrainingState<T> state) {
 
 template <class T, class Model>
 void NeuralModel<T, Model>::initialize(std::uint64_t seed, ConstRowMatrixRef<T> X) {
-  require(X.cols() == encoder_.n_inputs(), std::string(Model::kKind) + ": X has " + std::to_string(X.cols()) +
-                                               " features, the model " + std::to_string(encoder_.n_inputs()));
+  initialize(seed, DataBlock<T>::dense(X));
+}
+
+template <class T, class Model>
+void NeuralModel<T, Model>::initialize(std::uint64_t seed, const DataBlock<T>& X) {
+  require(X.cols == encoder_.n_inputs(), std::string(Model::kKind) + ": X has " + std::to_string(X.cols) +
+                                             " features, the model " + std::to_string(encoder_.n_inputs()));
+  X.check("X");
   parameters_.setZero();
   const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
   encoder_.initialize(parameters_.data(), mix_seed(init_seed, 0));
   decoder_.initialize(parameters_.data(), mix_seed(init_seed, 1));
-  static_cast<Model&>(*this).initialize_heads(X);
+  static_cast<Model&>(*this).initialize_heads(detail::mean_feature_variance(X));
 }
 
 template <class T, class Model>
 void NeuralModel<T, Model>::fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
-  initialize(options.seed, X);
-  adam_.reset(n_parameters());
-  history_.clear();
-  train(X, options, /*single_epoch=*/false);
+  InMemoryBlock<T> data(DataBlock<T>::dense(X));
+  fit(data, options);
 }
 
 template <class T, class Model>
 void NeuralModel<T, Model>::partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options) {
-  train(X, options, /*single_epoch=*/true);
+  InMemoryBlock<T> data(DataBlock<T>::dense(X));
+  partial_fit(data, options);
 }
 
 template <class T, class Model>
-void NeuralModel<T, Model>::train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch) {
+void NeuralModel<T, Model>::fit(BlockSource<T>& data, const TrainingOptions& options) {
+  adam_.reset(n_parameters());
+  history_.clear();
+  train(data, options, /*single_epoch=*/false, /*initialize_first=*/true);
+}
+
+template <class T, class Model>
+void NeuralModel<T, Model>::partial_fit(BlockSource<T>& data, const TrainingOptions& options) {
+  train(data, options, /*single_epoch=*/true, /*initialize_first=*/false);
+}
+
+template <class T, class Model>
+void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& options, bool single_epoch,
+                                  bool initialize_first) {
   using namespace detail;
   using Clock = std::chrono::steady_clock;
   const auto call_start = Clock::now();
   const std::string model_name = Model::kKind;
-  const Index n = X.rows(), D = X.cols();
-  require(D == encoder_.n_inputs(), model_name + ": X has " + std::to_string(D) + " features, the model " +
-                                        std::to_string(encoder_.n_inputs()));
+  const Index D = encoder_.n_inputs();
+  const Index n_blocks = data.n_blocks();
+  require(n_blocks >= 1, model_name + ": the data must have at least one block");
+  Index n = 0;
+  for (Index b = 0; b < n_blocks; ++b) {
+    require(data.block_rows(b) >= 0, model_name + ": a block has a negative number of rows");
+    n += data.block_rows(b);
+  }
   require(n >= 1, model_name + ": X must contain at least one sample");
   require(options.batch_size >= 1, model_name + ": batch_size must be at least 1");
   require(options.max_iter >= 1, model_name + ": max_iter must be at least 1");
@@ -300,7 +424,71 @@ void NeuralModel<T, Model>::train(ConstRowMatrixRef<T> X, const TrainingOptions&
   require(options.tol >= 0 && std::isfinite(options.tol), model_name + ": tol must be non-negative and finite");
   require(options.n_iter_no_change >= 1, model_name + ": n_iter_no_change must be at least 1");
   check_n_threads(options.n_threads);
-  require(all_finite<T>(X), model_name + ": X contains NaN or infinity");
+
+  // The validation split (fit with early stopping only): a seeded permutation
+  // of each block's rows, whose first rows are held out. train_rows[b] lists
+  // the training rows of block b.
+  const bool use_validation = options.early_stopping && !single_epoch;
+  std::vector<std::vector<Index>> train_rows(n_blocks), validation_rows(n_blocks);
+  Index n_train = 0, n_validation = 0;
+  if (use_validation) {
+    require(options.validation_fraction > 0 && options.validation_fraction < 1,
+            model_name + ": validation_fraction must be in (0, 1)");
+  }
+  for (Index b = 0; b < n_blocks; ++b) {
+    const Index rows = data.block_rows(b);
+    std::vector<Index> order;
+    Index held_out = 0;
+    if (use_validation) {
+      const Index wanted = static_cast<Index>(std::llround(options.validation_fraction * static_cast<double>(rows)));
+      // One block (an array in memory): at least one validation row.
+      held_out = n_blocks == 1 ? std::max<Index>(1, wanted) : wanted;
+      Philox split_rng(mix_seed(options.seed, kSeedValidationSplit), n_blocks == 1 ? 0 : static_cast<std::uint64_t>(b) + 1);
+      shuffled_indices(order, rows, split_rng);
+    } else {
+      order.resize(rows);
+      for (Index i = 0; i < rows; ++i) order[i] = i;
+    }
+    held_out = std::min(held_out, rows);
+    validation_rows[b].assign(order.begin(), order.begin() + held_out);
+    train_rows[b].assign(order.begin() + held_out, order.end());
+    n_train += rows - held_out;
+    n_validation += held_out;
+  }
+  require(n_train >= 1, model_name + (use_validation ? ": early_stopping needs at least 2 samples"
+                                                     : ": X must contain at least one sample"));
+  require(!use_validation || n_validation >= 1,
+          model_name + ": early_stopping holds out no sample: the blocks are too small for validation_fraction");
+
+  // The blocks of an epoch, in a seeded random order (one block: just it).
+  const auto block_order = [&](std::uint64_t epoch_id) {
+    std::vector<Index> order;
+    if (n_blocks == 1) return std::vector<Index>{0};
+    Philox rng(mix_seed(options.seed, kSeedBlockOrder), epoch_id);
+    shuffled_indices(order, n_blocks, rng);
+    return order;
+  };
+  // Fetches block b, checked (the next block is the source's prefetch hint).
+  const auto fetch = [&](Index b, Index next) {
+    const DataBlock<T> block = data.fetch(b, next);
+    require(block.cols == D, model_name + ": X has " + std::to_string(block.cols) + " features, the model " +
+                                 std::to_string(D));
+    require(block.rows == data.block_rows(b), model_name + ": block " + std::to_string(b) + " has " +
+                                                  std::to_string(block.rows) + " rows, " +
+                                                  std::to_string(data.block_rows(b)) + " were announced");
+    block.check("X");
+    return block;
+  };
+  std::vector<Index> order_of_epoch = block_order(static_cast<std::uint64_t>(history_.n_iter));
+  // fit starts from the first block it trains on.
+  Index fetched_index = -1;
+  DataBlock<T> fetched;
+  if (initialize_first) {
+    fetched_index = order_of_epoch[0];
+    fetched = fetch(fetched_index, n_blocks > 1 ? order_of_epoch[1] : -1);
+    initialize(options.seed, fetched);
+  }
+
   Vector<T>& params = parameters_;
   AdamState<T>& adam = adam_;
   TrainingHistory& history = history_;
@@ -315,34 +503,13 @@ void NeuralModel<T, Model>::train(ConstRowMatrixRef<T> X, const TrainingOptions&
   ThreadScope threads(worth_parallel(Work::of_flops(flops_per_batch)) ? options.n_threads : 1);
   FlushDenormals flush_denormals;
 
-  // Validation split (fit with early stopping only): a seeded permutation.
-  const bool use_validation = options.early_stopping && !single_epoch;
-  RowMatrix<T> train_copy, validation;
-  const T* train_data = X.data();
-  Index train_stride = X.outerStride();
-  Index n_train = n;
-  if (use_validation) {
-    require(options.validation_fraction > 0 && options.validation_fraction < 1,
-            model_name + ": validation_fraction must be in (0, 1)");
-    const Index n_validation =
-        std::max<Index>(1, static_cast<Index>(std::llround(options.validation_fraction * static_cast<double>(n))));
-    require(n - n_validation >= 1, model_name + ": early_stopping needs at least 2 samples");
-    std::vector<Index> order;
-    Philox split_rng(mix_seed(options.seed, kSeedValidationSplit));
-    shuffled_indices(order, n, split_rng);
-    n_train = n - n_validation;
-    validation.resize(n_validation, D);
-    train_copy.resize(n_train, D);
-    for (Index i = 0; i < n_validation; ++i) validation.row(i) = X.row(order[i]);
-    for (Index i = 0; i < n_train; ++i) train_copy.row(i) = X.row(order[n_validation + i]);
-    train_data = train_copy.data();
-    train_stride = D;
-  }
-
   // Everything a batch needs is allocated here, once: per slice of a batch
   // (BatchSlicer) a workspace, and the batch's standard normal draws.
   const Index batch_rows = std::min<Index>(options.batch_size, n_train);
-  const Index n_batches = (n_train + batch_rows - 1) / batch_rows;
+  Index n_batches = 0;
+  for (Index b = 0; b < n_blocks; ++b) {
+    n_batches += (static_cast<Index>(train_rows[b].size()) + batch_rows - 1) / batch_rows;
+  }
   BatchSlicer<T> slicer;
   slicer.reserve(batch_rows, n_parameters());
   std::vector<typename Model::Workspace> workspaces(slicer.max_slices());
@@ -359,6 +526,16 @@ void NeuralModel<T, Model>::train(ConstRowMatrixRef<T> X, const TrainingOptions&
   AdamState<T> saved_adam = adam;
   Vector<T> best_params;
   const T* mask = options.adam.weight_decay != 0.0 ? decay_mask_.data() : nullptr;
+  RowStore<T> validation(D);
+  // The mean validation score of the held-out rows (dense chunks of sparse rows).
+  const auto validation_score = [&] {
+    const DataBlock<T> rows = validation.view();
+    double total = 0;
+    for_dense_chunks<T>(rows, 1024, [&](ConstRowMatrixRef<T> chunk) {
+      total += model().validation_score(chunk, options) * static_cast<double>(chunk.rows());
+    });
+    return total / static_cast<double>(rows.rows);
+  };
 
   double best_loss = history.loss_curve.empty()
                          ? INFINITY
@@ -374,54 +551,82 @@ void NeuralModel<T, Model>::train(ConstRowMatrixRef<T> X, const TrainingOptions&
   for (int e = 0; e < epochs; ++e) {
     const auto epoch_start = Clock::now();
     const std::uint64_t epoch_id = static_cast<std::uint64_t>(history.n_iter);
-    Philox shuffle_rng(mix_seed(options.seed, kSeedShuffle), epoch_id);
-    shuffled_indices(order, n_train, shuffle_rng);
+    const std::vector<Index> blocks = e == 0 ? order_of_epoch : block_order(epoch_id);
+    const std::vector<Index> next_blocks = e + 1 < epochs ? block_order(epoch_id + 1) : std::vector<Index>{};
     double total = 0, total_reconstruction = 0, total_kl = 0;
-    for (Index b = 0; b < n_batches; ++b) {
-      const Index start = b * batch_rows;
-      const Index rows = std::min(batch_rows, n_train - start);
-      for (Index r = 0; r < rows; ++r) {
-        std::memcpy(batch.row(r).data(), train_data + order[start + r] * train_stride, sizeof(T) * D);
+    Index batch_index = 0, samples_done = 0;
+    for (Index position = 0; position < n_blocks; ++position) {
+      const Index b = blocks[position];
+      // The block to read after this one: the next of this epoch or, after the
+      // last, the first of the next epoch that is not this one (kept as is).
+      Index next = -1;
+      if (position + 1 < n_blocks) next = blocks[position + 1];
+      else if (!next_blocks.empty()) next = next_blocks[0] != b || n_blocks == 1 ? next_blocks[0] : next_blocks[1];
+      if (next == b) next = -1;
+      if (b != fetched_index) {  // a block in hand (one block in memory: always) is not fetched again
+        try {
+          fetched = fetch(b, next);
+          fetched_index = b;
+        } catch (...) {  // a source that failed (a lost worker, bad values): back to the last complete epoch
+          params = saved_params;
+          adam = saved_adam;
+          throw;
+        }
       }
-      const std::uint64_t stream = (epoch_id << 32) | static_cast<std::uint64_t>(b);
-      if (noise_per_row > 0) {
-        // The draws of the whole batch come from one stream: the same noise
-        // whatever the thread count.
-        Philox rng(noise_seed, stream);
-        rng.fill_normal(eps.data(), rows * noise_per_row);
+      const DataBlock<T>& block = fetched;
+      if (use_validation && e == 0) {
+        for (Index i : validation_rows[b]) validation.append(block, i);
       }
-      const BatchLoss terms =
-          slicer.run(rows, gradient.data(), n_parameters(), [&](int slice, Index begin, Index count, T* target) {
-            return model().batch_loss_and_gradient(params.data(), batch.data() + begin * D, count,
-                                                   eps.data() + begin * noise_per_row, target, workspaces[slice],
-                                                   rows);
-          });
-      const double loss = terms.loss;
-      // A non-finite gradient entry makes its parameter non-finite, so one
-      // test of the updated parameters inside the Adam pass covers both.
-      const bool finite_step =
-          adam_step(params.data(), gradient.data(), slicer.pending(), mask, params.size(), adam, options.adam);
-      if (!std::isfinite(loss) || !finite_step) {
-        params = saved_params;
-        adam = saved_adam;
-        std::ostringstream message;
-        message << model_name << " training diverged: the loss or the parameters became non-finite in epoch "
-                << epoch_id + 1 << " (batch " << b + 1 << " of " << n_batches << "). Lower the learning rate (learning_rate="
-                << options.adam.learning_rate
-                << ") or scale the input (e.g. with StandardScaler or MinMaxScaler); the model keeps the "
-                   "parameters of the last complete epoch.";
-        throw TrainingDiverged(message.str());
-      }
-      if (e == 0 && b == 0) best_loss_of_call = loss;  // the starting point's loss
-      total += loss * static_cast<double>(rows);
-      total_reconstruction += terms.reconstruction * static_cast<double>(rows);
-      total_kl += terms.kl * static_cast<double>(rows);
-      if (options.on_batch &&
-          !options.on_batch(BatchReport{history.n_iter + 1, b + 1, n_batches, start + rows, n_train})) {
-        params = saved_params;
-        adam = saved_adam;
-        history.interrupted = true;
-        return;
+      const std::vector<Index>& rows_of_block = train_rows[b];
+      const Index n_block = static_cast<Index>(rows_of_block.size());
+      // One block: the stream of the epoch, as for an array in memory.
+      Philox shuffle_rng(mix_seed(options.seed, kSeedShuffle),
+                         n_blocks == 1 ? epoch_id : (epoch_id << 24) ^ (static_cast<std::uint64_t>(b) + 1));
+      shuffled_indices(order, n_block, shuffle_rng);
+      for (Index start = 0; start < n_block; start += batch_rows, ++batch_index) {
+        const Index rows = std::min(batch_rows, n_block - start);
+        for (Index r = 0; r < rows; ++r) block.copy_row(rows_of_block[order[start + r]], batch.row(r).data());
+        const std::uint64_t stream = (epoch_id << 32) | static_cast<std::uint64_t>(batch_index);
+        if (noise_per_row > 0) {
+          // The draws of the whole batch come from one stream: the same noise
+          // whatever the thread count.
+          Philox rng(noise_seed, stream);
+          rng.fill_normal(eps.data(), rows * noise_per_row);
+        }
+        const BatchLoss terms =
+            slicer.run(rows, gradient.data(), n_parameters(), [&](int slice, Index begin, Index count, T* target) {
+              return model().batch_loss_and_gradient(params.data(), batch.data() + begin * D, count,
+                                                     eps.data() + begin * noise_per_row, target, workspaces[slice],
+                                                     rows);
+            });
+        const double loss = terms.loss;
+        // A non-finite gradient entry makes its parameter non-finite, so one
+        // test of the updated parameters inside the Adam pass covers both.
+        const bool finite_step =
+            adam_step(params.data(), gradient.data(), slicer.pending(), mask, params.size(), adam, options.adam);
+        if (!std::isfinite(loss) || !finite_step) {
+          params = saved_params;
+          adam = saved_adam;
+          std::ostringstream message;
+          message << model_name << " training diverged: the loss or the parameters became non-finite in epoch "
+                  << epoch_id + 1 << " (batch " << batch_index + 1 << " of " << n_batches
+                  << "). Lower the learning rate (learning_rate=" << options.adam.learning_rate
+                  << ") or scale the input (e.g. with StandardScaler or MinMaxScaler); the model keeps the "
+                     "parameters of the last complete epoch.";
+          throw TrainingDiverged(message.str());
+        }
+        if (e == 0 && batch_index == 0) best_loss_of_call = loss;  // the starting point's loss
+        total += loss * static_cast<double>(rows);
+        total_reconstruction += terms.reconstruction * static_cast<double>(rows);
+        total_kl += terms.kl * static_cast<double>(rows);
+        samples_done += rows;
+        if (options.on_batch &&
+            !options.on_batch(BatchReport{history.n_iter + 1, batch_index + 1, n_batches, samples_done, n_train})) {
+          params = saved_params;
+          adam = saved_adam;
+          history.interrupted = true;
+          return;
+        }
       }
     }
     const double epoch_loss = total / static_cast<double>(n_train);
@@ -447,7 +652,7 @@ void NeuralModel<T, Model>::train(ConstRowMatrixRef<T> X, const TrainingOptions&
     history.kl_curve.push_back(report.kl);
     bool improved = false;
     if (use_validation) {
-      const double score = model().validation_score(ConstRowMatrixRef<T>(validation), options);
+      const double score = validation_score();
       history.validation_scores.push_back(score);
       report.validation_score = score;
       report.has_validation = true;

@@ -133,35 +133,19 @@ Vector<T> VAE<T>::noise_variance() const {
   return values;
 }
 
-namespace {
-// The mean over the features of X's variances (divided by n), in double: the
-// maximum-likelihood g^2 of a Gaussian decoder that ignores z. 0 for one row.
 template <class T>
-double mean_feature_variance(ConstRowMatrixRef<T> X) {
-  const Index n = X.rows(), D = X.cols();
-  if (n < 2 || D < 1) return 0;
-  Eigen::VectorXd mean = Eigen::VectorXd::Zero(D), squares = Eigen::VectorXd::Zero(D);
-  for (Index i = 0; i < n; ++i) mean += X.row(i).transpose().template cast<double>();
-  mean /= static_cast<double>(n);
-  for (Index i = 0; i < n; ++i) squares += (X.row(i).transpose().template cast<double>() - mean).array().square().matrix();
-  return squares.sum() / (static_cast<double>(n) * static_cast<double>(D));
-}
-}  // namespace
-
-template <class T>
-void VAE<T>::initialize_heads(ConstRowMatrixRef<T> X) {
+void VAE<T>::initialize_heads(double data_variance) {
   // After the networks' random initialisation (NeuralModel::initialize). The
   // log-variance heads start constant: the encoder's at log k^2 = 0 (q has the
   // prior's unit variance whatever the scale of x: random weights there would
   // give k^2 = e^{+-|x|} and a huge initial KL on unscaled data), a learned
-  // decoder's at log g^2 = log of X's mean feature variance (VAEConfig::
+  // decoder's at log g^2 = log of the data's mean feature variance (VAEConfig::
   // noise_variance). Starting at 1 instead, on a few hundred rows in [0, 1]
   // (variance ~0.05), the reconstruction term is ~20x too weak and the KL term
   // collapses every latent dimension before g^2 has come down.
   const Index d = config_.n_components;
   const int encoder_last = encoder_.n_layers() - 1;
   encoder_.weights(parameters_.data(), encoder_last).rightCols(d).setZero();
-  const double data_variance = mean_feature_variance<T>(X);
   const double initial_variance =
       std::isfinite(data_variance) && data_variance > 0 ? data_variance : config_.noise_variance;
   const T log_variance = clamp_log_variance(static_cast<T>(std::log(initial_variance)));

@@ -4,12 +4,15 @@
 // (importance sampling, prior sampling) against the exact log-likelihood of a
 // linear VAE, log N(x; b, W W^T + g^2 I).
 #include <cmath>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <Eigen/Cholesky>
 
 #include "numeric.hpp"
 #include "test_util.hpp"
+#include "vaekit/autoencoder.hpp"
 #include "vaekit/vae.hpp"
 
 namespace vaekit::testing {
@@ -325,5 +328,83 @@ TEST(VAERestore, RejectsAnInconsistentState) {
   EXPECT_TRUE(std::isnan(restored.history().reconstruction_curve[0]) && std::isnan(restored.history().kl_curve[1]));
 }
 
+
+// Training data in blocks (BlockSource): one block trains as the array does;
+// a CSR block as its dense array (the Autoencoder: bit for bit); several
+// blocks visit every row once per epoch, and a failing source leaves the
+// parameters of the last complete epoch.
+class CountingBlocks final : public BlockSource<double> {
+ public:
+  CountingBlocks(const RowMatrix<double>& X, Index rows_per_block) : X_(X), rows_(rows_per_block) {}
+  Index n_blocks() const override { return (X_.rows() + rows_ - 1) / rows_; }
+  Index block_rows(Index b) const override { return std::min(rows_, X_.rows() - b * rows_); }
+  DataBlock<double> fetch(Index b, Index) override {
+    ++fetches;
+    if (fail_at >= 0 && fetches > fail_at) throw std::runtime_error("the source failed");
+    return DataBlock<double>::dense(X_.middleRows(b * rows_, block_rows(b)));
+  }
+  int fetches = 0, fail_at = -1;
+
+ private:
+  const RowMatrix<double>& X_;
+  Index rows_;
+};
+
+TEST(BlockTraining, OneBlockIsTheArraySparseIsDenseAndBlocksCoverEveryRow) {
+  VAEConfig config;
+  config.n_features = 6;
+  config.n_components = 2;
+  config.hidden_layer_sizes = {8};
+  TrainingOptions options;
+  options.max_iter = 3;
+  options.batch_size = 16;
+  options.seed = 11;
+  RowMatrix<double> X = random_uniform<double>(100, 6, 9);
+  X = (X.array() < 0.6).select(0.0, X);  // mostly zeros
+  VAE<double> reference(config);
+  reference.fit(X, options);
+  VAE<double> one_block(config);
+  CountingBlocks whole(X, 100);
+  one_block.fit(whole, options);
+  EXPECT_EQ(one_block.parameters(), reference.parameters());
+  EXPECT_EQ(whole.fetches, 1);
+
+  std::vector<std::int64_t> indptr{0}, indices;
+  std::vector<double> values;
+  for (Index i = 0; i < X.rows(); ++i) {
+    for (Index j = 0; j < X.cols(); ++j) {
+      if (X(i, j) != 0) {
+        indices.push_back(j);
+        values.push_back(X(i, j));
+      }
+    }
+    indptr.push_back(static_cast<std::int64_t>(indices.size()));
+  }
+  AutoencoderConfig ae_config;
+  ae_config.n_features = 6;
+  ae_config.hidden_layer_sizes = {8};
+  Autoencoder<double> dense(ae_config), sparse(ae_config);
+  dense.fit(X, options);
+  InMemoryBlock<double> csr(DataBlock<double>::sparse({100, 6, indptr.data(), indices.data(), values.data()}));
+  sparse.fit(csr, options);
+  EXPECT_EQ(sparse.parameters(), dense.parameters());
+
+  VAE<double> blocked(config);
+  CountingBlocks blocks(X, 30);  // 30, 30, 30, 10 rows
+  std::vector<Index> samples_seen;
+  options.on_batch = [&](const BatchReport& report) {
+    samples_seen.push_back(report.samples_done);
+    return true;
+  };
+  blocked.fit(blocks, options);
+  EXPECT_EQ(blocked.history().n_iter, 3);
+  EXPECT_EQ(samples_seen.back(), 100);
+  EXPECT_LE(blocks.fetches, 12);  // at most once per block and epoch
+  options.on_batch = nullptr;
+  const Vector<double> before = blocked.parameters();
+  blocks.fail_at = blocks.fetches + 2;
+  EXPECT_THROW(blocked.partial_fit(blocks, options), std::runtime_error);
+  EXPECT_EQ(blocked.parameters(), before);
+}
 }  // namespace
 }  // namespace vaekit::testing

@@ -84,7 +84,7 @@ class Autoencoder : public NeuralModel<T, Autoencoder<T>> {
   void reserve(Workspace& workspace, Index rows) const;
   Index noise_per_row() const { return 0; }
   double validation_score(ConstRowMatrixRef<T> X, const TrainingOptions& options) const;
-  void initialize_heads(ConstRowMatrixRef<T>) {}
+  void initialize_heads(double) {}
 
   using NeuralModel<T, Autoencoder<T>>::encoder_;
   using NeuralModel<T, Autoencoder<T>>::decoder_;

@@ -13,13 +13,18 @@
 //                                               `batch_rows` rows, divided by batch_rows; single-threaded
 //   double validation_score(ConstRowMatrixRef<T> X, const TrainingOptions&) const
 //                                               mean score (higher is better) at the current parameters
-//   void initialize_heads(ConstRowMatrixRef<T> X)
-//                                               after the networks' random initialisation; X is
-//                                               the first training data (any number of rows)
+//   void initialize_heads(double data_variance)
+//                                               after the networks' random initialisation, with
+//                                               the mean feature variance of the first training
+//                                               data (0 when it has one row)
 // The training loop itself is in cpp/src/training.hpp.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "vaekit/common.hpp"
 #include "vaekit/mlp.hpp"
@@ -41,6 +46,80 @@ struct BatchLoss {
 };
 }  // namespace detail
 
+// Rows of training data as the training loop reads them: a dense row-major
+// view or a CSR view (common.hpp) of caller-owned arrays.
+template <class T>
+struct DataBlock {
+  static DataBlock dense(ConstRowMatrixRef<T> X) {
+    DataBlock block;
+    block.values = X.data();
+    block.rows = X.rows();
+    block.cols = X.cols();
+    block.stride = X.outerStride();
+    return block;
+  }
+  static DataBlock sparse(const CsrMatrixView<T>& X) {
+    DataBlock block;
+    block.csr = X;
+    block.is_sparse = true;
+    block.rows = X.rows;
+    block.cols = X.cols;
+    return block;
+  }
+  // Writes row i (cols values, zeros included) to out.
+  void copy_row(Index i, T* out) const {
+    if (!is_sparse) {
+      std::memcpy(out, values + i * stride, sizeof(T) * static_cast<std::size_t>(cols));
+      return;
+    }
+    std::fill(out, out + cols, T(0));
+    for (std::int64_t e = csr.indptr[i]; e < csr.indptr[i + 1]; ++e) out[csr.indices[e]] += csr.values[e];
+  }
+  // Throws InvalidArgument naming `what` when a value is NaN or infinite (or
+  // the CSR arrays are malformed).
+  void check(const char* what) const {
+    if (is_sparse) {
+      require(!check_csr(csr, what), std::string(what) + " contains NaN or infinity");
+      return;
+    }
+    const Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>> view(values, rows, cols, Eigen::OuterStride<>(stride));
+    require(all_finite<T>(ConstRowMatrixRef<T>(view)), std::string(what) + " contains NaN or infinity");
+  }
+
+  const T* values = nullptr;  // dense
+  Index rows = 0, cols = 0, stride = 0;
+  CsrMatrixView<T> csr;  // sparse
+  bool is_sparse = false;
+};
+
+// Training data as a sequence of blocks that need not be in memory together
+// (a dask array's chunks, a file read in turn). An epoch visits the blocks in
+// a seeded random order and the rows of each in a seeded random order; a
+// source of one block trains as that array would.
+template <class T>
+class BlockSource {
+ public:
+  virtual ~BlockSource() = default;
+  virtual Index n_blocks() const = 0;
+  virtual Index block_rows(Index b) const = 0;
+  // Block b, valid until the next call; `next` is the block that will be
+  // asked for after it (-1: none yet known), for the source to prefetch.
+  virtual DataBlock<T> fetch(Index b, Index next) = 0;
+};
+
+// One block in memory.
+template <class T>
+class InMemoryBlock final : public BlockSource<T> {
+ public:
+  explicit InMemoryBlock(DataBlock<T> block) : block_(block) {}
+  Index n_blocks() const override { return 1; }
+  Index block_rows(Index) const override { return block_.rows; }
+  DataBlock<T> fetch(Index, Index) override { return block_; }
+
+ private:
+  DataBlock<T> block_;
+};
+
 template <class T, class Model>
 class NeuralModel {
  public:
@@ -58,6 +137,7 @@ class NeuralModel {
   // decoder variance: see VAEConfig::noise_variance); fit(X, options) starts
   // from initialize(options.seed, X), and partial_fit continues from it.
   void initialize(std::uint64_t seed, ConstRowMatrixRef<T> X);
+  void initialize(std::uint64_t seed, const DataBlock<T>& X);
 
   // Initialises the parameters (seed from options), resets the optimiser and
   // the history, and trains (see TrainingOptions). history().loss_curve holds
@@ -66,6 +146,12 @@ class NeuralModel {
   void fit(ConstRowMatrixRef<T> X, const TrainingOptions& options);
   // One epoch over X, continuing from the current parameters and Adam state.
   void partial_fit(ConstRowMatrixRef<T> X, const TrainingOptions& options);
+  // The same for data in blocks (sparse, or streamed: BlockSource). With
+  // early stopping, each block holds out its own seeded validation_fraction of
+  // rows, which are kept in memory (in the block's form) after the first
+  // epoch; fit initialises from the first block it trains on.
+  void fit(BlockSource<T>& data, const TrainingOptions& options);
+  void partial_fit(BlockSource<T>& data, const TrainingOptions& options);
 
  protected:
   NeuralModel() = default;
@@ -80,7 +166,7 @@ class NeuralModel {
   Vector<T> parameters_;
 
  private:
-  void train(ConstRowMatrixRef<T> X, const TrainingOptions& options, bool single_epoch);
+  void train(BlockSource<T>& data, const TrainingOptions& options, bool single_epoch, bool initialize_first);
   const Model& model() const { return static_cast<const Model&>(*this); }
 
   Vector<T> decay_mask_;  // 1 on the dense layers' weights (weight decay), 0 elsewhere

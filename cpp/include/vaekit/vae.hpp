@@ -187,7 +187,7 @@ class VAE : public NeuralModel<T, VAE<T>> {
   void reserve(VAEWorkspace<T>& workspace, Index rows) const;
   Index noise_per_row() const { return config_.n_mc_samples * config_.n_components; }
   double validation_score(ConstRowMatrixRef<T> X, const TrainingOptions& options) const;
-  void initialize_heads(ConstRowMatrixRef<T> X);
+  void initialize_heads(double data_variance);
   Vector<T> evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate, double beta,
                      int n_threads) const;
 
