@@ -61,4 +61,31 @@ class ThrottledSignalCheck {
   std::chrono::steady_clock::time_point last_check_ = std::chrono::steady_clock::now();
 };
 
+// A scipy.sparse CSR matrix as the core sees it: the Python layer passes
+// (data, indices, indptr, shape) with 64-bit indices; the object keeps the
+// arrays alive for as long as the view is used.
+template <class T>
+class CsrArrays {
+ public:
+  using IndexArray = py::array_t<std::int64_t, py::array::c_style>;
+  using ValueArray = py::array_t<T, py::array::c_style>;
+  CsrArrays(ValueArray data, IndexArray indices, IndexArray indptr, Index rows, Index cols)
+      : data_(std::move(data)), indices_(std::move(indices)), indptr_(std::move(indptr)) {
+    require(rows >= 0 && cols >= 0, "sparse X: negative shape");
+    require(indptr_.ndim() == 1 && indptr_.shape(0) == rows + 1, "sparse X: indptr must have n_samples + 1 entries");
+    require(indices_.ndim() == 1 && data_.ndim() == 1 && indices_.shape(0) == data_.shape(0),
+            "sparse X: indices and data must be 1-D arrays of one length");
+    const std::int64_t* offsets = indptr_.data();
+    require(rows == 0 || (offsets[0] == 0 && offsets[rows] <= indices_.shape(0) && offsets[rows] >= 0),
+            "sparse X: indptr must start at 0 and end within data");
+    view_ = {rows, cols, offsets, indices_.data(), data_.data()};
+  }
+  const CsrMatrixView<T>& view() const { return view_; }
+
+ private:
+  ValueArray data_;
+  IndexArray indices_, indptr_;
+  CsrMatrixView<T> view_;
+};
+
 }  // namespace vaekit::python

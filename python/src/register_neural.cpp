@@ -134,7 +134,7 @@ class ProgressForwarder {
 // ProgressForwarder. On Ctrl-C the C++ loop restores the last complete epoch
 // and returns; the pending KeyboardInterrupt is then raised.
 template <class Model>
-void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOptions options, bool single_epoch,
+void train(Model& model, BlockSource<typename Model::Scalar>& data, TrainingOptions options, bool single_epoch,
            py::object on_batch, py::object on_epoch) {
   bool interrupted = false;
   ProgressForwarder progress(std::move(on_batch), std::move(on_epoch));
@@ -147,11 +147,12 @@ void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOp
     return !interrupted;
   };
   try {
-    // Safe: X is a view of an array the caller keeps alive, and no Python
-    // object is touched until a callback re-acquires the GIL.
+    // Safe: the data are views of arrays the caller keeps alive (or that a
+    // PythonBlocks source holds), and no Python object is touched until a
+    // callback re-acquires the GIL.
     py::gil_scoped_release release;
-    if (single_epoch) model.partial_fit(X, options);
-    else model.fit(X, options);
+    if (single_epoch) model.partial_fit(data, options);
+    else model.fit(data, options);
   } catch (...) {  // TrainingDiverged, InvalidArgument: the epochs reported so far still show
     try {
       progress.finish();
@@ -169,6 +170,43 @@ void train(Model& model, ConstRowMatrixRef<typename Model::Scalar> X, TrainingOp
   }
   progress.finish();
 }
+
+// Training blocks from a Python callable fetch(b, next) -> a C-contiguous
+// array of the model's dtype or a Csr object (a dask array's chunks: the
+// callable prefetches `next`). Called with the GIL released; takes it to call
+// Python, and holds the returned block until the next fetch.
+template <class T>
+class PythonBlocks final : public BlockSource<T> {
+ public:
+  PythonBlocks(std::vector<Index> rows, py::function fetch) : rows_(std::move(rows)), fetch_(std::move(fetch)) {}
+  ~PythonBlocks() override {
+    py::gil_scoped_acquire gil;
+    current_ = py::object();
+    fetch_ = py::function();
+  }
+  Index n_blocks() const override { return static_cast<Index>(rows_.size()); }
+  Index block_rows(Index b) const override { return rows_[static_cast<std::size_t>(b)]; }
+  DataBlock<T> fetch(Index b, Index next) override {
+    py::gil_scoped_acquire gil;
+    current_ = py::object();
+    py::object block = fetch_(b, next);
+    if (py::isinstance<CsrArrays<T>>(block)) {
+      current_ = block;
+      return DataBlock<T>::sparse(block.cast<const CsrArrays<T>&>().view());
+    }
+    auto array = py::array_t<T, py::array::c_style>::ensure(block);
+    require(static_cast<bool>(array) && array.ndim() == 2,
+            "a training block must be a 2-D array of the model's dtype or a sparse matrix");
+    current_ = array;
+    const auto rows = static_cast<Index>(array.shape(0)), cols = static_cast<Index>(array.shape(1));
+    return DataBlock<T>::dense(Eigen::Map<const RowMatrix<T>>(array.data(), rows, cols));
+  }
+
+ private:
+  std::vector<Index> rows_;
+  py::function fetch_;
+  py::object current_;
+};
 
 // Writes the layers (coefs (n_in, n_out), intercepts: scikit-learn's MLP
 // layout) of one network into a parameter buffer.
@@ -257,7 +295,13 @@ void bind_common(Class& cls) {
                   py::arg("optimizer_state") = py::none(), py::arg("history") = py::dict())
       .def_property_readonly("n_parameters", &Model::n_parameters)
       .def_property_readonly("parameters", [](const Model& m) { return Vector<T>(m.parameters()); })
-      .def("initialize", &Model::initialize, py::arg("seed"), py::arg("X"), py::call_guard<py::gil_scoped_release>())
+      .def(
+          "initialize", [](Model& m, std::uint64_t seed, Ref X) { m.initialize(seed, X); }, py::arg("seed"),
+          py::arg("X"), py::call_guard<py::gil_scoped_release>())
+      .def(
+          "initialize",
+          [](Model& m, std::uint64_t seed, const CsrArrays<T>& X) { m.initialize(seed, DataBlock<T>::sparse(X.view())); },
+          py::arg("seed"), py::arg("X"), py::call_guard<py::gil_scoped_release>())
       // (coefs, intercepts) of "encoder" or "decoder": lists in scikit-learn's MLP layout.
       .def("get_layers",
            [](const Model& m, const std::string& which) {
@@ -288,10 +332,29 @@ void bind_common(Class& cls) {
           "fit",
           [](Model& m, Ref X, const py::dict& options, std::uint64_t seed, int n_threads, bool partial,
              py::object on_batch, py::object on_epoch) {
-            train(m, X, make_options(options, seed, n_threads), partial, std::move(on_batch), std::move(on_epoch));
+            InMemoryBlock<T> data(DataBlock<T>::dense(X));
+            train(m, data, make_options(options, seed, n_threads), partial, std::move(on_batch), std::move(on_epoch));
           },
           py::arg("X"), py::arg("options"), py::arg("seed"), py::arg("n_threads") = 0, py::arg("partial") = false,
           py::arg("on_batch") = py::none(), py::arg("on_epoch") = py::none())
+      .def(
+          "fit",
+          [](Model& m, const CsrArrays<T>& X, const py::dict& options, std::uint64_t seed, int n_threads, bool partial,
+             py::object on_batch, py::object on_epoch) {
+            InMemoryBlock<T> data(DataBlock<T>::sparse(X.view()));
+            train(m, data, make_options(options, seed, n_threads), partial, std::move(on_batch), std::move(on_epoch));
+          },
+          py::arg("X"), py::arg("options"), py::arg("seed"), py::arg("n_threads") = 0, py::arg("partial") = false,
+          py::arg("on_batch") = py::none(), py::arg("on_epoch") = py::none())
+      .def(
+          "fit_blocks",
+          [](Model& m, std::vector<Index> block_rows, py::function fetch, const py::dict& options, std::uint64_t seed,
+             int n_threads, bool partial, py::object on_batch, py::object on_epoch) {
+            PythonBlocks<T> data(std::move(block_rows), std::move(fetch));
+            train(m, data, make_options(options, seed, n_threads), partial, std::move(on_batch), std::move(on_epoch));
+          },
+          py::arg("block_rows"), py::arg("fetch"), py::arg("options"), py::arg("seed"), py::arg("n_threads") = 0,
+          py::arg("partial") = false, py::arg("on_batch") = py::none(), py::arg("on_epoch") = py::none())
       .def("transform", &Model::transform, py::arg("X"), py::arg("n_threads") = 0,
            py::call_guard<py::gil_scoped_release>())
       .def("inverse_transform", &Model::inverse_transform, py::arg("Z"), py::arg("n_threads") = 0,

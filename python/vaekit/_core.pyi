@@ -44,6 +44,18 @@ class InvalidArgument(ValueError):
 class TrainingDiverged(ValueError):
     """A non-finite loss or gradient during training (vaekit::TrainingDiverged)."""
 
+# ------------------------------------------------------------ sparse input
+class _Csr(Generic[_F]):
+    """A scipy.sparse CSR matrix as the core reads it (no copy): data of the class's dtype, 64-bit indices."""
+    def __init__(self, data: NDArray[_F], indices: NDArray[np.int64], indptr: NDArray[np.int64], n_rows: int,
+                 n_cols: int) -> None: ...
+
+class CsrFloat32(_Csr[np.float32]): ...
+class CsrFloat64(_Csr[np.float64]): ...
+
+Moments = tuple[float, NDArray[np.float64], float, NDArray[np.generic] | None]
+"""PPCAMoments: (count, mean, sum of squared deviations, D x D scatter (lower triangle) or None)."""
+
 # ------------------------------------------------------------------ PPCA
 class _PPCA(Generic[_F]):
     def __init__(self, components: ArrayLike, mean: ArrayLike, noise_variance: float) -> None: ...
@@ -59,23 +71,43 @@ class _PPCA(Generic[_F]):
     def n_iter(self) -> int: ...
     @property
     def log_likelihood_curve(self) -> list[float]: ...
-    def transform(self, X: NDArray[_F], n_threads: int = 0, allow_missing: bool = True) -> NDArray[_F]:
-        """allow_missing: NaN entries are missing values; else a NaN raises ValueError, as infinity does."""
-    def encode(self, X: NDArray[_F], n_threads: int = 0,
+    def transform(self, X: NDArray[_F] | _Csr[_F], n_threads: int = 0, allow_missing: bool = True) -> NDArray[_F]:
+        """allow_missing: NaN entries are missing values; else a NaN raises ValueError, as infinity does.
+        A CSR X (no allow_missing) must be complete."""
+    def encode(self, X: NDArray[_F] | _Csr[_F], n_threads: int = 0,
                allow_missing: bool = True) -> tuple[NDArray[_F], NDArray[_F]]:
         """(mean, std) of p(z|x) = N(M^-1 W^T (x - mu), sigma^2 M^-1); rows with NaN use their own M_n."""
     def inverse_transform(self, Z: NDArray[_F]) -> NDArray[_F]: ...
-    def score_samples(self, X: NDArray[_F], n_threads: int = 0, allow_missing: bool = True) -> NDArray[_F]: ...
+    def score_samples(self, X: NDArray[_F] | _Csr[_F], n_threads: int = 0,
+                      allow_missing: bool = True) -> NDArray[_F]: ...
     def sample(self, n_samples: int, seed: int, n_threads: int = 0) -> NDArray[_F]: ...
+    @staticmethod
+    def fit_moments(moments: Moments, n_components: int, n_threads: int = 0) -> _PPCA[_F]:
+        """The closed-form fit from moments with their scatter."""
+    @staticmethod
+    def fit_em(moments: Moments, scatter_product: Callable[[NDArray[_F]], ArrayLike],
+               hyper_parameters: HyperParameters, seed: int, n_threads: int = 0,
+               verbose: int = 0) -> tuple[_PPCA[_F], BaseException | None]:
+        """EM with each E-step's data pass a callback: scatter_product(W) returns
+        sum (x - mu)(x - mu)^T W over all samples (D x d); its exceptions propagate."""
+    @staticmethod
+    def moments(X: NDArray[_F] | _Csr[_F], with_scatter: bool = True, n_threads: int = 0) -> Moments:
+        """X's PPCAMoments (a block's part of a fit on blocks)."""
+    @staticmethod
+    def merge_moments(a: Moments, b: Moments) -> Moments:
+        """The moments of both sets of samples (Chan, Golub & LeVeque's pairwise update)."""
+    @staticmethod
+    def scatter_product(X: NDArray[_F] | _Csr[_F], mean: ArrayLike, W: ArrayLike, n_threads: int = 0) -> NDArray[_F]:
+        """sum over X's rows of (x - mean)(x - mean)^T W: a block's part of fit_em's E-step."""
     def covariance(self) -> NDArray[_F]: ...
     def precision(self) -> NDArray[_F]: ...
 
 class PPCAFloat32(_PPCA[np.float32]):
     @staticmethod
-    def fit(X: NDArray[np.float32], hyper_parameters: HyperParameters, seed: int, n_threads: int = 0,
+    def fit(X: NDArray[np.float32] | CsrFloat32, hyper_parameters: HyperParameters, seed: int, n_threads: int = 0,
             verbose: int = 0) -> tuple[PPCAFloat32, BaseException | None]:
         """hyper_parameters: PPCAOptions' fields (model_descriptions()["PPCA"]); with method "em", NaN
-        entries of X are missing values. Returns the model and the KeyboardInterrupt (or None) that
+        entries of a dense X are missing values. Returns the model and the KeyboardInterrupt (or None) that
         stopped EM after its last complete iteration."""
     @staticmethod
     def restore(components: ArrayLike, mean: ArrayLike, noise_variance: float, explained_variance: ArrayLike,
@@ -84,10 +116,10 @@ class PPCAFloat32(_PPCA[np.float32]):
 
 class PPCAFloat64(_PPCA[np.float64]):
     @staticmethod
-    def fit(X: NDArray[np.float64], hyper_parameters: HyperParameters, seed: int, n_threads: int = 0,
+    def fit(X: NDArray[np.float64] | CsrFloat64, hyper_parameters: HyperParameters, seed: int, n_threads: int = 0,
             verbose: int = 0) -> tuple[PPCAFloat64, BaseException | None]:
         """hyper_parameters: PPCAOptions' fields (model_descriptions()["PPCA"]); with method "em", NaN
-        entries of X are missing values. Returns the model and the KeyboardInterrupt (or None) that
+        entries of a dense X are missing values. Returns the model and the KeyboardInterrupt (or None) that
         stopped EM after its last complete iteration."""
     @staticmethod
     def restore(components: ArrayLike, mean: ArrayLike, noise_variance: float, explained_variance: ArrayLike,
@@ -102,7 +134,7 @@ class _NeuralModel(Generic[_F]):
     def n_parameters(self) -> int: ...
     @property
     def parameters(self) -> NDArray[_F]: ...
-    def initialize(self, seed: int, X: NDArray[_F]) -> None:
+    def initialize(self, seed: int, X: NDArray[_F] | _Csr[_F]) -> None:
         """Random initial parameters; a learned decoder variance starts at X's mean feature variance."""
     def get_layers(self, which: str) -> tuple[list[NDArray[_F]], list[NDArray[_F]]]:
         """(coefs, intercepts) of "encoder" or "decoder", coefs[l] of shape (n_in, n_out)."""
@@ -126,8 +158,8 @@ class _NeuralModel(Generic[_F]):
     def n_iter(self) -> int: ...
     @property
     def converged(self) -> bool: ...
-    def fit(self, X: NDArray[_F], options: HyperParameters, seed: int, n_threads: int = 0, partial: bool = False,
-            on_batch: Callable[[int, int, int, int, int], object] | None = None,
+    def fit(self, X: NDArray[_F] | _Csr[_F], options: HyperParameters, seed: int, n_threads: int = 0,
+            partial: bool = False, on_batch: Callable[[int, int, int, int, int], object] | None = None,
             on_epoch: Callable[[dict[str, object]], object] | None = None) -> None:
         """Train (partial=True: one epoch, continuing); raises TrainingDiverged or KeyboardInterrupt.
 
@@ -138,6 +170,12 @@ class _NeuralModel(Generic[_F]):
         loss, reconstruction, kl, validation_score or None, seconds, elapsed),
         collected and delivered at most every 200 ms and at the end. An
         exception they raise stops training at the last complete epoch."""
+    def fit_blocks(self, block_rows: Sequence[int], fetch: Callable[[int, int], NDArray[_F] | _Csr[_F]],
+                   options: HyperParameters, seed: int, n_threads: int = 0, partial: bool = False,
+                   on_batch: Callable[[int, int, int, int, int], object] | None = None,
+                   on_epoch: Callable[[dict[str, object]], object] | None = None) -> None:
+        """fit on data in blocks (of block_rows rows each): fetch(b, next) returns block b and may
+        start reading block next (-1: none); each epoch visits the blocks in a seeded order."""
     def transform(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
     def inverse_transform(self, Z: NDArray[_F], n_threads: int = 0) -> NDArray[_F]: ...
 

@@ -9,19 +9,22 @@ for each call, so that pickling and ``sklearn.base.clone`` work.
 
 from __future__ import annotations
 
-import warnings
+import functools
 import json
+import warnings
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import MeanScoreMixin
 from ._description import native_class, native_values, parameter_constraints
+from ._inputs import is_dask_array, to_native
 from ._io import ModelFileMixin
 from ._native import core
 from ._progress import TrainingProgress
@@ -104,6 +107,61 @@ def neural_constraints(kind):
     return {**parameter_constraints(kind), **_RUNTIME_CONSTRAINTS}
 
 
+# Rows of a sparse X densified at a time by the inference methods (rowwise):
+# at most this many values.
+_DENSE_CHUNK_VALUES = 1 << 22
+
+
+def rowwise(n_columns, pair=False, latent=False):
+    """Decorates an inference method ``method(self, X, ...)`` whose output rows
+    depend only on X's rows, so that it takes every input kind: a scipy.sparse
+    X is densified a chunk of rows at a time (never whole), a dask X gives a
+    lazy dask array (``map_blocks``). ``n_columns(self)``: the output's width
+    (None: one value per row); ``pair``: the method returns two such arrays;
+    ``latent``: the input is Z (dask only). A ``random_state`` that is not an
+    int is drawn once, so that every block uses the same seed."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, X, *args, **kwargs):
+            chunked = is_dask_array(X) or (sp.issparse(X) and not latent)
+            if chunked and not isinstance(kwargs.get("random_state", 0), Integral):
+                kwargs["random_state"] = int(check_random_state(kwargs["random_state"]).randint(2**31))
+            if is_dask_array(X):
+                from . import _dask
+
+                check_is_fitted(self)
+                X = _dask.check_array(X, self._model_dtype(), "Z" if latent else "X")
+                width = None if n_columns is None else n_columns(self)
+                if pair:
+                    both = _dask.map_rows(lambda block: np.hstack(method(self, block, *args, **kwargs)), X,
+                                          2 * width, X.dtype)
+                    return both[:, :width], both[:, width:]
+                return _dask.map_rows(lambda block: method(self, block, *args, **kwargs), X, width, X.dtype)
+            if sp.issparse(X) and not latent:
+                check_is_fitted(self)
+                X = validate_data(self, X, accept_sparse="csr", dtype=self._model_dtype(), reset=False)
+                rows = max(1, min(4096, _DENSE_CHUNK_VALUES // max(1, X.shape[1])))
+                parts = [method(self, X[start:start + rows].toarray(), *args, **kwargs)
+                         for start in range(0, X.shape[0], rows)]
+                if pair:
+                    return tuple(np.concatenate(side) for side in zip(*parts))
+                return np.concatenate(parts)
+            return method(self, X, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _n_components(estimator):
+    return estimator.n_components
+
+
+def _n_features(estimator):
+    return estimator.n_features_in_
+
+
 class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                        BaseEstimator):
     """Base of Autoencoder and VAE: training parameters and the fit cycle.
@@ -159,6 +217,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
         try:
             tags.transformer_tags.preserves_dtype = [self._fit_dtype().name]
         except ValueError:
@@ -180,9 +239,11 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             Training data, converted to ``dtype`` (no copy when it already is
-            C-contiguous in that dtype).
+            C-contiguous in that dtype). A sparse matrix is never made dense
+            whole; a dask array is streamed block by block (see the user
+            guide's "Large and sparse data").
         y : None
             Ignored.
 
@@ -222,8 +283,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         True
         """
         self._check_training_params()
-        X = validate_data(self, X, dtype=self._fit_dtype(), order="C", reset=True)
-        self._check_training_data(X)
+        X = self._training_input(X, reset=True)
         self._check_model_size(*X.shape)
         if self.early_stopping and X.shape[0] < 2:
             raise ValueError("early_stopping holds out a validation split and needs at least 2 samples, got "
@@ -250,9 +310,9 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
             Training data; after the first call, it must have the same number
-            of features.
+            of features. A dask array is streamed: one epoch over its blocks.
         y : None
             Ignored.
 
@@ -286,19 +346,17 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         3
         """
         first_call = not hasattr(self, "encoder_coefs_")
+        self._check_training_params()
         if first_call:
-            self._check_training_params()
-            X = validate_data(self, X, dtype=self._fit_dtype(), order="C", reset=True)
-            self._check_training_data(X)
+            X = self._training_input(X, reset=True)
             self._check_model_size(*X.shape)
             self._seed = seed_from_random_state(self.random_state)
             self._architecture = native_values(self, self._kind, "hyper_parameters")
             native = native_class(self._kind, X.dtype)(X.shape[1], self._architecture)
-            native.initialize(self._seed, X)
+            first = self._training_block(X.blocks[0].compute()) if is_dask_array(X) else to_native(X)
+            native.initialize(self._seed, first)
         else:
-            self._check_training_params()
-            X = validate_data(self, X, dtype=self._model_dtype(), order="C", reset=False)
-            self._check_training_data(X)
+            X = self._training_input(X, reset=False)
             native = self._native_model()
         self._train(native, X, partial=True)
         return self
@@ -306,13 +364,49 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
     # Whether verbose output shows the reconstruction and KL terms of the loss.
     _loss_terms = False
 
+    def _training_input(self, X, reset):
+        """Training data checked: a numpy array or a scipy.sparse matrix
+        (CSR) of the training dtype, or a dask array whose blocks are checked
+        as they are streamed (_training_block)."""
+        dtype = self._fit_dtype() if reset else self._model_dtype()
+        if not is_dask_array(X):
+            X = validate_data(self, X, accept_sparse="csr", dtype=dtype, order="C", reset=reset)
+            self._check_training_data(X)
+            return X
+        from . import _dask
+
+        X = _dask.check_array(X, dtype)
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            self.__dict__.pop("feature_names_in_", None)
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input.")
+        return X
+
+    def _training_block(self, block):
+        """A block of a dask array as the core trains on it."""
+        if not sp.issparse(block):
+            block = np.ascontiguousarray(block)  # its dtype is the training dtype (_dask.check_array)
+        self._check_training_data(block)
+        return to_native(block)
+
     def _train(self, native, X, partial):
         options = native_values(self, self._kind, "training")
         progress = TrainingProgress(int(self.verbose), self.max_iter, partial, self._progress_bar_delay,
                                     self._loss_terms)
+        streamed = None
         try:
-            native.fit(X, options, seed=self._seed, n_threads=self._n_threads(), partial=partial,
-                       on_batch=progress.on_batch, on_epoch=progress.on_epoch)
+            if is_dask_array(X):
+                from . import _dask
+
+                streamed = _dask.BlockStream(X, self._training_block)
+                native.fit_blocks(streamed.block_rows, streamed.fetch, options, seed=self._seed,
+                                  n_threads=self._n_threads(), partial=partial, on_batch=progress.on_batch,
+                                  on_epoch=progress.on_epoch)
+            else:
+                native.fit(to_native(X), options, seed=self._seed, n_threads=self._n_threads(), partial=partial,
+                           on_batch=progress.on_batch, on_epoch=progress.on_epoch)
         except (KeyboardInterrupt, core.TrainingDiverged):
             # The C++ loop restored the last complete epoch: keep it, so that the
             # estimator stays usable, then let the exception through.
@@ -320,6 +414,8 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
             raise
         finally:
             progress.close()
+            if streamed is not None:
+                streamed.close()
         self._store(native)
 
     def _store(self, native):
@@ -452,12 +548,14 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
 
     # No @finite_output: the C++ transform checks its result (one fused pass
     # instead of two numpy calls, a tenth of a one-sample transform).
+    @rowwise(_n_components)
     def transform(self, X):
         """Encode X: the encoder's output (for the VAE, the posterior mean h(x)).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            A dask array gives a lazy dask array with X's row chunks.
 
         Returns
         -------

@@ -6,7 +6,8 @@ import numpy as np
 
 from . import _registry
 from ._description import defaults
-from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval, neural_constraints
+from ._neural import (TRAINING_PARAMETERS_DOC, _n_features, _NeuralEstimator, check_unit_interval,
+                      neural_constraints, rowwise)
 from ._validation import finite_output
 
 _DEFAULTS = defaults("Autoencoder")  # the C++ core's, for the described hyper-parameters
@@ -114,6 +115,7 @@ class Autoencoder(_NeuralEstimator):
         return {}
 
     @finite_output
+    @rowwise(_n_features, latent=True)
     def inverse_transform(self, Z):
         """Decode: ``d(z)``, or the probabilities ``sigmoid(d(z))`` for ``loss="bce"``.
 
@@ -146,12 +148,14 @@ class Autoencoder(_NeuralEstimator):
         return self._native_model().inverse_transform(Z, self._n_threads())
 
     @finite_output
+    @rowwise(None)
     def score_samples(self, X):
         """Minus the reconstruction loss of each sample.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            A dask array gives a lazy dask array with X's row chunks.
 
         Returns
         -------

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -11,9 +11,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _registry
 from ._base import MeanScoreMixin
 from ._description import defaults, native_class, native_values, parameter_constraints
+from ._inputs import is_dask_array, to_native
 from ._io import ModelFileMixin
 from ._native import core
-from ._validation import check_memory, check_n_samples, finite_output, seed_from_random_state
+from ._validation import (check_finite_output, check_memory, check_n_samples, finite_output,
+                          seed_from_random_state)
 
 _DEFAULTS = defaults("PPCA")  # the C++ core's, for the described hyper-parameters
 
@@ -135,6 +137,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = self.method == "em"
+        tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
@@ -150,7 +153,11 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
     def _check_memory(self, X):
         """Fails fast when the fit's working memory exceeds the machine's."""
         (n, D), d = X.shape, int(self.n_components)
-        if self.method == "closed_form":
+        if sp.issparse(X):
+            # The Krylov basis and its products (or a D x D covariance, when smaller) and n x k products.
+            k = max(2 * d, d + 10)
+            n_values, advice = min(3 * D * D, 16 * D * k) + 2 * n * k, "Use a smaller n_components."
+        elif self.method == "closed_form":
             # The covariance (or, for n < D, Gram) matrix, its eigenvectors and the solver's workspace.
             n_values, advice = 3 * min(n, D) ** 2, 'method="em" needs O((n_samples + n_features) n_components).'
         elif np.isnan(X).any():
@@ -167,8 +174,11 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data. NaN marks a missing entry (``method="em"`` only).
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Training data. NaN marks a missing entry (``method="em"`` only,
+            numpy input). A sparse matrix is never made dense (implicit zeros
+            are observed values); a dask array is fitted by a reduction over
+            its row blocks (see the user guide's "Large and sparse data").
         y : None
             Ignored.
 
@@ -197,14 +207,25 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         True
         """
         self._validate_params()  # before X is converted or copied
-        # NaN passes this check so that the C++ core can say which method handles it.
-        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", ensure_all_finite="allow-nan",
-                          ensure_min_samples=2, reset=True)
-        self._check_n_components(*X.shape)
-        self._check_memory(X)
-        model, interruption = native_class(self._kind, X.dtype).fit(
-            X, native_values(self, self._kind, "hyper_parameters"), seed_from_random_state(self.random_state), 0,
-            int(self.verbose > 0))
+        hyper_parameters = native_values(self, self._kind, "hyper_parameters")
+        seed = seed_from_random_state(self.random_state)
+        if is_dask_array(X):
+            from . import _dask
+
+            X = _dask.check_array(X, [np.float64, np.float32])
+            if X.shape[0] < 2:
+                raise ValueError(f"Found array with {X.shape[0]} sample(s) while a minimum of 2 is required.")
+            self._check_n_components(*X.shape)
+            model, interruption = _dask.fit_ppca(self, X, hyper_parameters, seed, int(self.verbose > 0))
+            self._set_fitted_input(X)
+        else:
+            # NaN passes this check so that the C++ core can say which method handles it.
+            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], order="C",
+                              ensure_all_finite="allow-nan", ensure_min_samples=2, reset=True)
+            self._check_n_components(*X.shape)
+            self._check_memory(X)
+            model, interruption = native_class(self._kind, X.dtype).fit(to_native(X), hyper_parameters, seed, 0,
+                                                                        int(self.verbose > 0))
         # After Ctrl-C, EM's last complete iteration is kept before the interrupt
         # goes on (with none complete, the estimator is left as it was).
         if interruption is not None and model.n_iter == 0:
@@ -215,6 +236,11 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         if interruption is not None:
             raise interruption
         return self
+
+    def _set_fitted_input(self, X):
+        """n_features_in_ of a fit on an input validate_data did not see (a dask array)."""
+        self.n_features_in_ = X.shape[1]
+        self.__dict__.pop("feature_names_in_", None)
 
     def _set_fitted(self, model):
         self.components_ = model.components
@@ -261,10 +287,31 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         # anyway (scikit-learn's check is a pass of its own over X): NaN is a
         # missing value for method="em" and an error otherwise (allow_missing).
         check_is_fitted(self)
-        return validate_data(self, X, dtype=[np.float64, np.float32], order="C", ensure_all_finite=False,
-                             reset=False)
+        return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], order="C",
+                             ensure_all_finite=False, reset=False)
 
-    @finite_output
+    def _posterior(self, method, X):
+        """The C++ model's posterior method (transform, encode, score_samples)
+        on X: numpy, scipy.sparse (no dense copy), or a dask array (lazily,
+        block by block; encode's two outputs then come from one pass)."""
+        if is_dask_array(X):
+            from . import _dask
+
+            check_is_fitted(self)
+            X = _dask.check_array(X, [np.float64, np.float32])
+            d = self.components_.shape[0]
+            if method == "encode":
+                both = _dask.map_rows(lambda block: np.hstack(self._posterior(method, block)), X, 2 * d, X.dtype)
+                return both[:, :d], both[:, d:]
+            n_columns = None if method == "score_samples" else d
+            return _dask.map_rows(lambda block: self._posterior(method, block), X, n_columns, X.dtype)
+        X = self._validate_X(X)
+        kwargs = {} if sp.issparse(X) else {"allow_missing": self.method == "em"}
+        result = getattr(self._model(X.dtype), method)(to_native(X), **kwargs)
+        for array in result if isinstance(result, tuple) else (result,):
+            check_finite_output(array, f"{type(self).__name__}.{method}")
+        return result
+
     def transform(self, X):
         """Posterior mean ``E[z | x] = M^-1 W^T (x - mu)`` of each sample.
 
@@ -272,7 +319,8 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            A dask array gives a lazy dask array with X's row chunks.
 
         Returns
         -------
@@ -299,10 +347,8 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         >>> PPCA(n_components=2).fit(X).transform(X[:3]).shape
         (3, 2)
         """
-        X = self._validate_X(X)
-        return self._model(X.dtype).transform(X, allow_missing=self.method == "em")
+        return self._posterior("transform", X)
 
-    @finite_output
     def encode(self, X):
         """Posterior ``p(z | x) = N(M^-1 W^T (x - mu), sigma^2 M^-1)`` of each sample.
 
@@ -312,7 +358,8 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            A dask array gives a lazy dask array with X's row chunks.
 
         Returns
         -------
@@ -349,8 +396,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         >>> bool(np.array_equal(mean, ppca.transform(X[:3])))
         True
         """
-        X = self._validate_X(X)
-        return self._model(X.dtype).encode(X, allow_missing=self.method == "em")
+        return self._posterior("encode", X)
 
     @finite_output
     def inverse_transform(self, Z):
@@ -384,12 +430,16 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         True
         """
         check_is_fitted(self)
+        if is_dask_array(Z):
+            from . import _dask
+
+            Z = _dask.check_array(Z, [np.float64, np.float32], "Z")
+            return _dask.map_rows(self.inverse_transform, Z, self.components_.shape[1], Z.dtype)
         Z = check_array(Z, dtype=[np.float64, np.float32], order="C", input_name="Z")
         if Z.shape[1] != self.components_.shape[0]:
             raise ValueError(f"Z has {Z.shape[1]} columns, but this PPCA has {self.components_.shape[0]} components")
         return self._model(Z.dtype).inverse_transform(Z)
 
-    @finite_output
     def score_samples(self, X):
         """Exact log-likelihood ``log p(x)`` of each sample, in nats.
 
@@ -397,7 +447,8 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            A dask array gives a lazy dask array with X's row chunks.
 
         Returns
         -------
@@ -428,8 +479,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         >>> bool(np.allclose(ppca.score_samples(X), reference))
         True
         """
-        X = self._validate_X(X)
-        return self._model(X.dtype).score_samples(X, allow_missing=self.method == "em")
+        return self._posterior("score_samples", X)
 
     @finite_output
     def sample(self, n_samples=1, random_state=None):

@@ -6,11 +6,14 @@ import warnings
 from numbers import Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from . import _registry
 from ._description import defaults
-from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval, neural_constraints
+from ._inputs import is_dask_array
+from ._neural import (TRAINING_PARAMETERS_DOC, _n_components, _n_features, _NeuralEstimator, check_unit_interval,
+                      neural_constraints, rowwise)
 from ._validation import check_count, check_n_samples, finite_output, seed_from_random_state
 
 _DEFAULTS = defaults("VAE")  # the C++ core's, for the described hyper-parameters
@@ -247,6 +250,8 @@ class VAE(_NeuralEstimator):
 """)
 
     def _warn_if_collapsed(self, X):
+        if is_dask_array(X) or sp.issparse(X):  # active_units needs the whole X in memory
+            return
         X = self._validate_X(X)
         if X.shape[0] < 2:  # one sample has no variance: activity says nothing
             return
@@ -274,7 +279,8 @@ class VAE(_NeuralEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            A dask array gives a lazy dask array with X's row chunks.
 
         Returns
         -------
@@ -361,12 +367,14 @@ class VAE(_NeuralEstimator):
         return (n_active, activity) if return_activity else n_active
 
     @finite_output
+    @rowwise(_n_components, pair=True)
     def encode(self, X):
         """Posterior ``q(z|x) = N(h(x), diag k(x)^2)`` of each sample.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            A dask array gives a lazy dask array with X's row chunks.
 
         Returns
         -------
@@ -397,6 +405,7 @@ class VAE(_NeuralEstimator):
         return self._native_model().encode(X, self._n_threads())
 
     @finite_output
+    @rowwise(_n_features, latent=True)
     def inverse_transform(self, Z):
         """Decoder mean ``f(z)`` (probabilities ``sigmoid(f(z))`` for Bernoulli).
 
@@ -477,6 +486,7 @@ class VAE(_NeuralEstimator):
         return self._native_model().sample(n_samples, seed, bool(noise), self._n_threads())
 
     @finite_output
+    @rowwise(None)
     def score_samples(self, X, n_mc_samples=None):
         """ELBO of each sample in nats (``beta`` = 1): a lower bound on ``log p(x)``.
 
@@ -524,6 +534,7 @@ class VAE(_NeuralEstimator):
         return self._native_model().score_samples(X, n_mc_samples, self._seed, self._n_threads())
 
     @finite_output
+    @rowwise(None)
     def log_likelihood(self, X, n_samples=1000, *, method="importance", random_state=None):
         """Monte Carlo estimate of ``log p(x)`` per sample, in nats.
 

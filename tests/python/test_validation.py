@@ -111,7 +111,6 @@ def bad_inputs(width):
         # numpy reads None as NaN: a missing value (only PPCA's EM takes it).
         "object_with_none": (objects, ValueError, "NaN"),
         "complex": (good.astype(np.complex128), ValueError, "Complex data"),
-        "sparse": (sp.csr_matrix(good), TypeError, "Sparse data"),
         "ragged_list": ([[0.5] * width, [0.5] * (width - 1)], ValueError, "inhomogeneous|sequence"),
         "inf": (with_value(np.inf), ValueError, "infinity"),
         "minus_inf": (with_value(-np.inf), ValueError, "infinity"),

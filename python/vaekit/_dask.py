@@ -1,0 +1,173 @@
+"""Estimators on dask arrays (the ``vaekit[dask]`` extra): fits by reduction
+over the array's row blocks, and lazy inference with ``map_blocks``.
+
+The mathematics stays in the C++ core. A block's part of a fit (PPCA's
+moments, an EM E-step's scatter product) is computed by the core on the
+worker that holds the block; only those small results cross the network and
+are merged (``merge_moments``, a sum) in a tree; the core then fits the model
+from them in this process. Imported only when a dask array is passed, so that
+``import vaekit`` needs neither dask nor distributed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._description import native_class
+from ._inputs import to_native
+
+try:
+    import dask
+    import dask.array as da
+except ImportError as error:  # pragma: no cover - only without the extra
+    raise ImportError('dask arrays need dask: pip install "vaekit[dask]"') from error
+
+
+def check_array(X, dtype, what="X"):
+    """A 2-D dask array of known chunk sizes, its columns in one chunk, as
+    float32 or float64 (``dtype``: the dtype to use, or a list to keep X's
+    if it is in the list, else the first), lazily. The same errors as numpy
+    input for other dtypes."""
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2-D dask array for {what}, got {X.ndim}-D with shape {X.shape}")
+    if any(np.isnan(size) for sizes in X.chunks for size in sizes):
+        raise ValueError(f"{what} is a dask array of unknown chunk sizes (e.g. from boolean indexing); call "
+                         f"{what}.compute_chunk_sizes() first")
+    if X.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {what} has dtype {X.dtype}")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{what} is a dask array of dtype {X.dtype}; a numeric dtype is needed")
+    choices = dtype if isinstance(dtype, (list, tuple)) else [dtype]
+    target = X.dtype if X.dtype in [np.dtype(c) for c in choices] else np.dtype(choices[0])
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"Found array with shape {X.shape} while a minimum of 1 sample and 1 feature is required")
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    return X.astype(target) if X.dtype != target else X
+
+
+def _task_threads():
+    """OpenMP threads of the core inside one dask task: 0 (the process's
+    setting) on a distributed worker, whose nanny sets OMP_NUM_THREADS to its
+    share of the cores, and one under the local threaded scheduler, whose
+    pool already runs a task per core."""
+    scheduler = dask.base.get_scheduler()
+    return 1 if scheduler is dask.threaded.get else 0
+
+
+def _compute(delayed):
+    """delayed.compute(), through the distributed client when one is the
+    scheduler: its compute-and-wait takes a fifth of the time of dask.compute
+    on small graphs (20 ms against 100 ms per EM iteration, measured)."""
+    client = getattr(dask.base.get_scheduler(), "__self__", None)
+    if type(client).__name__ == "Client" and hasattr(client, "compute"):
+        return client.compute(delayed).result()
+    return delayed.compute()
+
+
+def _tree(parts, combine):
+    """Pairwise tree reduction of delayed parts."""
+    combine = dask.delayed(combine, pure=True)
+    while len(parts) > 1:
+        parts = [combine(a, b) for a, b in zip(parts[::2], parts[1::2])] + parts[len(parts) - len(parts) % 2:]
+    return parts[0]
+
+
+def _block_moments(block, dtype, with_scatter, n_threads):
+    block = _finite_block(block)
+    return native_class("PPCA", dtype).moments(to_native(block), with_scatter, n_threads)
+
+
+def _merge_moments(dtype):
+    return lambda a, b: native_class("PPCA", dtype).merge_moments(a, b)
+
+
+def _block_scatter_product(block, mean, W, dtype, n_threads):
+    block = _finite_block(block)
+    return native_class("PPCA", dtype).scatter_product(to_native(block), mean, W, n_threads)
+
+
+def _finite_block(block):
+    """A block as the core takes it (dense: C-contiguous); the core itself
+    rejects NaN and infinity with a clear message."""
+    if isinstance(block, np.ndarray):
+        return np.ascontiguousarray(block)
+    return block
+
+
+def moments(X, with_scatter):
+    """PPCA's moments of a dask array (one pass, reduced in a tree)."""
+    dtype = X.dtype
+    n_threads = _task_threads()
+    parts = [dask.delayed(_block_moments, pure=True)(block, dtype.name, with_scatter, n_threads)
+             for block in X.to_delayed().ravel()]
+    return _compute(_tree(parts, _merge_moments(dtype.name)))
+
+
+def fit_ppca(estimator, X, hyper_parameters, seed, verbose):
+    """The native PPCA fit of a dask array: the closed form from the moments,
+    or EM with each E-step's scatter product summed over the blocks."""
+    native = native_class("PPCA", X.dtype)
+    if hyper_parameters["method"] == "closed_form":
+        return native.fit_moments(moments(X, True), hyper_parameters["n_components"]), None
+    first_pass = moments(X, False)
+    mean = first_pass[1].astype(X.dtype)
+    blocks = X.to_delayed().ravel()
+    n_threads = _task_threads()
+
+    def scatter_product(W):
+        # W and the mean go to the cluster once per iteration (one key each),
+        # then to each worker that needs them.
+        W_key, mean_key = dask.delayed(np.asarray(W, dtype=X.dtype)), dask.delayed(mean)
+        parts = [dask.delayed(_block_scatter_product, pure=True)(block, mean_key, W_key, X.dtype.name, n_threads)
+                 for block in blocks]
+        return _compute(_tree(parts, np.add))
+
+    return native.fit_em(first_pass, scatter_product, hyper_parameters, seed, 0, verbose)
+
+
+class BlockStream:
+    """The row blocks of a dask array for training in this process
+    (``fit_blocks``): ``fetch(b, next)`` returns block b, prepared by
+    ``prepare`` (checks, the core's form), and starts computing block
+    ``next`` in a background thread, so that the next block is read (from
+    the cluster, or from disk) while the current one trains."""
+
+    def __init__(self, X, prepare):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.block_rows = [int(rows) for rows in X.chunks[0]]
+        self._blocks = X.to_delayed().ravel()
+        self._prepare = prepare
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaekit-prefetch")
+        self._pending = {}
+
+    def _start(self, b):
+        if b >= 0 and b not in self._pending:
+            self._pending[b] = self._pool.submit(lambda: self._prepare(_compute(self._blocks[b])))
+
+    def fetch(self, b, next_block):
+        self._start(b)
+        block = self._pending.pop(b).result()
+        self._start(next_block)
+        return block
+
+    def close(self):
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+
+def map_rows(function, X, n_columns, dtype):
+    """function(block) on each row block of X, lazily: an (n, n_columns) dask
+    array (n_columns None: a 1-D array of n values)."""
+    meta = np.empty((0,) if n_columns is None else (0, n_columns), dtype=dtype)
+    if n_columns is None:
+        return X.map_blocks(lambda block: function(_finite_block(block)), drop_axis=1, chunks=(X.chunks[0],),
+                            dtype=dtype, meta=meta)
+    return X.map_blocks(lambda block: function(_finite_block(block)), chunks=(X.chunks[0], (n_columns,)),
+                        dtype=dtype, meta=meta)
+
+
+__all__ = ["BlockStream", "check_array", "fit_ppca", "map_rows", "moments", "da"]
