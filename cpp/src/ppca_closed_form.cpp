@@ -115,15 +115,22 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
   const Index b = std::min(D, block);
   const Index capacity = std::min(D, std::max(min_capacity, 8 * std::max(b, d)));
   const double tol = std::pow(static_cast<double>(std::numeric_limits<T>::epsilon()), 2.0 / 3.0);
-  Matrix<T> V(D, capacity), SV(D, capacity), R(D, b), coefficients;
+  // H = V^T S V, filled block by block: the first orthogonalisation pass of
+  // S V_j against V computes V^T S V_j anyway.
+  Matrix<T> V(D, capacity), SV(D, capacity), H = Matrix<T>::Zero(capacity, capacity), R(D, b), coefficients;
   Philox rng(0x5eed5eedull, 1);
   Eigen::HouseholderQR<Matrix<T>> qr(D, b);
   // R <- an orthonormal basis of R's part orthogonal to V's first `width`
-  // columns; random directions where that part is (numerically) empty.
-  auto orthonormalise = [&](Index width) {
+  // columns; random directions where that part is (numerically) empty. The
+  // first pass's coefficients V^T R go to H's columns [column, column + b).
+  auto orthonormalise = [&](Index width, Index column) {
     for (int attempt = 0;; ++attempt) {
       for (int pass = 0; pass < 2; ++pass) {
         coefficients.noalias() = V.leftCols(width).transpose() * R;
+        if (attempt == 0 && pass == 0 && column >= 0) {
+          H.block(0, column, width, b) = coefficients;
+          H.block(column, 0, b, width) = coefficients.transpose();
+        }
         R.noalias() -= V.leftCols(width) * coefficients;
       }
       qr.compute(R);
@@ -139,31 +146,31 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
   };
   for (Index j = 0; j < b; ++j)
     for (Index i = 0; i < D; ++i) R(i, j) = static_cast<T>(rng.normal());
-  orthonormalise(0);
+  orthonormalise(0, -1);
   V.leftCols(b) = R;
   Index width = b, newest = 0, products = 0;
   Eigen::SelfAdjointEigenSolver<Matrix<T>> small;
+  Matrix<T> U, SU;
   while (true) {
     while (true) {
-      auto product = SV.middleCols(newest, b);
       apply(V.middleCols(newest, b), R);
-      product = R;
+      SV.middleCols(newest, b) = R;
       ++products;
-      orthonormalise(width);
+      orthonormalise(width, newest);
       if (width + b > capacity) break;  // R starts the next cycle
       V.middleCols(width, b) = R;
       newest = width;
       width += b;
     }
-    Matrix<T> H = V.leftCols(width).transpose() * SV.leftCols(width);
-    H = (H + H.transpose()).eval() / T(2);
-    small.compute(H);
+    small.compute(H.topLeftCorner(width, width));
     // Ritz pairs in descending order of Ritz value; the leading half restarts.
     const Index keep = std::max(d, std::min(width - b, capacity / 2));
     const Matrix<T> Y = small.eigenvectors().rowwise().reverse().leftCols(keep);
     const Vector<T> theta = small.eigenvalues().reverse().head(keep);
-    const Matrix<T> U = V.leftCols(width) * Y;
-    const Matrix<T> SU = SV.leftCols(width) * Y;
+    U.resize(D, keep);
+    SU.resize(D, keep);
+    detail::parallel_product(U, V.leftCols(width), Y);
+    detail::parallel_product(SU, SV.leftCols(width), Y);
     const double scale = std::max(static_cast<double>(std::abs(theta(0))), std::numeric_limits<double>::min());
     bool converged = true;
     for (Index i = 0; i < d && converged; ++i) converged = (SU.col(i) - theta(i) * U.col(i)).norm() <= tol * scale;
@@ -173,6 +180,7 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
     if (products >= max_products || keep + b > capacity) return false;
     V.leftCols(keep) = U;
     SV.leftCols(keep) = SU;
+    H.topLeftCorner(keep, keep) = theta.asDiagonal();  // U^T S U
     V.middleCols(keep, b) = R;  // orthogonal to the old V, so to U
     newest = keep;
     width = keep + b;
