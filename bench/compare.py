@@ -674,6 +674,16 @@ def row_memory(table, n, epochs):
 
 # ----------------------------------------------------------------------------- main
 
+def cpu_description():
+    """The CPU's model name (Linux) and the logical core count."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown"
+    return f"CPU {model}, {os.cpu_count()} logical cores"
+
+
 def describe_environment():
     import vaekit
     from vaekit._native import core
@@ -690,12 +700,7 @@ def describe_environment():
         lines.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads by default)")
     else:
         lines.append("torch not installed: PyTorch rows show vaekit only")
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-        lines.append(f"CPU {model}, {os.cpu_count()} logical cores")
-    except (OSError, StopIteration):
-        pass
+    lines.append(cpu_description())
     return "; ".join(lines)
 
 
