@@ -29,7 +29,10 @@ Sections (select with --only, letters or names, comma-separated):
              ((fit with 1 + EM_ITERATIONS iterations - fit with 1) / EM_ITERATIONS),
              the speed-up, and the bytes the workers sent per iteration, against a
              dask + numpy EM written here (one map over the blocks and a tree
-             reduction per iteration, the same steps as bench/numpy_ppca.py).
+             reduction per iteration, the same steps as bench/numpy_ppca.py). Then
+             the same with 10% of the entries NaN (EM_MISSING): vaekit's
+             missing-value EM on the clusters against the same EM on the array
+             gathered into the client (no dask peer fits PPCA with NaN).
 
 Every round runs each method once, the methods interleaved, so that all see
 the same load on a shared machine; the table shows medians and [min-max].
@@ -100,6 +103,7 @@ VAE_N, VAE_D, VAE_CHUNK, VAE_EPOCHS = 100_000, 100, 10_000, 3
 
 # e: PPCA EM on dask, 1 vs 2 workers
 EM_N, EM_D, EM_CHUNK, EM_ITERATIONS = 200_000, 200, 25_000, 10
+EM_MISSING = 0.1  # the fraction of NaN entries in the missing-value EM rows
 
 QUICK = dict(CLUSTER_N=20_000, CLUSTER_D=50, CLUSTER_CHUNK=5_000,
              SPARSE_N=20_000, SPARSE_D=2_000, SPARSE_DENSITY=0.002,
@@ -217,9 +221,10 @@ def default_memory_guard_gb():
 
 # ----------------------------------------------------------------------------- data
 
-def low_rank_dask(n, D, chunk, dtype=np.float64, seed=0, rank=DATA_RANK):
+def low_rank_dask(n, D, chunk, dtype=np.float64, seed=0, rank=DATA_RANK, missing=0.0):
     """Low rank + noise (bench_ppca.make_data's model), generated block by block
-    where the array is computed (on the workers of a cluster)."""
+    where the array is computed (on the workers of a cluster); a fraction
+    `missing` of the entries NaN, completely at random."""
     import dask.array as da
 
     rank = min(rank, D)
@@ -228,6 +233,8 @@ def low_rank_dask(n, D, chunk, dtype=np.float64, seed=0, rank=DATA_RANK):
     rng = da.random.default_rng(seed)
     Z = rng.standard_normal((n, rank), chunks=(chunk, rank))
     X = Z @ W + 0.5 * rng.standard_normal((n, D), chunks=(chunk, D)) + 3.0
+    if missing:
+        X = da.where(rng.random((n, D), chunks=(chunk, D)) < missing, np.nan, X)
     return X.astype(dtype).rechunk((chunk, D))
 
 
@@ -271,16 +278,16 @@ class Clusters:
                   f"{time.perf_counter() - started:.1f} s; {worker_threads(self.clients[n_workers])}", flush=True)
         return self.clients[n_workers]
 
-    def persisted(self, n_workers, n, D, chunk, dtype=np.float64):
+    def persisted(self, n_workers, n, D, chunk, dtype=np.float64, missing=0.0):
         """A low-rank dask array persisted on the cluster (not counted in any timing)."""
-        key = (n_workers, n, D, chunk, np.dtype(dtype).name)
+        key = (n_workers, n, D, chunk, np.dtype(dtype).name, missing)
         if key not in self.arrays:
             from distributed import wait
 
             client = self.client(n_workers)
             started = time.perf_counter()
             with client.as_current():
-                X = client.persist(low_rank_dask(n, D, chunk, dtype))
+                X = client.persist(low_rank_dask(n, D, chunk, dtype, missing=missing))
                 wait(X)
             self.arrays[key] = X
             placement = {}
@@ -823,6 +830,30 @@ def dask_numpy_em(X, d, iterations, seed=0):
     return times, W, s2
 
 
+def em_bytes_per_iteration(fit, transfers, k):
+    """The bytes the workers sent in a run with 1 + k iterations minus a run with
+    1, over k; and both runs."""
+    moved = []
+    for iterations in (1, 1 + k):
+        transfers.start()
+        fit(iterations)
+        moved.append(transfers.stop())
+    per_iteration = {key: (moved[1][key] - moved[0][key]) / k for key in moved[0]}
+    return (f"{transfers_text(per_iteration)} (runs of 1 and {1 + k} iterations: "
+            f"{fmt_bytes(moved[0]['total'])}, {fmt_bytes(moved[1]['total'])})")
+
+
+def seconds_per_em_iteration(fit, k):
+    """(fit with 1 + k iterations - fit with 1) / k, and the two fit times."""
+    start = time.perf_counter()
+    fit(1)
+    t1 = time.perf_counter() - start
+    start = time.perf_counter()
+    fit(1 + k)
+    t_more = time.perf_counter() - start
+    return (t_more - t1) / k, (t1, t_more)
+
+
 def section_em(table, clusters, sizes, repeats):
     import vaekit
 
@@ -846,15 +877,7 @@ def section_em(table, clusters, sizes, repeats):
             transfers = Transfers(client)
 
             def moved_per_iteration(fit, transfers=transfers):
-                """Bytes of a run with 1 + k iterations minus a run with 1, over k; and both runs."""
-                moved = []
-                for iterations in (1, 1 + k):
-                    transfers.start()
-                    fit(iterations)
-                    moved.append(transfers.stop())
-                per_iteration = {key: (moved[1][key] - moved[0][key]) / k for key in moved[0]}
-                return (f"{transfers_text(per_iteration)} (runs of 1 and {1 + k} iterations: "
-                        f"{fmt_bytes(moved[0]['total'])}, {fmt_bytes(moved[1]['total'])})")
+                return em_bytes_per_iteration(fit, transfers, k)
 
             with client.as_current():
                 if supported:
@@ -874,14 +897,10 @@ def section_em(table, clusters, sizes, repeats):
             for w in worker_counts:
                 with clusters.client(w).as_current():
                     if supported:
-                        start = time.perf_counter()
-                        vaekit_fit(arrays[w], 1)
-                        t1 = time.perf_counter() - start
-                        start = time.perf_counter()
-                        vaekit_fit(arrays[w], 1 + k)
-                        t_more = time.perf_counter() - start
-                        ours[w].append((t_more - t1) / k)
-                        fit_times[w].append((t1, t_more))
+                        per_iteration, both = seconds_per_em_iteration(
+                            lambda iterations, X=arrays[w]: vaekit_fit(X, iterations), k)
+                        ours[w].append(per_iteration)
+                        fit_times[w].append(both)
                     times, _, _ = dask_numpy_em(arrays[w], d, k)
                     ref[w].append(statistics.median(times))
     for w in worker_counts:
@@ -909,6 +928,53 @@ def section_em(table, clusters, sizes, repeats):
     table.add(f"EM speed-up 2 workers vs 1, {size}", speed_ours, speed_ref, "x", None, None,
               "time per iteration with 1 worker / with 2 workers (vaekit vs the dask+numpy EM)"
               + ("; vaekit GATHERED the array: not the dask path" if gathered else ""))
+    if supported and not gathered:
+        section_em_missing(table, clusters, sizes, repeats, vaekit_fit)
+
+
+def section_em_missing(table, clusters, sizes, repeats, vaekit_fit):
+    """EM with EM_MISSING of the entries NaN on the same clusters: seconds per
+    iteration with 1 and 2 workers, the speed-up, and the bytes per iteration
+    (O(D d^2) per block: the per-feature sums of <z z^T>). No dask peer fits
+    PPCA with missing values; the reference is vaekit's in-memory EM on the
+    same array gathered into the client."""
+    n, D, chunk, k, d = sizes["EM_N"], sizes["EM_D"], sizes["EM_CHUNK"], sizes["EM_ITERATIONS"], N_COMPONENTS
+    worker_counts = (1, 2)
+    arrays = {w: clusters.persisted(w, n, D, chunk, missing=EM_MISSING) for w in worker_counts}
+    n_blocks = len(arrays[2].chunks[0])
+    with clusters.client(2).as_current():
+        local = arrays[2].compute()
+    ours = {w: [] for w in worker_counts}
+    notes = {w: [] for w in worker_counts}
+    in_memory = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for w in worker_counts:
+            with clusters.client(w).as_current():
+                text = em_bytes_per_iteration(lambda iterations, X=arrays[w]: vaekit_fit(X, iterations),
+                                              Transfers(clusters.client(w)), k)
+            notes[w].append(f"vaekit per iteration: {text}")
+        for _ in range(repeats):
+            for w in worker_counts:
+                with clusters.client(w).as_current():
+                    ours[w].append(seconds_per_em_iteration(
+                        lambda iterations, X=arrays[w]: vaekit_fit(X, iterations), k)[0])
+            in_memory.append(seconds_per_em_iteration(lambda iterations: vaekit_fit(local, iterations), k)[0])
+    print(f"    EM with {EM_MISSING:.0%} NaN: " + "; ".join(
+        f"{w} worker(s) " + ", ".join(f"{v:.3f}" for v in ours[w]) for w in worker_counts)
+        + "; numpy in the client " + ", ".join(f"{v:.3f}" for v in in_memory) + " s/it", flush=True)
+    packed = d * (d + 1) // 2
+    analytic = n_blocks * (D * (packed + 2 * d + 3) + 2) * 8
+    size = f"dask {n:,} x {D} float64 with {EM_MISSING:.0%} NaN, {n_blocks} chunks, d={d}"
+    reference = Stat(in_memory)
+    for w in worker_counts:
+        o = Stat(ours[w])
+        table.add(f"PPCA EM iteration, {size}, {w} worker(s), vs the same EM on numpy in the client", o, reference,
+                  "s", ratio_of_medians_stat(reference, o), None,
+                  "; ".join([*notes[w], f"analytic O(D d^2) per block: {n_blocks} x (D (d(d+1)/2 + 2d + 3) + 2) "
+                                        f"x 8 B = {fmt_bytes(analytic)} per iteration"]))
+    table.add(f"EM speed-up 2 workers vs 1, {size}", ratio_of_medians_stat(Stat(ours[1]), Stat(ours[2])), None, "x",
+              None, None, "time per iteration with 1 worker / with 2 workers")
 
 
 # ----------------------------------------------------------------------------- children

@@ -59,18 +59,19 @@ template <class T>
 Matrix<T> scatter_of(ConstRowMatrixRef<T> X, const Vector<T>& mean) {
   const Index n = X.rows(), D = X.cols();
   Matrix<T> total = Matrix<T>::Zero(D, D);
-  const int blocks = static_cast<int>(block_count(n));
+  const Index block_rows = reduction_block_rows<T>(n, D);
+  const int blocks = static_cast<int>((n + block_rows - 1) / block_rows);
   // Work: the rank-k updates, n D (D + 1) flops (one triangle of 2 n D^2),
   // and the centring pass over X.
   const Work work{static_cast<double>(n) * D * (D + 1), static_cast<double>(n) * D};
 #pragma omp parallel if(worth_parallel(work))
   {
     Matrix<T> local = Matrix<T>::Zero(D, D);
-    RowMatrix<T> centred(kBlockRows, D);
+    RowMatrix<T> centred(std::min(block_rows, n), D);
 #pragma omp for schedule(static)
     for (int b = 0; b < blocks; ++b) {
-      const Index start = static_cast<Index>(b) * kBlockRows;
-      const Index rows = std::min(kBlockRows, n - start);
+      const Index start = static_cast<Index>(b) * block_rows;
+      const Index rows = std::min(block_rows, n - start);
       centred.topRows(rows) = X.middleRows(start, rows).rowwise() - mean.transpose();
       local.template selfadjointView<Eigen::Lower>().rankUpdate(centred.topRows(rows).transpose());
     }
@@ -359,7 +360,7 @@ PPCAMoments<T> PPCAMoments<T>::of(ConstRowMatrixRef<T> X, bool with_scatter, int
   moments.mean = Eigen::VectorXd::Zero(D);
   if (with_scatter) moments.scatter = Matrix<T>::Zero(D, D);
   if (n == 0) return moments;
-  detail::ppca::scan_values<T>(X, /*allow_nan=*/false, "X");
+  require(!detail::ppca::scan_values<T>(X, /*allow_nan=*/true, "X"), detail::ppca::kNeedsCompleteData);
   const Vector<T> mean = detail::ppca::column_means<T>(X);
   moments.mean = mean.template cast<double>();
   if (with_scatter) {
@@ -381,7 +382,7 @@ PPCAMoments<T> PPCAMoments<T>::of(ConstRowMatrixRef<T> X, bool with_scatter, int
 template <class T>
 PPCAMoments<T> PPCAMoments<T>::of(const CsrMatrixView<T>& X, bool with_scatter, int n_threads) {
   detail::ThreadScope threads(n_threads);
-  require(!check_csr(X, "X"), "X contains NaN");
+  require(!check_csr(X, "X"), detail::ppca::kNeedsCompleteData);
   const Index n = X.rows, D = X.cols;
   PPCAMoments moments;
   moments.count = static_cast<double>(n);

@@ -16,6 +16,7 @@
 #include "numeric.hpp"
 #include "parallel.hpp"
 #include "ppca_detail.hpp"
+#include "sparse.hpp"
 
 namespace vaekit::detail::ppca {
 namespace {
@@ -44,8 +45,20 @@ struct MissingPattern {
   Index row_missing_count(Index r) const { return missing_start[r + 1] - missing_start[r]; }
 };
 
+// Every feature needs an observed value: EM has nothing to estimate its
+// mean from otherwise.
+template <class Counts>
+void require_all_observed(const Counts& observed_count) {
+  for (Index i = 0; i < static_cast<Index>(observed_count.size()); ++i) {
+    require(observed_count[i] > 0, "X: feature " + std::to_string(i) +
+                                       " has no observed value (all its entries are NaN); remove that column");
+  }
+}
+
+// require_observed: a feature with no observed value is an error (a whole
+// data set's pattern; a block of rows may lack a feature).
 template <class T>
-MissingPattern<T> scan_missing(ConstRowMatrixRef<T> X) {
+MissingPattern<T> scan_missing(ConstRowMatrixRef<T> X, bool require_observed = true) {
   const Index n = X.rows(), D = X.cols();
   MissingPattern<T> pattern;
   pattern.filled.resize(n, D);
@@ -70,10 +83,7 @@ MissingPattern<T> scan_missing(ConstRowMatrixRef<T> X) {
     const Index n_missing = pattern.row_missing_count(r);
     pattern.correction_entries += static_cast<double>(std::min(n_missing, D - n_missing));
   }
-  for (Index i = 0; i < D; ++i) {
-    require(pattern.observed_count[i] > 0, "X: feature " + std::to_string(i) +
-                                               " has no observed value (all its entries are NaN); remove that column");
-  }
+  if (require_observed) require_all_observed(pattern.observed_count);
   pattern.n_observed = static_cast<double>(n) * D - static_cast<double>(pattern.missing_columns.size());
   pattern.subtract_mode.resize(D);
   for (Index i = 0; i < D; ++i) {
@@ -318,41 +328,47 @@ double e_step(ConstRowMatrixRef<T> X, const MissingPattern<T>& pattern, const Ma
   return state.sums[0].log_likelihood / static_cast<double>(n);
 }
 
-// Feature i's new row of W and mean: the normal equations of
-// sum_{n in N_i} E[(x_ni - w_i^T z_n - mu_i)^2] in (w_i, mu_i), where row i of
-// B is b_i = sum_{n in N_i} x_ni <z_n>. Returns that expected squared
-// residual at the solution.
-template <class T>
-double solve_feature(Index i, const MissingPattern<T>& pattern, const EStepSums<T>& sums, const Matrix<T>& B,
-                     Matrix<T>& system, Vector<T>& rhs, Matrix<T>& W, Vector<T>& mean) {
-  const Index d = W.cols();
-  // sum_{n in N_i} <z_n z_n^T> and sum_{n in N_i} <z_n>, unpacked.
-  Matrix<T> A_i(d, d);
+// Unpacks a column of packed lower triangles (EStepSums::feature_zz,
+// PPCAMissingStatistics::zz) into the symmetric d x d matrix A.
+template <class T, class Packed>
+void unpack_symmetric(const Packed& packed, Index d, Matrix<T>& A) {
+  A.resize(d, d);
   for (Index j = 0, offset = 0; j < d; offset += d - j, ++j) {
-    A_i.col(j).tail(d - j) = sums.feature_zz.col(i).segment(offset, d - j);
-    A_i.row(j).tail(d - j) = A_i.col(j).tail(d - j).transpose();
+    A.col(j).tail(d - j) = packed.segment(offset, d - j).template cast<T>();
+    A.row(j).tail(d - j) = A.col(j).tail(d - j).transpose();
   }
-  Vector<T> e_i = sums.feature_z.col(i);
-  if (pattern.subtract_mode[i]) {
-    A_i = sums.total_zz - A_i;
-    e_i = sums.total_z - e_i;
-  }
-  const T count = static_cast<T>(pattern.observed_count[i]);
-  system.topLeftCorner(d, d) = A_i;
-  system.topRightCorner(d, 1) = e_i;
-  system.bottomLeftCorner(1, d) = e_i.transpose();
-  system(d, d) = count;
-  rhs.head(d) = B.row(i).transpose();
-  rhs(d) = static_cast<T>(pattern.sum_x(i));
+}
+
+// Feature i's new row w of W and mean mu: the normal equations of
+// sum_{n in N_i} E[(x_ni - w^T z_n - mu)^2] in (w, mu), from
+// A = sum_{N_i} <z_n z_n^T>, e = sum_{N_i} <z_n>, count = |N_i|,
+// b = sum_{N_i} x_ni <z_n> and the sums of x_ni and x_ni^2 over N_i. Returns
+// that expected squared residual at the solution.
+template <class T, class WRow>
+double solve_feature(const Matrix<T>& A, const Vector<T>& e, double count, const Vector<T>& b, double sum_x,
+                     double sum_xx, Matrix<T>& system, Vector<T>& rhs, WRow&& w_row, T& mean_i) {
+  const Index d = A.rows();
+  system.topLeftCorner(d, d) = A;
+  system.topRightCorner(d, 1) = e;
+  system.bottomLeftCorner(1, d) = e.transpose();
+  system(d, d) = static_cast<T>(count);
+  rhs.head(d) = b;
+  rhs(d) = static_cast<T>(sum_x);
   const Vector<T> solution = system.ldlt().solve(rhs);
   const Vector<T> w = solution.head(d);
   const double mu = solution(d);
-  W.row(i) = w.transpose();
-  mean(i) = static_cast<T>(mu);
-  // sum_{n in N_i} E[(x_ni - w^T z_n - mu)^2] at the new (w, mu).
-  return pattern.sum_xx(i) - 2 * mu * pattern.sum_x(i) + count * mu * mu -
-         2.0 * static_cast<double>(w.dot(B.row(i).transpose() - static_cast<T>(mu) * e_i)) +
-         static_cast<double>(w.dot(A_i * w));
+  w_row = w.transpose();
+  mean_i = static_cast<T>(mu);
+  return sum_xx - 2 * mu * sum_x + count * mu * mu - 2.0 * static_cast<double>(w.dot(b - static_cast<T>(mu) * e)) +
+         static_cast<double>(w.dot(A * w));
+}
+
+// The work of the M-step's D solves: per feature the LDL^T factorisation and
+// solve of a (d + 1)-square system, about 2/3 (d + 1)^3 + 4 (d + 1)^2 flops,
+// the residual's 2 d^2; unpacking A and filling the system, 2 d^2 + (d + 1)^2 values.
+inline Work m_step_work(Index D, Index d) {
+  const double d1 = static_cast<double>(d) + 1;
+  return Work{D * (2.0 / 3.0 * d1 * d1 * d1 + 4.0 * d1 * d1 + 2.0 * d * d), D * (2.0 * d * d + d1 * d1)};
 }
 
 // M-step: each feature's (w_i, mu_i) by solve_feature, then
@@ -368,24 +384,80 @@ void m_step(const MissingPattern<T>& pattern, const EStepState<T>& state, T floo
   double residual = 0;
   Vector<T> new_mean(D);
   Matrix<T> new_W(D, d);
-  // Work per feature: the LDL^T factorisation and solve of a (d + 1)-square
-  // system, about 2/3 (d + 1)^3 + 4 (d + 1)^2 flops, the residual's 2 d^2;
-  // unpacking A_i and filling the system, 2 d^2 + (d + 1)^2 values.
-  const double d1 = static_cast<double>(d) + 1;
-  const Work work{D * (2.0 / 3.0 * d1 * d1 * d1 + 4.0 * d1 * d1 + 2.0 * d * d), D * (2.0 * d * d + d1 * d1)};
-#pragma omp parallel reduction(+ : residual) if(worth_parallel(work))
+#pragma omp parallel reduction(+ : residual) if(worth_parallel(m_step_work(D, d)))
   {
-    Matrix<T> system(d + 1, d + 1);
-    Vector<T> rhs(d + 1);
+    Matrix<T> system(d + 1, d + 1), A;
+    Vector<T> rhs(d + 1), e;
 #pragma omp for schedule(static)
     for (int i = 0; i < static_cast<int>(D); ++i) {
-      residual += solve_feature<T>(i, pattern, sums, B, system, rhs, new_W, new_mean);
+      // sum_{n in N_i} <z_n z_n^T> and sum_{n in N_i} <z_n>: the totals minus
+      // the sums over the rows where i is missing, in subtract mode.
+      unpack_symmetric<T>(sums.feature_zz.col(i), d, A);
+      e = sums.feature_z.col(i);
+      if (pattern.subtract_mode[i]) {
+        A = sums.total_zz - A;
+        e = sums.total_z - e;
+      }
+      residual += solve_feature<T>(A, e, static_cast<double>(pattern.observed_count[i]), B.row(i).transpose(),
+                                   pattern.sum_x(i), pattern.sum_xx(i), system, rhs, new_W.row(i), new_mean(i));
     }
   }
   W = new_W;
   mean = new_mean;
   noise_variance = std::max(static_cast<T>(residual / pattern.n_observed), floor);
 }
+
+// The same from statistics summed elsewhere (PPCAMissingStatistics).
+template <class T>
+void m_step(const PPCAMissingStatistics<T>& statistics, T floor, Matrix<T>& W, Vector<T>& mean, T& noise_variance) {
+  const Index D = W.rows(), d = W.cols();
+  double residual = 0;
+  Vector<T> new_mean(D);
+  Matrix<T> new_W(D, d);
+#pragma omp parallel reduction(+ : residual) if(worth_parallel(m_step_work(D, d)))
+  {
+    Matrix<T> system(d + 1, d + 1), A;
+    Vector<T> rhs(d + 1);
+#pragma omp for schedule(static)
+    for (int i = 0; i < static_cast<int>(D); ++i) {
+      unpack_symmetric<T>(statistics.zz.col(i), d, A);
+      residual += solve_feature<T>(A, statistics.z.col(i).template cast<T>(), statistics.observed(i),
+                                   statistics.xz.row(i).transpose().template cast<T>(), statistics.sum_x(i),
+                                   statistics.sum_xx(i), system, rhs, new_W.row(i), new_mean(i));
+    }
+  }
+  W = new_W;
+  mean = new_mean;
+  noise_variance = std::max(static_cast<T>(residual / statistics.observed.sum()), floor);
+}
+
+// EM's start from the observed entries' counts and sums per feature: their
+// means, an isotropic W of the average variance (random directions from the
+// seed) and that variance as sigma^2; and the floor of sigma^2.
+template <class T>
+struct EMStart {
+  template <class Counts>
+  EMStart(const Counts& observed_count, const Eigen::VectorXd& sum_x, const Eigen::VectorXd& sum_xx, Index d,
+          std::uint64_t seed) {
+    const Index D = sum_x.size();
+    mean.resize(D);
+    double average_variance = 0, largest_variance = 0;
+    for (Index i = 0; i < D; ++i) {
+      const double count = static_cast<double>(observed_count[i]);
+      const double mu = sum_x(i) / count;
+      const double variance = std::max(sum_xx(i) / count - mu * mu, 0.0);
+      mean(i) = static_cast<T>(mu);
+      average_variance += variance / D;
+      largest_variance = std::max(largest_variance, variance);
+    }
+    floor = noise_floor<T>(largest_variance * D);
+    W = random_init<T>(D, d, std::sqrt(std::max(average_variance, 1e-300)), seed);
+    noise_variance = std::max(static_cast<T>(average_variance), floor);
+  }
+  Vector<T> mean;
+  Matrix<T> W;
+  T noise_variance, floor;
+};
 
 }  // namespace
 
@@ -394,21 +466,12 @@ FittedParameters<T> fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& op
   const Index n = X.rows(), D = X.cols(), d = options.n_components;
   const MissingPattern<T> pattern = scan_missing<T>(X);
 
-  // Start from the observed means and an isotropic W of the average variance.
+  EMStart<T> start(pattern.observed_count, pattern.sum_x, pattern.sum_xx, d, options.seed);
   FittedParameters<T> fit;
-  fit.mean.resize(D);
-  double average_variance = 0, largest_variance = 0;
-  for (Index i = 0; i < D; ++i) {
-    const double mu = pattern.sum_x(i) / pattern.observed_count[i];
-    const double variance = std::max(pattern.sum_xx(i) / pattern.observed_count[i] - mu * mu, 0.0);
-    fit.mean(i) = static_cast<T>(mu);
-    average_variance += variance / D;
-    largest_variance = std::max(largest_variance, variance);
-  }
-  const T floor = noise_floor<T>(largest_variance * D);
-  Matrix<T> W = random_init<T>(D, d, std::sqrt(std::max(average_variance, 1e-300)), options.seed);
-  fit.noise_variance = std::max(static_cast<T>(average_variance), floor);
-
+  fit.mean = std::move(start.mean);
+  fit.noise_variance = start.noise_variance;
+  Matrix<T> W = std::move(start.W);
+  const T floor = start.floor;
   EStepState<T> state(n, d, D, detail::max_threads());
   run_em<T>(
       options, [&] { return e_step<T>(X, pattern, W, fit.mean, fit.noise_variance, options, state); },
@@ -418,7 +481,127 @@ FittedParameters<T> fit_em_missing(ConstRowMatrixRef<T> X, const PPCAOptions& op
   return fit;
 }
 
+template <class T>
+FittedParameters<T> fit_em_missing(const MissingStatisticsOf<T>& statistics, const PPCAOptions& options) {
+  const Index d = options.n_components;
+  const PPCAMissingStatistics<T> counts = statistics(Matrix<T>(), Vector<T>(), T(0));
+  const Index D = counts.observed.size();
+  require(counts.rows >= 1 && D >= 1, "PPCA.fit_em: the statistics hold no rows or no features");
+  require(d <= D && static_cast<double>(d) <= counts.rows,
+          "PPCA.fit_em: n_components must be at most min(n_samples, n_features)");
+  require_all_observed(counts.observed);
+  EMStart<T> start(counts.observed, counts.sum_x, counts.sum_xx, d, options.seed);
+  FittedParameters<T> fit;
+  fit.mean = std::move(start.mean);
+  fit.noise_variance = start.noise_variance;
+  Matrix<T> W = std::move(start.W);
+  PPCAMissingStatistics<T> current;
+  const auto e_step = [&] {
+    current = statistics(W, fit.mean, fit.noise_variance);
+    require(current.observed.size() == D && current.zz.rows() == d * (d + 1) / 2 && current.zz.cols() == D &&
+                current.z.rows() == d && current.z.cols() == D && current.xz.rows() == D && current.xz.cols() == d,
+            "PPCA.fit_em: the statistics do not match the features and components");
+    require(current.rows == counts.rows && current.observed == counts.observed,
+            "PPCA.fit_em: the statistics are of other rows than the first call's");
+    poll(options);
+    return current.log_likelihood / current.rows;
+  };
+  run_em<T>(
+      options, e_step, [&] { m_step<T>(current, start.floor, W, fit.mean, fit.noise_variance); }, W, fit.mean,
+      fit.noise_variance, fit.n_iter, fit.log_likelihood_curve);
+  fit.components = W.transpose();
+  return fit;
+}
+
 template FittedParameters<float> fit_em_missing<float>(ConstRowMatrixRef<float>, const PPCAOptions&);
 template FittedParameters<double> fit_em_missing<double>(ConstRowMatrixRef<double>, const PPCAOptions&);
+template FittedParameters<float> fit_em_missing<float>(const MissingStatisticsOf<float>&, const PPCAOptions&);
+template FittedParameters<double> fit_em_missing<double>(const MissingStatisticsOf<double>&, const PPCAOptions&);
 
 }  // namespace vaekit::detail::ppca
+
+namespace vaekit {
+
+template <class T>
+PPCAMissingStatistics<T> PPCAMissingStatistics<T>::of(ConstRowMatrixRef<T> X, const Matrix<T>& W,
+                                                      const Vector<T>& mean, T noise_variance, int n_threads) {
+  namespace ppca = detail::ppca;
+  const bool with_parameters = W.size() > 0;
+  const Index n = X.rows(), D = X.cols(), d = with_parameters ? W.cols() : 0;
+  if (with_parameters) {
+    require(W.rows() == D && mean.size() == D,
+            "PPCAMissingStatistics.of: W and mean must have X's " + std::to_string(D) + " features");
+    require(W.allFinite() && mean.allFinite() && std::isfinite(noise_variance) && noise_variance > 0,
+            "PPCAMissingStatistics.of: W and mean must be finite and noise_variance positive");
+  }
+  detail::ThreadScope threads(n_threads);
+  ppca::scan_values<T>(X, /*allow_nan=*/true, "X");  // infinity is an error
+  const ppca::MissingPattern<T> pattern = ppca::scan_missing<T>(X, /*require_observed=*/false);
+  PPCAMissingStatistics statistics;
+  statistics.rows = static_cast<double>(n);
+  statistics.observed = Eigen::Map<const Eigen::Matrix<Index, Eigen::Dynamic, 1>>(pattern.observed_count.data(), D)
+                            .template cast<double>();
+  statistics.sum_x = pattern.sum_x;
+  statistics.sum_xx = pattern.sum_xx;
+  const Index packed = d * (d + 1) / 2;
+  statistics.zz = Eigen::MatrixXd::Zero(packed, D);
+  statistics.z = Eigen::MatrixXd::Zero(d, D);
+  statistics.xz = Eigen::MatrixXd::Zero(D, d);
+  if (!with_parameters || n == 0) return statistics;
+  ppca::EStepState<T> state(n, d, D, detail::max_threads());
+  ppca::e_step<T>(X, pattern, W, mean, noise_variance, PPCAOptions{}, state);
+  statistics.xz = detail::parallel_transposed_product<T>(pattern.filled, state.posterior).template cast<double>();
+  const ppca::EStepSums<T>& sums = state.sums[0];
+  // The E-step sums over whichever rows are fewer per feature (subtract
+  // mode: those where it is missing); here always over N_i.
+  Eigen::VectorXd total_packed(packed);
+  for (Index j = 0, offset = 0; j < d; offset += d - j, ++j)
+    total_packed.segment(offset, d - j) = sums.total_zz.col(j).tail(d - j).template cast<double>();
+  for (Index i = 0; i < D; ++i) {
+    statistics.zz.col(i) = sums.feature_zz.col(i).template cast<double>();
+    statistics.z.col(i) = sums.feature_z.col(i).template cast<double>();
+    if (pattern.subtract_mode[i]) {
+      statistics.zz.col(i) = total_packed - statistics.zz.col(i);
+      statistics.z.col(i) = sums.total_z.template cast<double>() - statistics.z.col(i);
+    }
+  }
+  statistics.log_likelihood = sums.log_likelihood;
+  return statistics;
+}
+
+template <class T>
+PPCAMissingStatistics<T> PPCAMissingStatistics<T>::of(const CsrMatrixView<T>& X, const Matrix<T>& W,
+                                                      const Vector<T>& mean, T noise_variance, int n_threads) {
+  check_csr(X, "X");  // a stored infinity is an error; NaN is missing
+  // Rows made dense kChunkRows at a time: O(kChunkRows D) memory.
+  constexpr Index kChunkRows = 4096;
+  PPCAMissingStatistics statistics = of(RowMatrix<T>(0, X.cols), W, mean, noise_variance, n_threads);
+  RowMatrix<T> dense;
+  for (Index start = 0; start < X.rows; start += kChunkRows) {
+    const Index rows = std::min(kChunkRows, X.rows - start);
+    dense.resize(rows, X.cols);
+    detail::csr_dense_rows(X, start, rows, dense.data());
+    statistics.merge(of(dense, W, mean, noise_variance, n_threads));
+  }
+  return statistics;
+}
+
+template <class T>
+void PPCAMissingStatistics<T>::merge(const PPCAMissingStatistics& other) {
+  require(observed.size() == other.observed.size() && zz.rows() == other.zz.rows() && z.rows() == other.z.rows() &&
+              xz.cols() == other.xz.cols(),
+          "PPCAMissingStatistics.merge: the statistics are of different numbers of features or components");
+  rows += other.rows;
+  observed += other.observed;
+  sum_x += other.sum_x;
+  sum_xx += other.sum_xx;
+  zz += other.zz;
+  z += other.z;
+  xz += other.xz;
+  log_likelihood += other.log_likelihood;
+}
+
+template struct PPCAMissingStatistics<float>;
+template struct PPCAMissingStatistics<double>;
+
+}  // namespace vaekit

@@ -59,6 +59,8 @@ void resize_outputs(const PosteriorOutputs<T>& out, Index n, Index d) {
   if (out.log_likelihood) out.log_likelihood->resize(n);
 }
 
+constexpr const char* kNaNNotAllowed = "X contains NaN (missing values are for a model fitted with method=\"em\")";
+
 // float: p and z carry relative errors of ~sqrt(D) eps from the products.
 template <class T>
 constexpr double kWoodburySafe = sizeof(T) == 4 ? 0.1 : 1e-3;
@@ -192,18 +194,48 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, const Posterio
     }
   }
   require(!saw_infinity, "X contains infinity");
-  require(!saw_nan, "X contains NaN (missing values are for a model fitted with method=\"em\")");
+  require(!saw_nan, kNaNNotAllowed);
 }
 
-// The same for sparse X (complete data: a stored NaN is an error): p = W^T x
-// - W^T mu from the stored entries, ||c||^2 = ||x||^2 - 2 mu^T x + ||mu||^2.
+// The rows of sparse X with a stored NaN, through the dense pass (which uses
+// each row's observed coordinates): their outputs replace the sparse pass's.
 template <class T>
-void posterior_pass(const PPCA<T>& model, const CsrMatrixView<T>& X, const PosteriorOutputs<T>& out,
-                    int n_threads) {
+void redo_missing_rows(const PPCA<T>& model, const CsrMatrixView<T>& X, const PosteriorOutputs<T>& out,
+                       int n_threads) {
+  std::vector<Index> rows;
+  for (Index r = 0; r < X.rows; ++r) {
+    for (std::int64_t e = X.indptr[r]; e < X.indptr[r + 1]; ++e) {
+      if (std::isnan(X.values[e])) {
+        rows.push_back(r);
+        break;
+      }
+    }
+  }
+  RowMatrix<T> dense(static_cast<Index>(rows.size()), X.cols);
+  for (Index k = 0; k < dense.rows(); ++k) detail::csr_dense_rows(X, rows[k], 1, dense.row(k).data());
+  RowMatrix<T> means, stddevs;
+  Vector<T> log_likelihood;
+  const PosteriorOutputs<T> missing{out.means ? &means : nullptr, out.stddevs ? &stddevs : nullptr,
+                                    out.log_likelihood ? &log_likelihood : nullptr};
+  posterior_pass<T>(model, dense, missing, n_threads, /*allow_missing=*/true);
+  for (Index k = 0; k < dense.rows(); ++k) {
+    if (out.means) out.means->row(rows[k]) = means.row(k);
+    if (out.stddevs) out.stddevs->row(rows[k]) = stddevs.row(k);
+    if (out.log_likelihood) (*out.log_likelihood)(rows[k]) = log_likelihood(k);
+  }
+}
+
+// The same for sparse X: p = W^T x - W^T mu from the stored entries,
+// ||c||^2 = ||x||^2 - 2 mu^T x + ||mu||^2. Rows with a stored NaN (missing
+// values, allow_missing) are redone by the dense pass, made dense one by one.
+template <class T>
+void posterior_pass(const PPCA<T>& model, const CsrMatrixView<T>& X, const PosteriorOutputs<T>& out, int n_threads,
+                    bool allow_missing) {
   const Index n = X.rows, D = model.n_features(), d = model.n_components();
   require(X.cols == D, "X has " + std::to_string(X.cols) + " features, but the model was fitted with " +
                            std::to_string(D));
-  require(!check_csr(X, "X"), "X contains NaN (sparse input must be complete)");
+  const bool has_missing = check_csr(X, "X");
+  require(allow_missing || !has_missing, kNaNNotAllowed);
   detail::ThreadScope threads(n_threads);
   const SharedPosterior<T> shared(model, out);
   resize_outputs(out, n, d);
@@ -245,6 +277,7 @@ void posterior_pass(const PPCA<T>& model, const CsrMatrixView<T>& X, const Poste
       if (out.means) out.means->middleRows(start, rows) = z.topRows(rows);
     }
   }
+  if (has_missing) redo_missing_rows<T>(model, X, out, n_threads);
 }
 
 // A normal draw (a Philox block shared by two draws, and Box-Muller's log,
@@ -275,21 +308,22 @@ Vector<T> PPCA<T>::score_samples(ConstRowMatrixRef<T> X, int n_threads, bool all
 }
 
 template <class T>
-RowMatrix<T> PPCA<T>::transform(const CsrMatrixView<T>& X, int n_threads) const {
+RowMatrix<T> PPCA<T>::transform(const CsrMatrixView<T>& X, int n_threads, bool allow_missing) const {
   RowMatrix<T> means;
-  posterior_pass<T>(*this, X, {&means, nullptr, nullptr}, n_threads);
+  posterior_pass<T>(*this, X, {&means, nullptr, nullptr}, n_threads, allow_missing);
   return means;
 }
 
 template <class T>
-void PPCA<T>::encode(const CsrMatrixView<T>& X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads) const {
-  posterior_pass<T>(*this, X, {&mean, &stddev, nullptr}, n_threads);
+void PPCA<T>::encode(const CsrMatrixView<T>& X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads,
+                     bool allow_missing) const {
+  posterior_pass<T>(*this, X, {&mean, &stddev, nullptr}, n_threads, allow_missing);
 }
 
 template <class T>
-Vector<T> PPCA<T>::score_samples(const CsrMatrixView<T>& X, int n_threads) const {
+Vector<T> PPCA<T>::score_samples(const CsrMatrixView<T>& X, int n_threads, bool allow_missing) const {
   Vector<T> log_likelihood;
-  posterior_pass<T>(*this, X, {nullptr, nullptr, &log_likelihood}, n_threads);
+  posterior_pass<T>(*this, X, {nullptr, nullptr, &log_likelihood}, n_threads, allow_missing);
   return log_likelihood;
 }
 
@@ -333,9 +367,9 @@ RowMatrix<T> PPCA<T>::sample(Index n_samples, std::uint64_t seed, int n_threads)
   template RowMatrix<T> PPCA<T>::transform(ConstRowMatrixRef<T>, int, bool) const;                            \
   template void PPCA<T>::encode(ConstRowMatrixRef<T>, RowMatrix<T>&, RowMatrix<T>&, int, bool) const;         \
   template Vector<T> PPCA<T>::score_samples(ConstRowMatrixRef<T>, int, bool) const;                           \
-  template RowMatrix<T> PPCA<T>::transform(const CsrMatrixView<T>&, int) const;                               \
-  template void PPCA<T>::encode(const CsrMatrixView<T>&, RowMatrix<T>&, RowMatrix<T>&, int) const;            \
-  template Vector<T> PPCA<T>::score_samples(const CsrMatrixView<T>&, int) const;                              \
+  template RowMatrix<T> PPCA<T>::transform(const CsrMatrixView<T>&, int, bool) const;                         \
+  template void PPCA<T>::encode(const CsrMatrixView<T>&, RowMatrix<T>&, RowMatrix<T>&, int, bool) const;      \
+  template Vector<T> PPCA<T>::score_samples(const CsrMatrixView<T>&, int, bool) const;                        \
   template RowMatrix<T> PPCA<T>::inverse_transform(ConstRowMatrixRef<T>) const;                               \
   template RowMatrix<T> PPCA<T>::sample(Index, std::uint64_t, int) const;
 VAEKIT_PPCA_INFERENCE(float)

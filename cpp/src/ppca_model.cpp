@@ -66,14 +66,19 @@ void PPCA<T>::finalize() {
 }
 
 namespace {
+void check_iterations(const PPCAOptions& options) {
+  require(options.n_components >= 1, "PPCA.fit: n_components must be at least 1");
+  require(options.max_iter >= 1, "PPCA.fit: max_iter must be at least 1");
+  require(options.tol >= 0, "PPCA.fit: tol must be non-negative");
+}
+
 void check_fit_sizes(double n, Index D, const PPCAOptions& options) {
   require(n >= 1 && D >= 1, "PPCA.fit: X must have at least one sample and one feature");
   const double largest = std::min(n, static_cast<double>(D));
   require(options.n_components >= 1 && static_cast<double>(options.n_components) <= largest,
           "PPCA.fit: n_components must be between 1 and min(n_samples, n_features) = " +
               std::to_string(static_cast<long long>(largest)) + ", got " + std::to_string(options.n_components));
-  require(options.max_iter >= 1, "PPCA.fit: max_iter must be at least 1");
-  require(options.tol >= 0, "PPCA.fit: tol must be non-negative");
+  check_iterations(options);
 }
 }  // namespace
 
@@ -89,7 +94,7 @@ PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
   const Vector<T> column_mean = ppca::column_means<T>(X);
   const bool has_missing = !column_mean.allFinite() && ppca::scan_values<T>(X, /*allow_nan=*/true, "X");
   require(em || !has_missing,
-          "X contains NaN: closed-form PPCA needs complete data; use method=\"em\" for missing values");
+          ppca::kNeedsCompleteData);
 
   return from_fitted(!em          ? ppca::fit_closed_form<T>(X, column_mean, d)
                      : has_missing ? ppca::fit_em_missing<T>(X, options)
@@ -120,7 +125,16 @@ PPCA<T> PPCA<T>::fit(const CsrMatrixView<T>& X, const PPCAOptions& options) {
   namespace ppca = detail::ppca;
   check_fit_sizes(static_cast<double>(X.rows), X.cols, options);
   detail::ThreadScope threads(options.n_threads);
-  require(!check_csr(X, "X"), "X contains NaN: sparse input must be complete (stored NaN are not supported)");
+  const bool has_missing = check_csr(X, "X");
+  require(options.method == PPCAMethod::EM || !has_missing,
+          ppca::kNeedsCompleteData);
+  if (has_missing) {
+    return from_fitted(ppca::fit_em_missing<T>(
+        ppca::MissingStatisticsOf<T>([&](const Matrix<T>& W, const Vector<T>& mean, T noise_variance) {
+          return PPCAMissingStatistics<T>::of(X, W, mean, noise_variance, options.n_threads);
+        }),
+        options));
+  }
   const PPCAMoments<T> moments = PPCAMoments<T>::of(X, /*with_scatter=*/false, options.n_threads);
   const Vector<T> mean = moments.mean.template cast<T>();
   if (options.method == PPCAMethod::ClosedForm) {
@@ -161,6 +175,16 @@ PPCA<T> PPCA<T>::fit_em(const PPCAMoments<T>& moments,
 }
 
 template <class T>
+PPCA<T> PPCA<T>::fit_em(const std::function<PPCAMissingStatistics<T>(const Matrix<T>& W, const Vector<T>& mean,
+                                                                     T noise_variance)>& statistics,
+                        const PPCAOptions& options) {
+  require(static_cast<bool>(statistics), "PPCA.fit_em: statistics is empty");
+  check_iterations(options);  // the sizes come with the first statistics
+  detail::ThreadScope threads(options.n_threads);
+  return from_fitted(detail::ppca::fit_em_missing<T>(statistics, options));
+}
+
+template <class T>
 Matrix<T> PPCA<T>::scatter_product(ConstRowMatrixRef<T> X, const Vector<T>& mean, const Matrix<T>& W,
                                    int n_threads) {
   require(mean.size() == X.cols() && W.rows() == X.cols(),
@@ -169,18 +193,19 @@ Matrix<T> PPCA<T>::scatter_product(ConstRowMatrixRef<T> X, const Vector<T>& mean
   detail::ThreadScope threads(n_threads);
   // sum_b C_b^T (C_b W) over blocks of centred rows C_b.
   const Index n = X.rows(), D = X.cols(), d = W.cols();
-  const int blocks = static_cast<int>(detail::ppca::block_count(n));
+  const Index block_rows = detail::ppca::reduction_block_rows<T>(n, D);
+  const int blocks = static_cast<int>((n + block_rows - 1) / block_rows);
   const int team = detail::worth_parallel(detail::Work::of_flops(4.0 * n * D * d)) ? detail::max_threads() : 1;
   std::vector<Matrix<T>> partial(team, Matrix<T>::Zero(D, d));
 #pragma omp parallel num_threads(team) if(team > 1)
   {
-    RowMatrix<T> centred(detail::ppca::kBlockRows, D);
-    Matrix<T> projected(detail::ppca::kBlockRows, d);
+    RowMatrix<T> centred(std::min(block_rows, n), D);
+    Matrix<T> projected(std::min(block_rows, n), d);
     Matrix<T>& sum = partial[detail::thread_id()];
 #pragma omp for schedule(static)
     for (int b = 0; b < blocks; ++b) {
-      const Index start = static_cast<Index>(b) * detail::ppca::kBlockRows;
-      const Index rows = std::min(detail::ppca::kBlockRows, n - start);
+      const Index start = static_cast<Index>(b) * block_rows;
+      const Index rows = std::min(block_rows, n - start);
       centred.topRows(rows) = X.middleRows(start, rows).rowwise() - mean.transpose();
       projected.topRows(rows).noalias() = centred.topRows(rows) * W;
       sum.noalias() += centred.topRows(rows).transpose() * projected.topRows(rows);
@@ -195,7 +220,7 @@ Matrix<T> PPCA<T>::scatter_product(const CsrMatrixView<T>& X, const Vector<T>& m
                                    int n_threads) {
   require(mean.size() == X.cols && W.rows() == X.cols,
           "PPCA.scatter_product: mean and W must have X's " + std::to_string(X.cols) + " features");
-  require(!check_csr(X, "X"), "X contains NaN");
+  require(!check_csr(X, "X"), detail::ppca::kNeedsCompleteData);
   detail::ThreadScope threads(n_threads);
   // sum (x - mu)(x - mu)^T W = X^T (X W) - s (mu^T W) - mu (s^T W) + n mu (mu^T W), s = X^T 1.
   const Index n = X.rows, d = W.cols();

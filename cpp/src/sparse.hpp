@@ -57,6 +57,18 @@ RowMatrix<T> csr_transpose_times(const CsrMatrixView<T>& X, const T* Y, Index k)
   return partial[0];
 }
 
+// Rows [start, start + rows) of X made dense into out (rows x X.cols,
+// row-major): implicit entries are zeros, stored ones (NaN included) kept;
+// duplicate entries add up, as in scipy.
+template <class T>
+void csr_dense_rows(const CsrMatrixView<T>& X, Index start, Index rows, T* out) {
+  std::fill(out, out + rows * X.cols, T(0));
+  for (Index r = 0; r < rows; ++r) {
+    T* target = out + r * X.cols;
+    for (std::int64_t e = X.indptr[start + r]; e < X.indptr[start + r + 1]; ++e) target[X.indices[e]] += X.values[e];
+  }
+}
+
 // Column sums and sums of squares of X (D each), in double.
 template <class T>
 void csr_column_sums(const CsrMatrixView<T>& X, Eigen::VectorXd& sum, Eigen::VectorXd& sum_sq) {

@@ -75,6 +75,34 @@ PPCAMoments<T> moments_from_tuple(const py::tuple& t) {
   return m;
 }
 
+// PPCAMissingStatistics cross the binding as
+// (rows, observed, sum_x, sum_xx, zz, z, xz, log_likelihood).
+template <class T>
+py::tuple missing_statistics_to_tuple(PPCAMissingStatistics<T> s) {
+  return py::make_tuple(s.rows, std::move(s.observed), std::move(s.sum_x), std::move(s.sum_xx), std::move(s.zz),
+                        std::move(s.z), std::move(s.xz), s.log_likelihood);
+}
+
+template <class T>
+PPCAMissingStatistics<T> missing_statistics_from_tuple(const py::tuple& t) {
+  require(t.size() == 8, "missing-value statistics must be a (rows, observed, sum_x, sum_xx, zz, z, xz, "
+                         "log_likelihood) tuple");
+  PPCAMissingStatistics<T> s;
+  s.rows = t[0].cast<double>();
+  s.observed = t[1].cast<Eigen::VectorXd>();
+  s.sum_x = t[2].cast<Eigen::VectorXd>();
+  s.sum_xx = t[3].cast<Eigen::VectorXd>();
+  s.zz = t[4].cast<Eigen::MatrixXd>();
+  s.z = t[5].cast<Eigen::MatrixXd>();
+  s.xz = t[6].cast<Eigen::MatrixXd>();
+  s.log_likelihood = t[7].cast<double>();
+  const Index D = s.observed.size(), d = s.z.rows();
+  require(s.sum_x.size() == D && s.sum_xx.size() == D && s.zz.rows() == d * (d + 1) / 2 && s.zz.cols() == D &&
+              s.z.cols() == D && s.xz.rows() == D && s.xz.cols() == d,
+          "missing-value statistics: inconsistent shapes");
+  return s;
+}
+
 template <class T>
 void register_ppca_type(py::module_& m, const char* name, const char* csr_name) {
   using Model = PPCA<T>;
@@ -130,6 +158,50 @@ void register_ppca_type(py::module_& m, const char* name, const char* csr_name) 
           },
           py::arg("moments"), py::arg("scatter_product"), py::arg("hyper_parameters"), py::arg("seed"),
           py::arg("n_threads") = 0, py::arg("verbose") = 0)
+      .def_static(
+          "fit_em_missing",
+          [](const py::function& statistics, const py::dict& hyper_parameters, std::uint64_t seed, int n_threads,
+             int verbose) {
+            // As fit_em: the callback runs on the fitting thread, taking the GIL.
+            const auto of = [&](const Matrix<T>& W, const Vector<T>& mean, T noise_variance) {
+              py::gil_scoped_acquire gil;
+              return missing_statistics_from_tuple<T>(statistics(W, mean, noise_variance));
+            };
+            return fit_reporting<T>(hyper_parameters, seed, n_threads, verbose,
+                                    [&](const PPCAOptions& options) { return Model::fit_em(of, options); });
+          },
+          py::arg("statistics"), py::arg("hyper_parameters"), py::arg("seed"), py::arg("n_threads") = 0,
+          py::arg("verbose") = 0)
+      .def_static(
+          "missing_statistics",
+          [](Ref X, const Matrix<T>& W, const Vector<T>& mean, T noise_variance, int n_threads) {
+            PPCAMissingStatistics<T> s;
+            {
+              py::gil_scoped_release release;
+              s = PPCAMissingStatistics<T>::of(X, W, mean, noise_variance, n_threads);
+            }
+            return missing_statistics_to_tuple<T>(std::move(s));
+          },
+          py::arg("X"), py::arg("W"), py::arg("mean"), py::arg("noise_variance"), py::arg("n_threads") = 0)
+      .def_static(
+          "missing_statistics",
+          [](const Csr& X, const Matrix<T>& W, const Vector<T>& mean, T noise_variance, int n_threads) {
+            PPCAMissingStatistics<T> s;
+            {
+              py::gil_scoped_release release;
+              s = PPCAMissingStatistics<T>::of(X.view(), W, mean, noise_variance, n_threads);
+            }
+            return missing_statistics_to_tuple<T>(std::move(s));
+          },
+          py::arg("X"), py::arg("W"), py::arg("mean"), py::arg("noise_variance"), py::arg("n_threads") = 0)
+      .def_static(
+          "merge_missing_statistics",
+          [](const py::tuple& a, const py::tuple& b) {
+            PPCAMissingStatistics<T> s = missing_statistics_from_tuple<T>(a);
+            s.merge(missing_statistics_from_tuple<T>(b));
+            return missing_statistics_to_tuple<T>(std::move(s));
+          },
+          py::arg("a"), py::arg("b"))
       .def_static(
           "moments",
           [](Ref X, bool with_scatter, int n_threads) {
@@ -187,8 +259,12 @@ void register_ppca_type(py::module_& m, const char* name, const char* csr_name) 
       .def("transform", py::overload_cast<Ref, int, bool>(&Model::transform, py::const_), py::arg("X"),
            py::arg("n_threads") = 0, py::arg("allow_missing") = true, py::call_guard<py::gil_scoped_release>())
       .def(
-          "transform", [](const Model& m, const Csr& X, int n_threads) { return m.transform(X.view(), n_threads); },
-          py::arg("X"), py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>())
+          "transform",
+          [](const Model& m, const Csr& X, int n_threads, bool allow_missing) {
+            return m.transform(X.view(), n_threads, allow_missing);
+          },
+          py::arg("X"), py::arg("n_threads") = 0, py::arg("allow_missing") = true,
+          py::call_guard<py::gil_scoped_release>())
       .def(
           "encode",
           [](const Model& m, Ref X, int n_threads, bool allow_missing) {
@@ -205,21 +281,24 @@ void register_ppca_type(py::module_& m, const char* name, const char* csr_name) 
           py::arg("X"), py::arg("n_threads") = 0, py::arg("allow_missing") = true)
       .def(
           "encode",
-          [](const Model& m, const Csr& X, int n_threads) {
+          [](const Model& m, const Csr& X, int n_threads, bool allow_missing) {
             RowMatrix<T> mean, stddev;
             {
               py::gil_scoped_release release;
-              m.encode(X.view(), mean, stddev, n_threads);
+              m.encode(X.view(), mean, stddev, n_threads, allow_missing);
             }
             return py::make_tuple(std::move(mean), std::move(stddev));
           },
-          py::arg("X"), py::arg("n_threads") = 0)
+          py::arg("X"), py::arg("n_threads") = 0, py::arg("allow_missing") = true)
       .def("score_samples", py::overload_cast<Ref, int, bool>(&Model::score_samples, py::const_), py::arg("X"),
            py::arg("n_threads") = 0, py::arg("allow_missing") = true, py::call_guard<py::gil_scoped_release>())
       .def(
           "score_samples",
-          [](const Model& m, const Csr& X, int n_threads) { return m.score_samples(X.view(), n_threads); },
-          py::arg("X"), py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>())
+          [](const Model& m, const Csr& X, int n_threads, bool allow_missing) {
+            return m.score_samples(X.view(), n_threads, allow_missing);
+          },
+          py::arg("X"), py::arg("n_threads") = 0, py::arg("allow_missing") = true,
+          py::call_guard<py::gil_scoped_release>())
       .def("inverse_transform", &Model::inverse_transform, py::arg("Z"), py::call_guard<py::gil_scoped_release>())
       .def("sample", &Model::sample, py::arg("n_samples"), py::arg("seed"), py::arg("n_threads") = 0,
            py::call_guard<py::gil_scoped_release>())

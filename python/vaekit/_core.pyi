@@ -56,6 +56,12 @@ class CsrFloat64(_Csr[np.float64]): ...
 Moments = tuple[float, NDArray[np.float64], float, NDArray[np.generic] | None]
 """PPCAMoments: (count, mean, sum of squared deviations, D x D scatter (lower triangle) or None)."""
 
+MissingStatistics = tuple[float, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
+                          NDArray[np.float64], NDArray[np.float64], float]
+"""PPCAMissingStatistics: (rows, observed counts (D), sums of x (D), of x^2 (D), packed sums of <z z^T>
+(d (d + 1) / 2 x D), sums of <z> (d x D), sums of x <z> (D x d), log-likelihood), each feature's sums over
+the rows where it is observed."""
+
 # ------------------------------------------------------------------ PPCA
 class _PPCA(Generic[_F]):
     def __init__(self, components: ArrayLike, mean: ArrayLike, noise_variance: float) -> None: ...
@@ -72,8 +78,8 @@ class _PPCA(Generic[_F]):
     @property
     def log_likelihood_curve(self) -> list[float]: ...
     def transform(self, X: NDArray[_F] | _Csr[_F], n_threads: int = 0, allow_missing: bool = True) -> NDArray[_F]:
-        """allow_missing: NaN entries are missing values; else a NaN raises ValueError, as infinity does.
-        A CSR X (no allow_missing) must be complete."""
+        """allow_missing: NaN entries (stored ones, for a CSR X) are missing values; else a NaN raises
+        ValueError, as infinity does."""
     def encode(self, X: NDArray[_F] | _Csr[_F], n_threads: int = 0,
                allow_missing: bool = True) -> tuple[NDArray[_F], NDArray[_F]]:
         """(mean, std) of p(z|x) = N(M^-1 W^T (x - mu), sigma^2 M^-1); rows with NaN use their own M_n."""
@@ -91,6 +97,19 @@ class _PPCA(Generic[_F]):
         """EM with each E-step's data pass a callback: scatter_product(W) returns
         sum (x - mu)(x - mu)^T W over all samples (D x d); its exceptions propagate."""
     @staticmethod
+    def fit_em_missing(statistics: Callable[[NDArray[_F], NDArray[_F], float], MissingStatistics],
+                       hyper_parameters: HyperParameters, seed: int, n_threads: int = 0,
+                       verbose: int = 0) -> tuple[_PPCA[_F], BaseException | None]:
+        """EM on data with missing values: statistics(W, mean, noise_variance) returns the statistics of all
+        the rows (first called with an empty W and mean: the counts and sums only); its exceptions propagate."""
+    @staticmethod
+    def missing_statistics(X: NDArray[_F] | _Csr[_F], W: ArrayLike, mean: ArrayLike, noise_variance: float,
+                           n_threads: int = 0) -> MissingStatistics:
+        """X's part of fit_em_missing's statistics (NaN entries missing; W empty: the counts and sums)."""
+    @staticmethod
+    def merge_missing_statistics(a: MissingStatistics, b: MissingStatistics) -> MissingStatistics:
+        """The statistics of both sets of rows (sums)."""
+    @staticmethod
     def moments(X: NDArray[_F] | _Csr[_F], with_scatter: bool = True, n_threads: int = 0) -> Moments:
         """X's PPCAMoments (a block's part of a fit on blocks)."""
     @staticmethod
@@ -107,7 +126,7 @@ class PPCAFloat32(_PPCA[np.float32]):
     def fit(X: NDArray[np.float32] | CsrFloat32, hyper_parameters: HyperParameters, seed: int, n_threads: int = 0,
             verbose: int = 0) -> tuple[PPCAFloat32, BaseException | None]:
         """hyper_parameters: PPCAOptions' fields (model_descriptions()["PPCA"]); with method "em", NaN
-        entries of a dense X are missing values. Returns the model and the KeyboardInterrupt (or None) that
+        entries (stored ones, for a CSR X) are missing values. Returns the model and the KeyboardInterrupt (or None) that
         stopped EM after its last complete iteration."""
     @staticmethod
     def restore(components: ArrayLike, mean: ArrayLike, noise_variance: float, explained_variance: ArrayLike,
@@ -119,7 +138,7 @@ class PPCAFloat64(_PPCA[np.float64]):
     def fit(X: NDArray[np.float64] | CsrFloat64, hyper_parameters: HyperParameters, seed: int, n_threads: int = 0,
             verbose: int = 0) -> tuple[PPCAFloat64, BaseException | None]:
         """hyper_parameters: PPCAOptions' fields (model_descriptions()["PPCA"]); with method "em", NaN
-        entries of a dense X are missing values. Returns the model and the KeyboardInterrupt (or None) that
+        entries (stored ones, for a CSR X) are missing values. Returns the model and the KeyboardInterrupt (or None) that
         stopped EM after its last complete iteration."""
     @staticmethod
     def restore(components: ArrayLike, mean: ArrayLike, noise_variance: float, explained_variance: ArrayLike,

@@ -2,10 +2,10 @@
 over the array's row blocks, and lazy inference with ``map_blocks``.
 
 The mathematics stays in the C++ core. A block's part of a fit (PPCA's
-moments, an EM E-step's scatter product) is computed by the core on the
-worker that holds the block; only those small results cross the network and
-are merged (``merge_moments``, a sum) in a tree; the core then fits the model
-from them in this process. Imported only when a dask array is passed, so that
+moments, an EM E-step's scatter product, or its missing-value statistics) is
+computed by the core on the worker that holds the block; only those small
+results cross the network and are merged (``merge_moments``, a sum) in a
+tree; the core then fits the model from them in this process. Imported only when a dask array is passed, so that
 ``import vaekit`` needs neither dask nor distributed.
 """
 
@@ -76,7 +76,7 @@ def _tree(parts, combine):
 
 
 def _block_moments(block, dtype, with_scatter, n_threads):
-    block = _finite_block(block)
+    block = _core_block(block)
     return native_class("PPCA", dtype).moments(to_native(block), with_scatter, n_threads)
 
 
@@ -85,16 +85,37 @@ def _merge_moments(dtype):
 
 
 def _block_scatter_product(block, mean, W, dtype, n_threads):
-    block = _finite_block(block)
+    block = _core_block(block)
     return native_class("PPCA", dtype).scatter_product(to_native(block), mean, W, n_threads)
 
 
-def _finite_block(block):
+def _core_block(block):
     """A block as the core takes it (dense: C-contiguous); the core itself
-    rejects NaN and infinity with a clear message."""
+    checks its values (NaN, infinity) with a clear message."""
     if isinstance(block, np.ndarray):
         return np.ascontiguousarray(block)
     return block
+
+
+def _block_missing_statistics(block, W, mean, noise_variance, dtype, n_threads):
+    return native_class("PPCA", dtype).missing_statistics(to_native(_core_block(block)), W, mean, noise_variance,
+                                                          n_threads)
+
+
+def _merge_missing_statistics(dtype):
+    return lambda a, b: native_class("PPCA", dtype).merge_missing_statistics(a, b)
+
+
+def missing_statistics(X, W, mean, noise_variance):
+    """The missing-value EM's statistics of a dask array under (W, mean,
+    noise_variance), W empty for the counts and sums only (one pass, summed in a tree)."""
+    dtype = X.dtype
+    n_threads = _task_threads()
+    # The parameters go to the cluster once (one key each), then to each worker that needs them.
+    W, mean = dask.delayed(np.asarray(W, dtype=dtype)), dask.delayed(np.asarray(mean, dtype=dtype))
+    parts = [dask.delayed(_block_missing_statistics, pure=True)(block, W, mean, noise_variance, dtype.name, n_threads)
+             for block in X.to_delayed().ravel()]
+    return _compute(_tree(parts, _merge_missing_statistics(dtype.name)))
 
 
 def moments(X, with_scatter):
@@ -107,11 +128,22 @@ def moments(X, with_scatter):
 
 
 def fit_ppca(estimator, X, hyper_parameters, seed, verbose):
-    """The native PPCA fit of a dask array: the closed form from the moments,
-    or EM with each E-step's scatter product summed over the blocks."""
+    """The native PPCA fit of a dask array: the closed form from the moments;
+    EM with each E-step's scatter product summed over the blocks, or, when X
+    has NaN (missing values), with each E-step's missing-value statistics
+    summed over the blocks."""
     native = native_class("PPCA", X.dtype)
     if hyper_parameters["method"] == "closed_form":
         return native.fit_moments(moments(X, True), hyper_parameters["n_components"]), None
+    # The observed counts per feature: whether X has missing values, and the
+    # missing-value EM's first statistics.
+    counts = missing_statistics(X, np.empty((0, 0)), np.empty(0), 0.0)
+    rows, observed = counts[0], counts[1]
+    if np.any(observed < rows):
+        def statistics(W, mean, noise_variance):
+            return counts if W.size == 0 else missing_statistics(X, W, mean, noise_variance)
+
+        return native.fit_em_missing(statistics, hyper_parameters, seed, 0, verbose)
     first_pass = moments(X, False)
     mean = first_pass[1].astype(X.dtype)
     blocks = X.to_delayed().ravel()
@@ -170,10 +202,10 @@ def map_rows(function, X, n_columns, dtype):
     array (n_columns None: a 1-D array of n values)."""
     meta = np.empty((0,) if n_columns is None else (0, n_columns), dtype=dtype)
     if n_columns is None:
-        return X.map_blocks(lambda block: function(_finite_block(block)), drop_axis=1, chunks=(X.chunks[0],),
+        return X.map_blocks(lambda block: function(_core_block(block)), drop_axis=1, chunks=(X.chunks[0],),
                             dtype=dtype, meta=meta)
-    return X.map_blocks(lambda block: function(_finite_block(block)), chunks=(X.chunks[0], (n_columns,)),
+    return X.map_blocks(lambda block: function(_core_block(block)), chunks=(X.chunks[0], (n_columns,)),
                         dtype=dtype, meta=meta)
 
 
-__all__ = ["BlockStream", "check_array", "fit_ppca", "map_rows", "moments", "da"]
+__all__ = ["BlockStream", "check_array", "fit_ppca", "map_rows", "missing_statistics", "moments", "da"]

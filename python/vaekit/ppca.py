@@ -153,7 +153,12 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
     def _check_memory(self, X):
         """Fails fast when the fit's working memory exceeds the machine's."""
         (n, D), d = X.shape, int(self.n_components)
-        if sp.issparse(X):
+        if sp.issparse(X) and self.method == "em" and np.isnan(X.data).any():
+            # 4,096 rows made dense at a time, with their filled copy and E-step sums (missing_statistics).
+            rows = min(n, 4096)
+            n_values = 2 * rows * D + 2 * rows * d + (core.default_threads() + 3) * (d * (d + 1) // 2 + 2 * d) * D
+            advice = "Use a smaller n_components."
+        elif sp.issparse(X):
             # The Krylov basis and its products (or a D x D covariance, when smaller) and n x k products.
             k = max(2 * d, d + 10)
             n_values, advice = min(3 * D * D, 16 * D * k) + 2 * n * k, "Use a smaller n_components."
@@ -175,10 +180,11 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         Parameters
         ----------
         X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
-            Training data. NaN marks a missing entry (``method="em"`` only,
-            numpy input). A sparse matrix is never made dense (implicit zeros
-            are observed values); a dask array is fitted by a reduction over
-            its row blocks (see the user guide's "Large and sparse data").
+            Training data. NaN marks a missing entry (``method="em"`` only;
+            in a sparse matrix, a stored NaN). A sparse matrix is never made
+            dense whole (implicit zeros are observed values); a dask array is
+            fitted by a reduction over its row blocks (see the user guide's
+            "Large and sparse data").
         y : None
             Ignored.
 
@@ -306,8 +312,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
             n_columns = None if method == "score_samples" else d
             return _dask.map_rows(lambda block: self._posterior(method, block), X, n_columns, X.dtype)
         X = self._validate_X(X)
-        kwargs = {} if sp.issparse(X) else {"allow_missing": self.method == "em"}
-        result = getattr(self._model(X.dtype), method)(to_native(X), **kwargs)
+        result = getattr(self._model(X.dtype), method)(to_native(X), allow_missing=self.method == "em")
         for array in result if isinstance(result, tuple) else (result,):
             check_finite_output(array, f"{type(self).__name__}.{method}")
         return result

@@ -294,6 +294,52 @@ TEST(PPCAEM, FromScatterProductsFollowsTheInMemoryFit) {
   EXPECT_LT(relative_difference(sparse.components(), reference.components()), 1e-8);
 }
 
+// EM with missing values on statistics summed over blocks (PPCA::fit_em with
+// PPCAMissingStatistics, as on a cluster) follows the in-memory EM; so does
+// a CSR fit whose stored NaN are the missing values, and the CSR posteriors
+// of rows with a stored NaN are the dense ones.
+TEST(PPCAEM, FromMissingValueStatisticsFollowsTheInMemoryFit) {
+  SparseData data = sparse_data(300, 25, 0.6, 51);
+  for (std::size_t e = 0; e < data.values.size(); e += 4) data.values[e] = std::nan("");  // a quarter missing
+  for (Index i = 0; i < data.dense.rows(); ++i) {
+    for (std::int64_t e = data.indptr[i]; e < data.indptr[i + 1]; ++e)
+      data.dense(i, data.indices[e]) = data.values[e];
+  }
+  const RowMatrix<double>& X = data.dense;
+  PPCAOptions options = em(2, 20, nullptr);
+  options.tol = 0;
+  options.seed = 9;
+  const PPCA<double> reference = PPCA<double>::fit(X, options);
+  Index calls = 0;
+  const auto blocks = [&](const Matrix<double>& W, const Vector<double>& mean, double noise_variance) {
+    if (calls++ == 0) EXPECT_EQ(W.size(), 0);
+    PPCAMissingStatistics<double> total = PPCAMissingStatistics<double>::of(X.topRows(0), W, mean, noise_variance);
+    for (Index start = 0; start < X.rows(); start += 70) {
+      total.merge(PPCAMissingStatistics<double>::of(X.middleRows(start, std::min<Index>(70, X.rows() - start)), W,
+                                                    mean, noise_variance));
+    }
+    return total;
+  };
+  const PPCA<double> blocked = PPCA<double>::fit_em(blocks, options);
+  ASSERT_EQ(blocked.n_iter(), 20);
+  EXPECT_EQ(calls, 22);  // the counts, the start's E-step, 20 iterations
+  const PPCA<double> sparse = PPCA<double>::fit(data.view(), options);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_NEAR(blocked.log_likelihood_curve()[i], reference.log_likelihood_curve()[i],
+                1e-11 * std::abs(reference.log_likelihood_curve()[i]));
+    EXPECT_NEAR(sparse.log_likelihood_curve()[i], reference.log_likelihood_curve()[i],
+                1e-11 * std::abs(reference.log_likelihood_curve()[i]));
+  }
+  EXPECT_LT(relative_difference(blocked.components(), reference.components()), 1e-9);
+  EXPECT_LT(relative_difference(sparse.components(), reference.components()), 1e-9);
+  EXPECT_LT(relative_difference(reference.transform(data.view()), reference.transform(X)), 1e-10);
+  const Vector<double> scores = reference.score_samples(X);
+  EXPECT_LT((reference.score_samples(data.view()) - scores).cwiseAbs().maxCoeff(), 1e-10 * scores.cwiseAbs().maxCoeff());
+  EXPECT_THROW(reference.transform(data.view(), 0, /*allow_missing=*/false), InvalidArgument);
+  options.method = PPCAMethod::ClosedForm;
+  EXPECT_THROW(PPCA<double>::fit(data.view(), options), InvalidArgument);
+}
+
 TEST(PPCASparse, RejectsMalformedArraysAndNonFiniteValues) {
   SparseData data = sparse_data(20, 6, 0.5, 41);
   PPCAOptions options;
@@ -304,7 +350,7 @@ TEST(PPCASparse, RejectsMalformedArraysAndNonFiniteValues) {
   data.values[0] = std::numeric_limits<double>::infinity();
   EXPECT_THROW(PPCA<double>::fit(data.view(), options), InvalidArgument);
   data.values[0] = std::numeric_limits<double>::quiet_NaN();
-  EXPECT_THROW(PPCA<double>::fit(data.view(), options), InvalidArgument);
+  EXPECT_THROW(PPCA<double>::fit(data.view(), options), InvalidArgument);  // the closed form needs complete data
   data.values[0] = 1;
   std::swap(data.indptr[4], data.indptr[5]);  // decreasing offsets
   EXPECT_THROW(PPCA<double>::fit(data.view(), options), InvalidArgument);

@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -58,6 +59,24 @@ def test_em_on_a_cluster_equals_in_memory(client):
     assert model.n_iter_ == reference.n_iter_ == 30
     np.testing.assert_allclose(model.log_likelihood_curve_, reference.log_likelihood_curve_, rtol=1e-10)
     assert np.abs(model.components_ - reference.components_).max() <= 1e-7 * np.abs(reference.components_).max()
+
+
+def test_em_with_missing_values_on_a_cluster_equals_in_memory(client):
+    # NaN are missing: each iteration sums the blocks' missing-value
+    # statistics, O(D d^2) values per block; dense and sparse blocks.
+    X_missing = X_NUMPY.copy()
+    X_missing[np.random.default_rng(1).random(X_missing.shape) < 0.15] = np.nan
+    X_missing[:, 7][:1500] = np.nan  # a feature missing from whole blocks
+    reference = PPCA(n_components=3, method="em", max_iter=15, tol=0, random_state=0).fit(X_missing)
+    X = da.from_array(X_missing, chunks=(500, 30)).persist()
+    for chunks in (X, X.map_blocks(sp.csr_matrix, meta=sp.csr_matrix((0, 0)))):
+        model = PPCA(n_components=3, method="em", max_iter=15, tol=0, random_state=0).fit(chunks)
+        np.testing.assert_allclose(model.log_likelihood_curve_, reference.log_likelihood_curve_, rtol=1e-10)
+        assert np.abs(model.components_ - reference.components_).max() <= 1e-8 * np.abs(reference.components_).max()
+    Z = model.transform(X)
+    np.testing.assert_allclose(Z.compute(), reference.transform(X_missing), rtol=0, atol=1e-8)
+    with pytest.raises(ValueError, match="closed-form PPCA needs complete data"):
+        PPCA(n_components=3).fit(X)
 
 
 def test_inference_is_lazy_and_equals_numpy(client):

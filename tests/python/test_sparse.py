@@ -56,6 +56,33 @@ def test_em_equals_dense():
     np.testing.assert_allclose(sparse.log_likelihood_curve_, dense.log_likelihood_curve_, rtol=1e-10)
 
 
+def test_a_stored_nan_is_missing_for_em():
+    # Stored NaN are missing values, implicit zeros observed zeros: the fit
+    # and the posteriors of the dense array with those NaN.
+    X = sparse_low_rank(700, 25, 2, keep=0.4, seed=2)
+    rng = np.random.default_rng(3)
+    stored = np.flatnonzero(X)
+    X.flat[rng.choice(stored, size=len(stored) // 5, replace=False)] = np.nan
+    X[5, :] = np.nan  # a row with nothing observed
+    Xs = sp.csr_matrix(X)  # NaN are stored entries
+    assert np.isnan(Xs.data).sum() == np.isnan(X).sum()
+    dense = PPCA(n_components=2, method="em", tol=0, max_iter=40, random_state=0).fit(X)
+    sparse = PPCA(n_components=2, method="em", tol=0, max_iter=40, random_state=0).fit(Xs)
+    np.testing.assert_allclose(sparse.log_likelihood_curve_, dense.log_likelihood_curve_, rtol=1e-11)
+    assert relative(sparse.components_, dense.components_) < 1e-9
+    np.testing.assert_allclose(dense.transform(Xs), dense.transform(X), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(dense.score_samples(Xs), dense.score_samples(X), rtol=1e-12)
+    mean, std = dense.encode(Xs)
+    np.testing.assert_array_equal(mean, dense.transform(Xs))
+    np.testing.assert_allclose(std, dense.encode(X)[1], rtol=1e-12)
+    assert dense.score_samples(Xs)[5] == 0  # log p of nothing observed
+    with pytest.raises(ValueError, match="NaN"):
+        PPCA(n_components=2).fit(np.nan_to_num(X)).transform(Xs)  # a closed-form model
+    all_missing = sp.csr_matrix(np.where(np.arange(25) == 3, np.nan, X))  # a feature observed nowhere
+    with pytest.raises(ValueError, match="feature 3 has no observed value"):
+        PPCA(n_components=2, method="em").fit(all_missing)
+
+
 def test_float32_and_the_score_of_a_point_on_the_subspace():
     X = sparse_low_rank(300, 20, 2, keep=0.4).astype(np.float32)
     dense = PPCA(n_components=2).fit(X)
@@ -95,7 +122,7 @@ def test_bad_sparse_input():
         PPCA(n_components=2).fit(bad)
     bad.data[3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        PPCA(n_components=2, method="em").fit(bad)
+        PPCA(n_components=2).fit(bad)  # a stored NaN is missing for EM only
     model = PPCA(n_components=2).fit(X)
     with pytest.raises(ValueError, match="NaN"):
         model.transform(bad)

@@ -72,6 +72,38 @@ struct PPCAMoments {
   void merge(const PPCAMoments& other);
 };
 
+// What one EM iteration on data with missing values (NaN) needs of a set of
+// rows under the current parameters (W, mean, noise variance): sums over the
+// rows, so the statistics of blocks (a cluster's partitions, files read in
+// turn) merge by addition. Per feature i the sums run over N_i, the rows
+// where feature i is observed; <z_n> and <z_n z_n^T> are the moments of the
+// posterior of row n given its observed entries (Tipping & Bishop 1999, eq.
+// 25). They are O(D d^2) values whatever the number of rows. Without
+// parameters (an empty W), only the counts and the sums of x and x^2, from
+// which EM starts.
+template <class T>
+struct PPCAMissingStatistics {
+  double rows = 0;               // rows summed over (those with nothing observed included)
+  Eigen::VectorXd observed;      // D: |N_i|
+  Eigen::VectorXd sum_x;         // D: sum over N_i of x_ni
+  Eigen::VectorXd sum_xx;        // D: sum over N_i of x_ni^2
+  Eigen::MatrixXd zz;            // d (d + 1) / 2 x D: the lower triangle of sum over N_i of <z_n z_n^T>, packed column by column
+  Eigen::MatrixXd z;             // d x D: sum over N_i of <z_n>
+  Eigen::MatrixXd xz;            // D x d: row i is sum over N_i of x_ni <z_n>
+  double log_likelihood = 0;     // sum over the rows of log p(x_observed)
+
+  // The statistics of X's rows, NaN entries missing (an infinity is an
+  // error). W is D x d, or empty (D x 0 or 0 x 0) for the counts and sums only.
+  static PPCAMissingStatistics of(ConstRowMatrixRef<T> X, const Matrix<T>& W, const Vector<T>& mean,
+                                  T noise_variance, int n_threads = 0);
+  // The same for sparse X: a stored NaN is missing, an implicit zero is an
+  // observed zero. Rows are made dense a few thousand at a time.
+  static PPCAMissingStatistics of(const CsrMatrixView<T>& X, const Matrix<T>& W, const Vector<T>& mean,
+                                  T noise_variance, int n_threads = 0);
+  // Adds other's sums (the same features and components).
+  void merge(const PPCAMissingStatistics& other);
+};
+
 template <class T>
 class PPCA {
  public:
@@ -96,8 +128,9 @@ class PPCA {
   // never made dense. The closed form eigendecomposes the covariance formed
   // from the sparse Gram matrix X^T X, or, when a D x D matrix would cost more
   // than X itself, finds the leading eigenpairs from products with X
-  // (block Krylov iteration); EM runs on sparse products. A stored NaN is an
-  // error (InvalidArgument).
+  // (block Krylov iteration); EM runs on sparse products. A stored NaN is a
+  // missing value for method EM (whose E-step then makes a few thousand rows
+  // dense at a time: O(n D d)) and an error for the closed form.
   static PPCA fit(const CsrMatrixView<T>& X, const PPCAOptions& options);
   // The closed-form fit of the samples whose moments (with their scatter)
   // are given: the model fit(X) gives for those samples.
@@ -110,6 +143,15 @@ class PPCA {
   // on the calling thread between callbacks).
   static PPCA fit_em(const PPCAMoments<T>& moments,
                      const std::function<Matrix<T>(const Matrix<T>& W)>& scatter_product, const PPCAOptions& options);
+  // EM on data with missing values held elsewhere. Each iteration asks
+  // statistics(W, mean, noise_variance) for the statistics of all the rows
+  // (e.g. PPCAMissingStatistics::of of each block, merged); the first call,
+  // with an empty W and mean, gives the counts and sums EM starts from. The
+  // same iterations as fit(X, options) with method EM on X's rows: equal up
+  // to the order of summation. A feature observed nowhere is an error.
+  static PPCA fit_em(const std::function<PPCAMissingStatistics<T>(const Matrix<T>& W, const Vector<T>& mean,
+                                                                  T noise_variance)>& statistics,
+                     const PPCAOptions& options);
   // sum over X's rows of (x - mean)(x - mean)^T W, D x d: one block's part
   // of fit_em's E-step.
   static Matrix<T> scatter_product(ConstRowMatrixRef<T> X, const Vector<T>& mean, const Matrix<T>& W,
@@ -133,9 +175,10 @@ class PPCA {
   // allow_missing = false a NaN is an error instead (InvalidArgument), as is
   // an infinity always. The check rides on the computation's own pass.
   RowMatrix<T> transform(ConstRowMatrixRef<T> X, int n_threads = 0, bool allow_missing = true) const;
-  // The same for sparse X, in O(nnz d + n d^2): no dense row is formed (a
-  // stored NaN is an error).
-  RowMatrix<T> transform(const CsrMatrixView<T>& X, int n_threads = 0) const;
+  // The same for sparse X, in O(nnz d + n d^2): no dense row is formed,
+  // except for the rows with a stored NaN (a missing value; allow_missing as
+  // for dense X).
+  RowMatrix<T> transform(const CsrMatrixView<T>& X, int n_threads = 0, bool allow_missing = true) const;
   // The posterior p(z | x) = N(M^-1 W^T (x - mu), sigma^2 M^-1) of each row
   // (eq. 25): mean (n x d, transform's values bit for bit) and stddev (n x d),
   // the square roots of the diagonal of sigma^2 M^-1. A row with NaN entries
@@ -143,13 +186,14 @@ class PPCA {
   // allow_missing and the errors as for transform. Same pass as transform.
   void encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads = 0,
               bool allow_missing = true) const;
-  void encode(const CsrMatrixView<T>& X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads = 0) const;
+  void encode(const CsrMatrixView<T>& X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads = 0,
+              bool allow_missing = true) const;
   // Z W^T + mu, n x D.
   RowMatrix<T> inverse_transform(ConstRowMatrixRef<T> Z) const;
   // Exact log p(x) per sample; NaN entries are marginalised out (or an
   // error: allow_missing, as for transform).
   Vector<T> score_samples(ConstRowMatrixRef<T> X, int n_threads = 0, bool allow_missing = true) const;
-  Vector<T> score_samples(const CsrMatrixView<T>& X, int n_threads = 0) const;
+  Vector<T> score_samples(const CsrMatrixView<T>& X, int n_threads = 0, bool allow_missing = true) const;
   // n draws of x; row i depends only on (seed, i).
   RowMatrix<T> sample(Index n_samples, std::uint64_t seed, int n_threads = 0) const;
   // C = W W^T + sigma^2 I and its inverse (Woodbury), D x D.
@@ -171,6 +215,8 @@ class PPCA {
 
 extern template struct PPCAMoments<float>;
 extern template struct PPCAMoments<double>;
+extern template struct PPCAMissingStatistics<float>;
+extern template struct PPCAMissingStatistics<double>;
 extern template class PPCA<float>;
 extern template class PPCA<double>;
 
