@@ -102,10 +102,13 @@ Matrix<T> covariance_of(ConstRowMatrixRef<T> X, const Vector<T>& mean) {
 // Each product is with `block` columns; the basis holds at least
 // min_capacity and 8 max(block, d) columns (at most D). A product by an
 // explicit matrix is about as fast for 20 columns as for one (the matrix is
-// read once), so wide blocks suit it; a sparse product costs in proportion to
-// its columns, and there blocks of 3 reach the same accuracy with 4-6x fewer
-// vector products than blocks of 20 (the 200,000 x 20,000 CSR at 0.1%: 10-13 s
-// against 52 s), 3 rather than 1 so that a repeated eigenvalue is found twice.
+// read once), so wide blocks suit it. A sparse product (csr_gram_times) also
+// reads X once per block, but its arithmetic grows with the columns, and so
+// does the iteration's count of vector products: on the 200,000 x 20,000 CSR
+// at 0.1%, blocks of 20 took 4-6x more vector products than blocks of 3
+// (52 s against 10-13 s), and blocks of 4 need 210 block products against
+// 240 for blocks of 3 (13% less time). At least 2 so that a repeated
+// eigenvalue is found twice.
 // Stops when every wanted Ritz pair has a residual ||S u - theta u|| below
 // tol * theta_1 (eigenvalue errors below residual^2 / gap); returns false if
 // that did not happen within max_products block products (the pairs are the
@@ -329,19 +332,15 @@ FittedParameters<T> fit_closed_form_sparse(const CsrMatrixView<T>& X, const Vect
   }
   const T inverse_n = T(1) / static_cast<T>(n);
   auto apply = [&](const auto& Q, Matrix<T>& Y) {
-    const Index k = Q.cols();
     const RowMatrix<T> Q_rows = Q;
-    RowMatrix<T> XQ(n, k);
-    detail::csr_times(X, Q_rows.data(), k, XQ.data());
-    const RowMatrix<T> XtXQ = detail::csr_transpose_times(X, XQ.data(), k);
-    Y = inverse_n * XtXQ;
+    Y = inverse_n * detail::csr_gram_times(X, Q_rows.data(), Q.cols());
     Y.noalias() -= mean * (mean.transpose() * Q);
   };
   Vector<T> top_values;
   Matrix<T> top_vectors;
   // No full solver to fall back on at this size: the iteration runs until the
   // Ritz pairs converge (the cap only guards against a non-converging input).
-  krylov_eigenpairs<T>(D, d, /*block=*/3, /*min_capacity=*/120, apply, std::max<Index>(10000, 4 * D), top_values,
+  krylov_eigenpairs<T>(D, d, /*block=*/4, /*min_capacity=*/120, apply, std::max<Index>(10000, 4 * D), top_values,
                        top_vectors);
   top_values = top_values.cwiseMax(T(0));
   return closed_form_from_eigenpairs<T>(mean, top_values, top_vectors, sum_of_squares / static_cast<double>(n));

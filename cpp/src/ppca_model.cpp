@@ -223,15 +223,13 @@ Matrix<T> PPCA<T>::scatter_product(const CsrMatrixView<T>& X, const Vector<T>& m
   require(!check_csr(X, "X"), detail::ppca::kNeedsCompleteData);
   detail::ThreadScope threads(n_threads);
   // sum (x - mu)(x - mu)^T W = X^T (X W) - s (mu^T W) - mu (s^T W) + n mu (mu^T W), s = X^T 1.
-  const Index n = X.rows, d = W.cols();
+  const Index n = X.rows;
   const RowMatrix<T> W_rows = W;
-  RowMatrix<T> XW(n, d);
-  detail::csr_times(X, W_rows.data(), d, XW.data());
-  Matrix<T> Y = detail::csr_transpose_times(X, XW.data(), d);
+  Matrix<T> Y = detail::csr_gram_times(X, W_rows.data(), W.cols());
   const Vector<T> ones = Vector<T>::Ones(n);
   const RowMatrix<T> column_sums = detail::csr_transpose_times(X, ones.data(), 1);  // D x 1
   const Eigen::Matrix<T, 1, Eigen::Dynamic> mean_W = mean.transpose() * W;
-  const Eigen::Matrix<T, 1, Eigen::Dynamic> sum_W = XW.colwise().sum();  // s^T W
+  const Eigen::Matrix<T, 1, Eigen::Dynamic> sum_W = column_sums.col(0).transpose() * W;  // s^T W
   Y.noalias() -= column_sums.col(0) * mean_W;
   Y.noalias() -= mean * sum_W;
   Y.noalias() += static_cast<T>(n) * mean * mean_W;

@@ -57,6 +57,59 @@ RowMatrix<T> csr_transpose_times(const CsrMatrixView<T>& X, const T* Y, Index k)
   return partial[0];
 }
 
+namespace sparse_detail {
+// X^T (X B) over rows [rows.begin, rows.end) into sum (X.cols x k,
+// row-major), K = k known at compile time (0: k at run time).
+template <int K, class T>
+void gram_times_rows(const CsrMatrixView<T>& X, const T* B, Index k, RowSlice rows, T* sum) {
+  const Index width = K > 0 ? K : k;
+  std::vector<T> projected(width);
+  T* __restrict t = projected.data();
+  for (Index r = rows.begin; r < rows.end; ++r) {
+    const std::int64_t begin = X.indptr[r], end = X.indptr[r + 1];
+    for (Index j = 0; j < width; ++j) t[j] = T(0);
+    for (std::int64_t e = begin; e < end; ++e) {
+      const T value = X.values[e];
+      const T* __restrict source = B + X.indices[e] * width;
+      for (Index j = 0; j < width; ++j) t[j] += value * source[j];
+    }
+    for (std::int64_t e = begin; e < end; ++e) {
+      const T value = X.values[e];
+      T* __restrict target = sum + X.indices[e] * width;
+      for (Index j = 0; j < width; ++j) target[j] += value * t[j];
+    }
+  }
+}
+}  // namespace sparse_detail
+
+// X^T (X B) (X.cols x k, row-major), with B (X.cols x k) row-major, in one
+// pass over X: each row's t = x B (k values) is formed and x^T t added at
+// once, while the row's entries are in cache. Half the memory traffic of
+// csr_times followed by csr_transpose_times, and no n x k intermediate.
+template <class T>
+RowMatrix<T> csr_gram_times(const CsrMatrixView<T>& X, const T* B, Index k) {
+  const int threads = worth_parallel(sparse_work(X, 2 * k)) ? max_threads() : 1;
+  // Zeroed here: the team may have fewer threads than asked for.
+  std::vector<RowMatrix<T>> partial(threads, RowMatrix<T>::Zero(X.cols, k));
+#pragma omp parallel num_threads(threads) if(threads > 1)
+  {
+    const RowSlice rows = this_thread_rows(X.rows);
+    T* sum = partial[thread_id()].data();
+    switch (k) {  // the common block widths, unrolled
+      case 1: sparse_detail::gram_times_rows<1>(X, B, k, rows, sum); break;
+      case 2: sparse_detail::gram_times_rows<2>(X, B, k, rows, sum); break;
+      case 3: sparse_detail::gram_times_rows<3>(X, B, k, rows, sum); break;
+      case 4: sparse_detail::gram_times_rows<4>(X, B, k, rows, sum); break;
+      case 5: sparse_detail::gram_times_rows<5>(X, B, k, rows, sum); break;
+      case 6: sparse_detail::gram_times_rows<6>(X, B, k, rows, sum); break;
+      case 8: sparse_detail::gram_times_rows<8>(X, B, k, rows, sum); break;
+      default: sparse_detail::gram_times_rows<0>(X, B, k, rows, sum); break;
+    }
+  }
+  for (int t = 1; t < threads; ++t) partial[0] += partial[t];
+  return partial[0];
+}
+
 // Rows [start, start + rows) of X made dense into out (rows x X.cols,
 // row-major): implicit entries are zeros, stored ones (NaN included) kept;
 // duplicate entries add up, as in scipy.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "numeric.hpp"
+#include "sparse.hpp"
 #include "test_util.hpp"
 #include "vaekit/ppca.hpp"
 
@@ -261,6 +262,18 @@ TEST(PPCAMoments, MergedBlocksAndSparseInputGiveTheDenseModel) {
     EXPECT_LT(relative_difference(reference.transform(data.view()), Z), 1e-10);
     const Vector<double> scores = reference.score_samples(X);
     EXPECT_LT((reference.score_samples(data.view()) - scores).cwiseAbs().maxCoeff(), 1e-10 * scores.cwiseAbs().maxCoeff());
+  }
+}
+
+// X^T (X B) in one pass over the CSR arrays equals the dense product for
+// every block width (the unrolled ones and the general loop).
+TEST(PPCASparse, GramTimesIsTheDenseProduct) {
+  const SparseData data = sparse_data(90, 17, 0.3, 61);
+  for (const Index k : {1, 2, 3, 4, 5, 6, 7, 8, 11}) {
+    const RowMatrix<double> B = random_normal<double>(17, k, 62 + k);
+    const RowMatrix<double> expected = data.dense.transpose() * (data.dense * B);
+    const RowMatrix<double> got = detail::csr_gram_times(data.view(), B.data(), k);
+    EXPECT_LT(relative_difference(got, expected), 1e-13) << "k = " << k;
   }
 }
 
