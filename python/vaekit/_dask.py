@@ -46,6 +46,17 @@ def check_array(X, dtype, what="X"):
     return X.astype(target) if X.dtype != target else X
 
 
+def input_features(estimator, X, reset):
+    """n_features_in_ of an estimator given a dask X, which validate_data does
+    not see: set (without feature_names_in_) when reset, else checked."""
+    if reset:
+        estimator.n_features_in_ = X.shape[1]
+        estimator.__dict__.pop("feature_names_in_", None)
+    elif X.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+                         f"{estimator.n_features_in_} features as input.")
+
+
 def _task_threads():
     """OpenMP threads of the core inside one dask task: 0 (the process's
     setting) on a distributed worker, whose nanny sets OMP_NUM_THREADS to its
@@ -208,4 +219,4 @@ def map_rows(function, X, n_columns, dtype):
                         dtype=dtype, meta=meta)
 
 
-__all__ = ["BlockStream", "check_array", "fit_ppca", "map_rows", "missing_statistics", "moments", "da"]
+__all__ = ["BlockStream", "check_array", "fit_ppca", "input_features", "map_rows", "missing_statistics", "moments", "da"]

@@ -31,3 +31,4 @@ def to_native(X):
     index = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     return csr_class(X.dtype)(np.ascontiguousarray(X.data), index(X.indices), index(X.indptr), X.shape[0],
                               X.shape[1])
+

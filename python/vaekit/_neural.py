@@ -9,7 +9,6 @@ for each call, so that pickling and ``sklearn.base.clone`` work.
 
 from __future__ import annotations
 
-import functools
 import json
 import warnings
 from numbers import Integral
@@ -18,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -28,6 +27,7 @@ from ._inputs import is_dask_array, to_native
 from ._io import ModelFileMixin
 from ._native import core
 from ._progress import TrainingProgress
+from ._rowwise import n_components_of, rowwise
 from ._validation import INT_MAX, MAX_THREADS, FloatDtype, check_memory, seed_from_random_state
 
 # The model file's entry for the seed of score_samples' noise.
@@ -105,61 +105,6 @@ _RUNTIME_CONSTRAINTS = {
 def neural_constraints(kind):
     """``_parameter_constraints`` of the neural estimator of a C++ kind."""
     return {**parameter_constraints(kind), **_RUNTIME_CONSTRAINTS}
-
-
-# Rows of a sparse X densified at a time by the inference methods (rowwise):
-# at most this many values.
-_DENSE_CHUNK_VALUES = 1 << 22
-
-
-def rowwise(n_columns, pair=False, latent=False):
-    """Decorates an inference method ``method(self, X, ...)`` whose output rows
-    depend only on X's rows, so that it takes every input kind: a scipy.sparse
-    X is densified a chunk of rows at a time (never whole), a dask X gives a
-    lazy dask array (``map_blocks``). ``n_columns(self)``: the output's width
-    (None: one value per row); ``pair``: the method returns two such arrays;
-    ``latent``: the input is Z (dask only). A ``random_state`` that is not an
-    int is drawn once, so that every block uses the same seed."""
-
-    def decorate(method):
-        @functools.wraps(method)
-        def wrapper(self, X, *args, **kwargs):
-            chunked = is_dask_array(X) or (sp.issparse(X) and not latent)
-            if chunked and not isinstance(kwargs.get("random_state", 0), Integral):
-                kwargs["random_state"] = int(check_random_state(kwargs["random_state"]).randint(2**31))
-            if is_dask_array(X):
-                from . import _dask
-
-                check_is_fitted(self)
-                X = _dask.check_array(X, self._model_dtype(), "Z" if latent else "X")
-                width = None if n_columns is None else n_columns(self)
-                if pair:
-                    both = _dask.map_rows(lambda block: np.hstack(method(self, block, *args, **kwargs)), X,
-                                          2 * width, X.dtype)
-                    return both[:, :width], both[:, width:]
-                return _dask.map_rows(lambda block: method(self, block, *args, **kwargs), X, width, X.dtype)
-            if sp.issparse(X) and not latent:
-                check_is_fitted(self)
-                X = validate_data(self, X, accept_sparse="csr", dtype=self._model_dtype(), reset=False)
-                rows = max(1, min(4096, _DENSE_CHUNK_VALUES // max(1, X.shape[1])))
-                parts = [method(self, X[start:start + rows].toarray(), *args, **kwargs)
-                         for start in range(0, X.shape[0], rows)]
-                if pair:
-                    return tuple(np.concatenate(side) for side in zip(*parts))
-                return np.concatenate(parts)
-            return method(self, X, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
-def _n_components(estimator):
-    return estimator.n_components
-
-
-def _n_features(estimator):
-    return estimator.n_features_in_
 
 
 class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
@@ -376,12 +321,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         from . import _dask
 
         X = _dask.check_array(X, dtype)
-        if reset:
-            self.n_features_in_ = X.shape[1]
-            self.__dict__.pop("feature_names_in_", None)
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input.")
+        _dask.input_features(self, X, reset)
         return X
 
     def _training_block(self, block):
@@ -478,6 +418,12 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
     def _model_dtype(self):
         return self.encoder_coefs_[0].dtype
 
+    # rowwise: inference densifies a sparse X a chunk of rows at a time, in the model's dtype.
+    _sparse_inference = False
+
+    def _inference_dtypes(self):
+        return self._model_dtype()
+
     def _fitted_arrays(self):
         """The fitted arrays the C++ model is built from (the cache's key)."""
         return [*self.encoder_coefs_, *self.encoder_intercepts_, *self.decoder_coefs_, *self.decoder_intercepts_,
@@ -548,7 +494,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
 
     # No @finite_output: the C++ transform checks its result (one fused pass
     # instead of two numpy calls, a tenth of a one-sample transform).
-    @rowwise(_n_components)
+    @rowwise(n_components_of)
     def transform(self, X):
         """Encode X: the encoder's output (for the VAE, the posterior mean h(x)).
 

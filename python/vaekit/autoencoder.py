@@ -6,8 +6,8 @@ import numpy as np
 
 from . import _registry
 from ._description import defaults
-from ._neural import (TRAINING_PARAMETERS_DOC, _n_features, _NeuralEstimator, check_unit_interval,
-                      neural_constraints, rowwise)
+from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval, neural_constraints
+from ._rowwise import n_features_of, rowwise
 from ._validation import finite_output
 
 _DEFAULTS = defaults("Autoencoder")  # the C++ core's, for the described hyper-parameters
@@ -115,7 +115,7 @@ class Autoencoder(_NeuralEstimator):
         return {}
 
     @finite_output
-    @rowwise(_n_features, latent=True)
+    @rowwise(n_features_of, latent=True)
     def inverse_transform(self, Z):
         """Decode: ``d(z)``, or the probabilities ``sigmoid(d(z))`` for ``loss="bce"``.
 

@@ -14,6 +14,7 @@ from ._description import defaults, native_class, native_values, parameter_const
 from ._inputs import is_dask_array, to_native
 from ._io import ModelFileMixin
 from ._native import core
+from ._rowwise import n_components_of, n_features_of, rowwise
 from ._validation import (check_finite_output, check_memory, check_n_samples, finite_output,
                           seed_from_random_state)
 
@@ -223,7 +224,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
                 raise ValueError(f"Found array with {X.shape[0]} sample(s) while a minimum of 2 is required.")
             self._check_n_components(*X.shape)
             model, interruption = _dask.fit_ppca(self, X, hyper_parameters, seed, int(self.verbose > 0))
-            self._set_fitted_input(X)
+            _dask.input_features(self, X, reset=True)
         else:
             # NaN passes this check so that the C++ core can say which method handles it.
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], order="C",
@@ -242,11 +243,6 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         if interruption is not None:
             raise interruption
         return self
-
-    def _set_fitted_input(self, X):
-        """n_features_in_ of a fit on an input validate_data did not see (a dask array)."""
-        self.n_features_in_ = X.shape[1]
-        self.__dict__.pop("feature_names_in_", None)
 
     def _set_fitted(self, model):
         self.components_ = model.components
@@ -296,27 +292,23 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], order="C",
                              ensure_all_finite=False, reset=False)
 
+    # rowwise: the core takes a sparse X as it is (CSR); dask blocks keep
+    # X's dtype when it is float32 or float64.
+    _sparse_inference = True
+
+    def _inference_dtypes(self):
+        return [np.float64, np.float32]
+
     def _posterior(self, method, X):
         """The C++ model's posterior method (transform, encode, score_samples)
-        on X: numpy, scipy.sparse (no dense copy), or a dask array (lazily,
-        block by block; encode's two outputs then come from one pass)."""
-        if is_dask_array(X):
-            from . import _dask
-
-            check_is_fitted(self)
-            X = _dask.check_array(X, [np.float64, np.float32])
-            d = self.components_.shape[0]
-            if method == "encode":
-                both = _dask.map_rows(lambda block: np.hstack(self._posterior(method, block)), X, 2 * d, X.dtype)
-                return both[:, :d], both[:, d:]
-            n_columns = None if method == "score_samples" else d
-            return _dask.map_rows(lambda block: self._posterior(method, block), X, n_columns, X.dtype)
+        on a numpy or scipy.sparse X (no dense copy; rowwise adds dask arrays)."""
         X = self._validate_X(X)
         result = getattr(self._model(X.dtype), method)(to_native(X), allow_missing=self.method == "em")
         for array in result if isinstance(result, tuple) else (result,):
             check_finite_output(array, f"{type(self).__name__}.{method}")
         return result
 
+    @rowwise(n_components_of)
     def transform(self, X):
         """Posterior mean ``E[z | x] = M^-1 W^T (x - mu)`` of each sample.
 
@@ -354,6 +346,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         """
         return self._posterior("transform", X)
 
+    @rowwise(n_components_of, pair=True)
     def encode(self, X):
         """Posterior ``p(z | x) = N(M^-1 W^T (x - mu), sigma^2 M^-1)`` of each sample.
 
@@ -404,6 +397,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         return self._posterior("encode", X)
 
     @finite_output
+    @rowwise(n_features_of, latent=True)
     def inverse_transform(self, Z):
         """Map latent points back to data space: ``Z W^T + mu``.
 
@@ -435,16 +429,12 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         True
         """
         check_is_fitted(self)
-        if is_dask_array(Z):
-            from . import _dask
-
-            Z = _dask.check_array(Z, [np.float64, np.float32], "Z")
-            return _dask.map_rows(self.inverse_transform, Z, self.components_.shape[1], Z.dtype)
         Z = check_array(Z, dtype=[np.float64, np.float32], order="C", input_name="Z")
         if Z.shape[1] != self.components_.shape[0]:
             raise ValueError(f"Z has {Z.shape[1]} columns, but this PPCA has {self.components_.shape[0]} components")
         return self._model(Z.dtype).inverse_transform(Z)
 
+    @rowwise(None)
     def score_samples(self, X):
         """Exact log-likelihood ``log p(x)`` of each sample, in nats.
 

@@ -12,8 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 from . import _registry
 from ._description import defaults
 from ._inputs import is_dask_array
-from ._neural import (TRAINING_PARAMETERS_DOC, _n_components, _n_features, _NeuralEstimator, check_unit_interval,
-                      neural_constraints, rowwise)
+from ._neural import TRAINING_PARAMETERS_DOC, _NeuralEstimator, check_unit_interval, neural_constraints
+from ._rowwise import n_components_of, n_features_of, rowwise
 from ._validation import check_count, check_n_samples, finite_output, seed_from_random_state
 
 _DEFAULTS = defaults("VAE")  # the C++ core's, for the described hyper-parameters
@@ -367,7 +367,7 @@ class VAE(_NeuralEstimator):
         return (n_active, activity) if return_activity else n_active
 
     @finite_output
-    @rowwise(_n_components, pair=True)
+    @rowwise(n_components_of, pair=True)
     def encode(self, X):
         """Posterior ``q(z|x) = N(h(x), diag k(x)^2)`` of each sample.
 
@@ -405,7 +405,7 @@ class VAE(_NeuralEstimator):
         return self._native_model().encode(X, self._n_threads())
 
     @finite_output
-    @rowwise(_n_features, latent=True)
+    @rowwise(n_features_of, latent=True)
     def inverse_transform(self, Z):
         """Decoder mean ``f(z)`` (probabilities ``sigmoid(f(z))`` for Bernoulli).
 
