@@ -5,11 +5,14 @@ The mathematics stays in the C++ core. A block's part of a fit (PPCA's
 moments, an EM E-step's scatter product, or its missing-value statistics) is
 computed by the core on the worker that holds the block; only those small
 results cross the network and are merged (``merge_moments``, a sum) in a
-tree; the core then fits the model from them in this process. Imported only when a dask array is passed, so that
-``import vaekit`` needs neither dask nor distributed.
+tree of up to 8 parts per merge; the core then fits the model from them in
+this process. Imported only when a dask array is passed, so that ``import
+vaekit`` needs neither dask nor distributed.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -78,11 +81,20 @@ def _compute(delayed, scheduler=None):
     return delayed.compute(scheduler=scheduler)
 
 
-def _tree(parts, combine):
-    """Pairwise tree reduction of delayed parts."""
-    combine = dask.delayed(combine, pure=True)
+def _merge_all(combine, *parts):
+    return functools.reduce(combine, parts)
+
+
+def _tree(parts, combine, part_bytes):
+    """Tree reduction of delayed parts by combine(a, b), several parts per
+    task: up to 8 (one level for up to 8 blocks, three for 512; each level
+    costs a scheduler round trip and a transfer), fewer when a task would hold
+    more than 256 MB of parts of part_bytes each, never fewer than 2."""
+    fan_in = max(2, min(8, (256 << 20) // max(int(part_bytes), 1)))
+    merge = dask.delayed(functools.partial(_merge_all, combine), pure=True)
     while len(parts) > 1:
-        parts = [combine(a, b) for a, b in zip(parts[::2], parts[1::2])] + parts[len(parts) - len(parts) % 2:]
+        groups = [parts[i:i + fan_in] for i in range(0, len(parts), fan_in)]
+        parts = [merge(*group) if len(group) > 1 else group[0] for group in groups]
     return parts[0]
 
 
@@ -122,11 +134,13 @@ def missing_statistics(X, W, mean, noise_variance):
     noise_variance), W empty for the counts and sums only (one pass, summed in a tree)."""
     dtype = X.dtype
     n_threads = _task_threads()
+    d = np.shape(W)[1] if np.size(W) else 0
+    part_bytes = 8 * X.shape[1] * (d * (d + 1) // 2 + 2 * d + 3)  # MissingStatistics, in float64
     # The parameters go to the cluster once (one key each), then to each worker that needs them.
     W, mean = dask.delayed(np.asarray(W, dtype=dtype)), dask.delayed(np.asarray(mean, dtype=dtype))
     parts = [dask.delayed(_block_missing_statistics, pure=True)(block, W, mean, noise_variance, dtype.name, n_threads)
              for block in X.to_delayed().ravel()]
-    return _compute(_tree(parts, _merge_missing_statistics(dtype.name)))
+    return _compute(_tree(parts, _merge_missing_statistics(dtype.name), part_bytes))
 
 
 def moments(X, with_scatter):
@@ -135,7 +149,8 @@ def moments(X, with_scatter):
     n_threads = _task_threads()
     parts = [dask.delayed(_block_moments, pure=True)(block, dtype.name, with_scatter, n_threads)
              for block in X.to_delayed().ravel()]
-    return _compute(_tree(parts, _merge_moments(dtype.name)))
+    part_bytes = X.dtype.itemsize * X.shape[1] ** 2 if with_scatter else 8 * X.shape[1]
+    return _compute(_tree(parts, _merge_moments(dtype.name), part_bytes))
 
 
 def fit_ppca(estimator, X, hyper_parameters, seed, verbose):
@@ -166,7 +181,7 @@ def fit_ppca(estimator, X, hyper_parameters, seed, verbose):
         W_key, mean_key = dask.delayed(np.asarray(W, dtype=X.dtype)), dask.delayed(mean)
         parts = [dask.delayed(_block_scatter_product, pure=True)(block, mean_key, W_key, X.dtype.name, n_threads)
                  for block in blocks]
-        return _compute(_tree(parts, np.add))
+        return _compute(_tree(parts, np.add, X.dtype.itemsize * W.size))
 
     return native.fit_em(first_pass, scatter_product, hyper_parameters, seed, 0, verbose)
 
