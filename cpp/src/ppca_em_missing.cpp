@@ -56,12 +56,14 @@ void require_all_observed(const Counts& observed_count) {
 }
 
 // require_observed: a feature with no observed value is an error (a whole
-// data set's pattern; a block of rows may lack a feature).
+// data set's pattern; a block of rows may lack a feature). counts_only: the
+// observed counts and sums alone (what EM starts from), without the filled
+// copy and the rows' missing columns; the other fields are then meaningless.
 template <class T>
-MissingPattern<T> scan_missing(ConstRowMatrixRef<T> X, bool require_observed = true) {
+MissingPattern<T> scan_missing(ConstRowMatrixRef<T> X, bool require_observed = true, bool counts_only = false) {
   const Index n = X.rows(), D = X.cols();
   MissingPattern<T> pattern;
-  pattern.filled.resize(n, D);
+  if (!counts_only) pattern.filled.resize(n, D);
   pattern.missing_start.assign(n + 1, 0);
   pattern.observed_count.assign(D, 0);
   pattern.sum_x = Eigen::VectorXd::Zero(D);
@@ -70,10 +72,11 @@ MissingPattern<T> scan_missing(ConstRowMatrixRef<T> X, bool require_observed = t
     for (Index i = 0; i < D; ++i) {
       const T value = X(r, i);
       if (std::isnan(value)) {
+        if (counts_only) continue;
         pattern.filled(r, i) = T(0);
         pattern.missing_columns.push_back(i);
       } else {
-        pattern.filled(r, i) = value;
+        if (!counts_only) pattern.filled(r, i) = value;
         ++pattern.observed_count[i];
         pattern.sum_x(i) += value;
         pattern.sum_xx(i) += static_cast<double>(value) * value;
@@ -536,7 +539,8 @@ PPCAMissingStatistics<T> PPCAMissingStatistics<T>::of(ConstRowMatrixRef<T> X, co
   }
   detail::ThreadScope threads(n_threads);
   ppca::scan_values<T>(X, /*allow_nan=*/true, "X");  // infinity is an error
-  const ppca::MissingPattern<T> pattern = ppca::scan_missing<T>(X, /*require_observed=*/false);
+  const ppca::MissingPattern<T> pattern =
+      ppca::scan_missing<T>(X, /*require_observed=*/false, /*counts_only=*/!with_parameters);
   PPCAMissingStatistics statistics;
   statistics.rows = static_cast<double>(n);
   statistics.observed = Eigen::Map<const Eigen::Matrix<Index, Eigen::Dynamic, 1>>(pattern.observed_count.data(), D)
