@@ -121,7 +121,8 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
   const double tol = std::pow(static_cast<double>(std::numeric_limits<T>::epsilon()), 2.0 / 3.0);
   // H = V^T S V, filled block by block: the first orthogonalisation pass of
   // S V_j against V computes V^T S V_j anyway.
-  Matrix<T> V(D, capacity), SV(D, capacity), H = Matrix<T>::Zero(capacity, capacity), R(D, b), coefficients;
+  Matrix<T> V(D, capacity), SV(D, capacity), H = Matrix<T>::Zero(capacity, capacity), R(D, b), projection(D, b),
+      coefficients;
   Philox rng(0x5eed5eedull, 1);
   Eigen::HouseholderQR<Matrix<T>> qr(D, b);
   // R <- an orthonormal basis of R's part orthogonal to V's first `width`
@@ -129,13 +130,17 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
   // first pass's coefficients V^T R go to H's columns [column, column + b).
   auto orthonormalise = [&](Index width, Index column) {
     for (int attempt = 0;; ++attempt) {
-      for (int pass = 0; pass < 2; ++pass) {
-        coefficients.noalias() = V.leftCols(width).transpose() * R;
+      for (int pass = 0; pass < 2 && width > 0; ++pass) {
+        // Both products read all of V (D x width) for b columns, threaded
+        // by rows: a quarter of a sparse iteration's time (measured on the
+        // 200,000 x 20,000 CSR at 0.1%), 1.4x less than Eigen's one thread.
+        coefficients = detail::parallel_transposed_product<T>(V.leftCols(width), R);
         if (attempt == 0 && pass == 0 && column >= 0) {
           H.block(0, column, width, b) = coefficients;
           H.block(column, 0, b, width) = coefficients.transpose();
         }
-        R.noalias() -= V.leftCols(width) * coefficients;
+        detail::parallel_product(projection, V.leftCols(width), coefficients);
+        R -= projection;
       }
       qr.compute(R);
       const auto diagonal = qr.matrixQR().diagonal().cwiseAbs();

@@ -58,11 +58,14 @@ RowMatrix<T> csr_transpose_times(const CsrMatrixView<T>& X, const T* Y, Index k)
 }
 
 namespace sparse_detail {
-// X^T (X B) over rows [rows.begin, rows.end) into sum (X.cols x k,
-// row-major), K = k known at compile time (0: k at run time).
+// X^T (X B) over rows [rows.begin, rows.end), K = k known at compile time (0:
+// k at run time). `table` holds, per column c of X, B's row c (k values)
+// followed by the sums of row c of the result (k values): one cache line
+// serves both the gather of a row's x B and the scatter of x^T (x B), which
+// touches the lines the gather has just read.
 template <int K, class T>
-void gram_times_rows(const CsrMatrixView<T>& X, const T* B, Index k, RowSlice rows, T* sum) {
-  const Index width = K > 0 ? K : k;
+void gram_times_rows(const CsrMatrixView<T>& X, Index k, RowSlice rows, T* table) {
+  const Index width = K > 0 ? K : k, stride = 2 * width;
   std::vector<T> projected(width);
   T* __restrict t = projected.data();
   for (Index r = rows.begin; r < rows.end; ++r) {
@@ -70,12 +73,12 @@ void gram_times_rows(const CsrMatrixView<T>& X, const T* B, Index k, RowSlice ro
     for (Index j = 0; j < width; ++j) t[j] = T(0);
     for (std::int64_t e = begin; e < end; ++e) {
       const T value = X.values[e];
-      const T* __restrict source = B + X.indices[e] * width;
+      const T* __restrict source = table + X.indices[e] * stride;
       for (Index j = 0; j < width; ++j) t[j] += value * source[j];
     }
     for (std::int64_t e = begin; e < end; ++e) {
       const T value = X.values[e];
-      T* __restrict target = sum + X.indices[e] * width;
+      T* __restrict target = table + X.indices[e] * stride + width;
       for (Index j = 0; j < width; ++j) target[j] += value * t[j];
     }
   }
@@ -89,22 +92,26 @@ void gram_times_rows(const CsrMatrixView<T>& X, const T* B, Index k, RowSlice ro
 template <class T>
 RowMatrix<T> csr_gram_times(const CsrMatrixView<T>& X, const T* B, Index k) {
   const int threads = worth_parallel(sparse_work(X, 2 * k)) ? max_threads() : 1;
+  const Index D = X.cols;
   // Zeroed here: the team may have fewer threads than asked for.
-  std::vector<RowMatrix<T>> partial(threads, RowMatrix<T>::Zero(X.cols, k));
+  std::vector<RowMatrix<T>> partial(threads, RowMatrix<T>::Zero(D, k));
 #pragma omp parallel num_threads(threads) if(threads > 1)
   {
     const RowSlice rows = this_thread_rows(X.rows);
-    T* sum = partial[thread_id()].data();
+    std::vector<T> table(static_cast<std::size_t>(2 * D * k), T(0));
+    for (Index c = 0; c < D; ++c) std::copy(B + c * k, B + (c + 1) * k, table.data() + 2 * c * k);
     switch (k) {  // the common block widths, unrolled
-      case 1: sparse_detail::gram_times_rows<1>(X, B, k, rows, sum); break;
-      case 2: sparse_detail::gram_times_rows<2>(X, B, k, rows, sum); break;
-      case 3: sparse_detail::gram_times_rows<3>(X, B, k, rows, sum); break;
-      case 4: sparse_detail::gram_times_rows<4>(X, B, k, rows, sum); break;
-      case 5: sparse_detail::gram_times_rows<5>(X, B, k, rows, sum); break;
-      case 6: sparse_detail::gram_times_rows<6>(X, B, k, rows, sum); break;
-      case 8: sparse_detail::gram_times_rows<8>(X, B, k, rows, sum); break;
-      default: sparse_detail::gram_times_rows<0>(X, B, k, rows, sum); break;
+      case 1: sparse_detail::gram_times_rows<1>(X, k, rows, table.data()); break;
+      case 2: sparse_detail::gram_times_rows<2>(X, k, rows, table.data()); break;
+      case 3: sparse_detail::gram_times_rows<3>(X, k, rows, table.data()); break;
+      case 4: sparse_detail::gram_times_rows<4>(X, k, rows, table.data()); break;
+      case 5: sparse_detail::gram_times_rows<5>(X, k, rows, table.data()); break;
+      case 6: sparse_detail::gram_times_rows<6>(X, k, rows, table.data()); break;
+      case 8: sparse_detail::gram_times_rows<8>(X, k, rows, table.data()); break;
+      default: sparse_detail::gram_times_rows<0>(X, k, rows, table.data()); break;
     }
+    RowMatrix<T>& sum = partial[thread_id()];
+    for (Index c = 0; c < D; ++c) std::copy(table.data() + (2 * c + 1) * k, table.data() + (2 * c + 2) * k, sum.row(c).data());
   }
   for (int t = 1; t < threads; ++t) partial[0] += partial[t];
   return partial[0];
