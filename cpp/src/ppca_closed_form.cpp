@@ -160,26 +160,29 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
   Index width = b, newest = 0, products = 0;
   Eigen::SelfAdjointEigenSolver<Matrix<T>> small;
   Matrix<T> U, SU;
-  // Whether the d leading Ritz pairs of the first `w` basis columns have
-  // converged (then they are the result): checked at a third and two thirds
-  // of each cycle as well as at its end, so that a spectrum with a gap stops
-  // as soon as it can (on a CSR of rank-5 values: 45 block products, not 60).
-  auto converged_within = [&](Index w) {
+  Vector<T> theta;
+  // The `count` (>= d) leading Ritz pairs of the first w basis columns, in
+  // descending order of Ritz value: theta, U = V Y and SU = S U; values and
+  // vectors get the d leading ones. Returns whether those have converged.
+  auto ritz_pairs = [&](Index w, Index count) {
     small.compute(H.topLeftCorner(w, w));
-    const Matrix<T> Y = small.eigenvectors().rowwise().reverse().leftCols(d);
-    const Vector<T> theta = small.eigenvalues().reverse().head(d);
-    U.resize(D, d);
-    SU.resize(D, d);
+    const Matrix<T> Y = small.eigenvectors().rowwise().reverse().leftCols(count);
+    theta = small.eigenvalues().reverse().head(count);
+    U.resize(D, count);
+    SU.resize(D, count);
     detail::parallel_product(U, V.leftCols(w), Y);
     detail::parallel_product(SU, SV.leftCols(w), Y);
+    values = theta.head(d);
+    vectors = U.leftCols(d);
     const double scale = std::max(static_cast<double>(std::abs(theta(0))), std::numeric_limits<double>::min());
     for (Index i = 0; i < d; ++i)
       if ((SU.col(i) - theta(i) * U.col(i)).norm() > tol * scale) return false;
-    values = theta;
-    vectors = U;
     return true;
   };
   while (true) {
+    // Convergence is checked at a third and two thirds of each cycle as well
+    // as at its end, so that a spectrum with a gap stops as soon as it can
+    // (a CSR of rank-5 values: 55 block products instead of 60, 1.0 s instead of 1.6 s).
     const Index start = width, span = capacity - start;
     while (true) {
       apply(V.middleCols(newest, b), R);
@@ -188,26 +191,14 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
       orthonormalise(width, newest);
       if (width + b > capacity) break;  // R starts the next cycle
       const bool checkpoint = width >= d && ((width - start) * 3 / span != (width + b - start) * 3 / span);
-      if (checkpoint && converged_within(width)) return true;
+      if (checkpoint && ritz_pairs(width, d)) return true;
       V.middleCols(width, b) = R;
       newest = width;
       width += b;
     }
-    small.compute(H.topLeftCorner(width, width));
-    // Ritz pairs in descending order of Ritz value; the leading half restarts.
+    // The leading half of the Ritz pairs restarts the basis.
     const Index keep = std::max(d, std::min(width - b, capacity / 2));
-    const Matrix<T> Y = small.eigenvectors().rowwise().reverse().leftCols(keep);
-    const Vector<T> theta = small.eigenvalues().reverse().head(keep);
-    U.resize(D, keep);
-    SU.resize(D, keep);
-    detail::parallel_product(U, V.leftCols(width), Y);
-    detail::parallel_product(SU, SV.leftCols(width), Y);
-    const double scale = std::max(static_cast<double>(std::abs(theta(0))), std::numeric_limits<double>::min());
-    bool converged = true;
-    for (Index i = 0; i < d && converged; ++i) converged = (SU.col(i) - theta(i) * U.col(i)).norm() <= tol * scale;
-    values = theta.head(d);
-    vectors = U.leftCols(d);
-    if (converged) return true;
+    if (ritz_pairs(width, keep)) return true;
     if (products >= max_products || keep + b > capacity) return false;
     V.leftCols(keep) = U;
     SV.leftCols(keep) = SU;
