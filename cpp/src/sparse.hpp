@@ -111,7 +111,10 @@ RowMatrix<T> csr_gram_times(const CsrMatrixView<T>& X, const T* B, Index k) {
       default: sparse_detail::gram_times_rows<0>(X, k, rows, table.data()); break;
     }
     RowMatrix<T>& sum = partial[thread_id()];
-    for (Index c = 0; c < D; ++c) std::copy(table.data() + (2 * c + 1) * k, table.data() + (2 * c + 2) * k, sum.row(c).data());
+    for (Index c = 0; c < D; ++c) {
+      const T* result = table.data() + (2 * c + 1) * k;
+      std::copy(result, result + k, sum.row(c).data());
+    }
   }
   for (int t = 1; t < threads; ++t) partial[0] += partial[t];
   return partial[0];
