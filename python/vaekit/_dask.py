@@ -98,20 +98,6 @@ def _tree(parts, combine, part_bytes):
     return parts[0]
 
 
-def _block_moments(block, dtype, with_scatter, n_threads):
-    block = _core_block(block)
-    return native_class("PPCA", dtype).moments(to_native(block), with_scatter, n_threads)
-
-
-def _merge_moments(dtype):
-    return lambda a, b: native_class("PPCA", dtype).merge_moments(a, b)
-
-
-def _block_scatter_product(block, mean, W, dtype, n_threads):
-    block = _core_block(block)
-    return native_class("PPCA", dtype).scatter_product(to_native(block), mean, W, n_threads)
-
-
 def _core_block(block):
     """A block as the core takes it (dense: C-contiguous); the core itself
     checks its values (NaN, infinity) with a clear message."""
@@ -120,37 +106,40 @@ def _core_block(block):
     return block
 
 
-def _block_missing_statistics(block, W, mean, noise_variance, dtype, n_threads):
-    return native_class("PPCA", dtype).missing_statistics(to_native(_core_block(block)), W, mean, noise_variance,
-                                                          n_threads)
+def _block_call(method, dtype, n_threads, block, *args):
+    """The core's PPCA.<method>(block, *args, n_threads) on one block."""
+    return getattr(native_class("PPCA", dtype), method)(to_native(_core_block(block)), *args, n_threads)
 
 
-def _merge_missing_statistics(dtype):
-    return lambda a, b: native_class("PPCA", dtype).merge_missing_statistics(a, b)
+def _native_merge(method, dtype):
+    """combine(a, b) by the core's PPCA.<method>."""
+    return lambda a, b: getattr(native_class("PPCA", dtype), method)(a, b)
+
+
+def _reduce(X, method, args, combine, part_bytes):
+    """The core's PPCA.<method>(block, *args) of each row block of X, computed
+    where the block is and reduced by combine in a tree: one pass. Array
+    arguments go to the cluster once (one key each), then to each worker
+    that needs them."""
+    args = [dask.delayed(arg) if isinstance(arg, np.ndarray) else arg for arg in args]
+    call = dask.delayed(functools.partial(_block_call, method, X.dtype.name, _task_threads()), pure=True)
+    parts = [call(block, *args) for block in X.to_delayed().ravel()]
+    return _compute(_tree(parts, combine, part_bytes))
 
 
 def missing_statistics(X, W, mean, noise_variance):
     """The missing-value EM's statistics of a dask array under (W, mean,
     noise_variance), W empty for the counts and sums only (one pass, summed in a tree)."""
-    dtype = X.dtype
-    n_threads = _task_threads()
     d = np.shape(W)[1] if np.size(W) else 0
     part_bytes = 8 * X.shape[1] * (d * (d + 1) // 2 + 2 * d + 3)  # MissingStatistics, in float64
-    # The parameters go to the cluster once (one key each), then to each worker that needs them.
-    W, mean = dask.delayed(np.asarray(W, dtype=dtype)), dask.delayed(np.asarray(mean, dtype=dtype))
-    parts = [dask.delayed(_block_missing_statistics, pure=True)(block, W, mean, noise_variance, dtype.name, n_threads)
-             for block in X.to_delayed().ravel()]
-    return _compute(_tree(parts, _merge_missing_statistics(dtype.name), part_bytes))
+    args = (np.asarray(W, dtype=X.dtype), np.asarray(mean, dtype=X.dtype), noise_variance)
+    return _reduce(X, "missing_statistics", args, _native_merge("merge_missing_statistics", X.dtype.name), part_bytes)
 
 
 def moments(X, with_scatter):
     """PPCA's moments of a dask array (one pass, reduced in a tree)."""
-    dtype = X.dtype
-    n_threads = _task_threads()
-    parts = [dask.delayed(_block_moments, pure=True)(block, dtype.name, with_scatter, n_threads)
-             for block in X.to_delayed().ravel()]
     part_bytes = X.dtype.itemsize * X.shape[1] ** 2 if with_scatter else 8 * X.shape[1]
-    return _compute(_tree(parts, _merge_moments(dtype.name), part_bytes))
+    return _reduce(X, "moments", (with_scatter,), _native_merge("merge_moments", X.dtype.name), part_bytes)
 
 
 def fit_ppca(estimator, X, hyper_parameters, seed, verbose):
@@ -172,16 +161,9 @@ def fit_ppca(estimator, X, hyper_parameters, seed, verbose):
         return native.fit_em_missing(statistics, hyper_parameters, seed, 0, verbose)
     first_pass = moments(X, False)
     mean = first_pass[1].astype(X.dtype)
-    blocks = X.to_delayed().ravel()
-    n_threads = _task_threads()
 
     def scatter_product(W):
-        # W and the mean go to the cluster once per iteration (one key each),
-        # then to each worker that needs them.
-        W_key, mean_key = dask.delayed(np.asarray(W, dtype=X.dtype)), dask.delayed(mean)
-        parts = [dask.delayed(_block_scatter_product, pure=True)(block, mean_key, W_key, X.dtype.name, n_threads)
-                 for block in blocks]
-        return _compute(_tree(parts, np.add, X.dtype.itemsize * W.size))
+        return _reduce(X, "scatter_product", (mean, np.asarray(W, dtype=X.dtype)), np.add, X.dtype.itemsize * W.size)
 
     return native.fit_em(first_pass, scatter_product, hyper_parameters, seed, 0, verbose)
 
