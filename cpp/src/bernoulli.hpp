@@ -15,21 +15,28 @@ namespace vaekit::detail {
 // costs as much as a layer's products). The terms are summed in Sum. If
 // d_out is given it receives scale * d(-log p)/df = scale * (sigmoid(f) - x),
 // and e is kept there meanwhile; else e goes to `scratch` (D values), or,
-// when scratch is null too, is never stored.
+// when scratch is null too, is never stored. With `observed` (D values, 1
+// where x_j is observed, 0 where it is missing and x_j holds 0), the sum and
+// the derivatives cover the observed targets only.
 template <class Sum, class T>
-Sum bernoulli_log_likelihood(const T* x, const T* f, Index D, T* d_out, T scale, T* scratch) {
+Sum bernoulli_log_likelihood(const T* x, const T* f, Index D, T* d_out, T scale, T* scratch,
+                             const T* observed = nullptr) {
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   const Eigen::Map<const Array> fs(f, D), xs(x, D);
   T* e = d_out ? d_out : scratch;
-  if (!e) return (xs * fs - fs.max(T(0)) - (-fs.abs()).exp().log1p()).template cast<Sum>().sum();
-  Eigen::Map<Array> es(e, D);
+  if (!e && !observed) return (xs * fs - fs.max(T(0)) - (-fs.abs()).exp().log1p()).template cast<Sum>().sum();
+  Eigen::Map<Array> es(e ? e : scratch, D);
   es = (-fs.abs()).exp();
-  const Sum total = (xs * fs - fs.max(T(0)) - es.log1p()).template cast<Sum>().sum();
+  const auto terms = xs * fs - fs.max(T(0)) - es.log1p();
+  const Sum total = observed ? (terms * Eigen::Map<const Array>(observed, D)).template cast<Sum>().sum()
+                             : terms.template cast<Sum>().sum();
   if (d_out) {
     for (Index j = 0; j < D; ++j) {
       const T ej = e[j];  // d_out[j] is e[j]: read before it is overwritten
       d_out[j] = scale * ((f[j] >= T(0) ? T(1) : ej) / (T(1) + ej) - x[j]);
     }
+    if (observed)
+      for (Index j = 0; j < D; ++j) d_out[j] *= observed[j];
   }
   return total;
 }

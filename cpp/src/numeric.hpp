@@ -5,6 +5,8 @@
 #include <Eigen/Cholesky>
 
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 
 #include "vaekit/common.hpp"
 
@@ -18,6 +20,21 @@ constexpr double kLog2Pi = 1.8378770664093454835606594728112;
 template <class MatrixType>
 double cholesky_log_determinant(const Eigen::LLT<MatrixType>& llt) {
   return 2.0 * llt.matrixLLT().diagonal().array().template cast<double>().log().sum();
+}
+
+// FNV-1a hash of a row's bytes: the identity of a sample for the random draws
+// made for it, independent of where the row sits in X (VAE::score_samples'
+// evaluation noise, PPCA::impute's draws).
+template <class T>
+std::uint64_t hash_row(const T* row, Index n) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(row);
+  const std::size_t count = static_cast<std::size_t>(n) * sizeof(T);
+  for (std::size_t i = 0; i < count; ++i) {
+    hash ^= bytes[i];
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
 }
 
 }  // namespace vaekit::detail

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "denormals.hpp"
+#include "numeric.hpp"
 #include "parallel.hpp"
 #include "vaekit/mlp.hpp"
 #include "vaekit/neural_model.hpp"
@@ -114,7 +115,20 @@ class BatchSlicer {
   int max_slices() const { return max_slices_; }
   // The second half of the last batch's gradient, or null (see run()).
   const T* pending() const { return pending_; }
-  Index max_rows_per_slice(Index max_rows) const { return (max_rows + max_slices_ - 1) / max_slices_; }
+  // Slices of a batch of `rows` rows: at least kMinRowsPerSlice rows each.
+  int slices_for(Index rows) const {
+    return static_cast<int>(std::max<Index>(1, std::min<Index>(max_slices_, rows / kMinRowsPerSlice)));
+  }
+  // The most rows a slice gets in a batch of up to max_rows rows (a batch too
+  // small to share goes whole to one slice: 31 rows with 2 slices of 16).
+  Index max_rows_per_slice(Index max_rows) const {
+    Index most = 0;
+    for (Index rows = 1; rows <= max_rows; ++rows) {
+      const Index slices = slices_for(rows);
+      most = std::max<Index>(most, (rows + slices - 1) / slices);
+    }
+    return most;
+  }
 
   // slice_loss(slice, begin, count, gradient) computes the rows [begin,
   // begin + count) of the batch into `gradient` and returns their loss terms;
@@ -124,7 +138,7 @@ class BatchSlicer {
   // two buffers), which reads both anyway.
   template <class SliceLoss>
   BatchLoss run(Index rows, T* gradient, Index n_parameters, SliceLoss&& slice_loss) {
-    const int slices = static_cast<int>(std::max<Index>(1, std::min<Index>(max_slices_, rows / kMinRowsPerSlice)));
+    const int slices = slices_for(rows);
     pending_ = slices == 2 ? slice_gradients_[0].data() : nullptr;
     if (slices == 1) {
       ThreadScope single(1);  // a small batch: no team, and no threaded products either
@@ -253,51 +267,48 @@ void for_dense_chunks(const DataBlock<T>& block, Index chunk, Body&& body) {
 
 // The mean over the features of a block's variances (divided by n), in
 // double: the maximum-likelihood g^2 of a Gaussian decoder that ignores z.
-// 0 for one row.
+// NaN values (missing) are left out: each feature's variance is over the rows
+// where it is observed. 0 for one row.
 template <class T>
 double mean_feature_variance(const DataBlock<T>& X) {
   const Index n = X.rows, D = X.cols;
   if (n < 2 || D < 1) return 0;
-  Eigen::VectorXd sum = Eigen::VectorXd::Zero(D);
-  if (X.is_sparse) {  // O(nnz): sum_j (sum x_j^2 - n mean_j^2), never below 0 per feature
-    Eigen::VectorXd squares = Eigen::VectorXd::Zero(D);
+  // Per feature: observed count, sum and (second pass) squared deviations.
+  Eigen::VectorXd count = Eigen::VectorXd::Constant(D, static_cast<double>(n));
+  Eigen::VectorXd sum = Eigen::VectorXd::Zero(D), squares = Eigen::VectorXd::Zero(D);
+  if (X.is_sparse) {  // O(nnz): sum x_j^2 - count_j mean_j^2, never below 0 per feature
     for (Index i = 0; i < n; ++i) {
       for (std::int64_t e = X.csr.indptr[i]; e < X.csr.indptr[i + 1]; ++e) {
         const double value = X.csr.values[e];
+        if (std::isnan(value)) {
+          count(X.csr.indices[e]) -= 1;
+          continue;
+        }
         sum(X.csr.indices[e]) += value;
         squares(X.csr.indices[e]) += value * value;
       }
     }
-    const Eigen::VectorXd mean = sum / static_cast<double>(n);
-    return (squares - static_cast<double>(n) * mean.cwiseAbs2()).cwiseMax(0.0).sum() /
-           (static_cast<double>(n) * static_cast<double>(D));
+    const Eigen::VectorXd mean = sum.cwiseQuotient(count.cwiseMax(1.0));
+    squares = (squares - count.cwiseProduct(mean.cwiseAbs2())).cwiseMax(0.0);
+  } else {
+    Vector<T> row(D);
+    for (Index i = 0; i < n; ++i) {
+      X.copy_row(i, row.data());
+      for (Index j = 0; j < D; ++j) {
+        if (std::isnan(row[j])) count(j) -= 1;
+        else sum(j) += row[j];
+      }
+    }
+    const Eigen::VectorXd mean = sum.cwiseQuotient(count.cwiseMax(1.0));
+    for (Index i = 0; i < n; ++i) {
+      X.copy_row(i, row.data());
+      for (Index j = 0; j < D; ++j) {
+        const double deviation = static_cast<double>(row[j]) - mean(j);
+        if (!std::isnan(deviation)) squares(j) += deviation * deviation;
+      }
+    }
   }
-  Vector<T> row(D);
-  for (Index i = 0; i < n; ++i) {
-    X.copy_row(i, row.data());
-    sum += row.template cast<double>();
-  }
-  const Eigen::VectorXd mean = sum / static_cast<double>(n);
-  double squares = 0;
-  for (Index i = 0; i < n; ++i) {
-    X.copy_row(i, row.data());
-    squares += (row.template cast<double>() - mean).squaredNorm();
-  }
-  return squares / (static_cast<double>(n) * static_cast<double>(D));
-}
-
-// FNV-1a hash of a row's bytes: the identity of a sample for its evaluation
-// noise, independent of where the row sits in X (see VAE::score_samples).
-template <class T>
-std::uint64_t hash_row(const T* row, Index n) {
-  std::uint64_t hash = 0xcbf29ce484222325ull;
-  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(row);
-  const std::size_t count = static_cast<std::size_t>(n) * sizeof(T);
-  for (std::size_t i = 0; i < count; ++i) {
-    hash ^= bytes[i];
-    hash *= 0x100000001b3ull;
-  }
-  return hash;
+  return squares.cwiseQuotient(count.cwiseMax(1.0)).sum() / static_cast<double>(D);
 }
 
 }  // namespace vaekit::detail
@@ -367,7 +378,7 @@ template <class T, class Model>
 void NeuralModel<T, Model>::initialize(std::uint64_t seed, const DataBlock<T>& X) {
   require(X.cols == encoder_.n_inputs(), std::string(Model::kKind) + ": X has " + std::to_string(X.cols) +
                                              " features, the model " + std::to_string(encoder_.n_inputs()));
-  X.check("X");
+  X.check("X", Model::kAllowsMissing);
   parameters_.setZero();
   const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
   encoder_.initialize(parameters_.data(), mix_seed(init_seed, 0));
@@ -469,6 +480,10 @@ void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& o
     return order;
   };
   // Fetches block b, checked (the next block is the source's prefetch hint).
+  // A model that takes missing values counts each feature's observed entries
+  // over the first epoch: a feature observed nowhere is an error.
+  std::vector<Index> observed(Model::kAllowsMissing ? D : 0);
+  std::vector<char> counted(Model::kAllowsMissing ? n_blocks : 0);
   const auto fetch = [&](Index b, Index next) {
     const DataBlock<T> block = data.fetch(b, next);
     require(block.cols == D, model_name + ": X has " + std::to_string(block.cols) + " features, the model " +
@@ -476,8 +491,16 @@ void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& o
     require(block.rows == data.block_rows(b), model_name + ": block " + std::to_string(b) + " has " +
                                                   std::to_string(block.rows) + " rows, " +
                                                   std::to_string(data.block_rows(b)) + " were announced");
-    block.check("X");
+    const bool count = Model::kAllowsMissing && !counted[b];
+    block.check("X", Model::kAllowsMissing, count ? &observed : nullptr);
+    if (count) counted[b] = 1;
     return block;
+  };
+  const auto require_observed_features = [&] {
+    if (!Model::kAllowsMissing) return;
+    for (Index j = 0; j < D; ++j)
+      require(observed[j] > 0, model_name + ": feature " + std::to_string(j) +
+                                   " is missing (NaN) in every sample: drop it, no model can learn it");
   };
   std::vector<Index> order_of_epoch = block_order(static_cast<std::uint64_t>(history_.n_iter));
   // fit starts from the first block it trains on.
@@ -486,6 +509,7 @@ void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& o
   if (initialize_first) {
     fetched_index = order_of_epoch[0];
     fetched = fetch(fetched_index, n_blocks > 1 ? order_of_epoch[1] : -1);
+    if (n_blocks == 1) require_observed_features();
     initialize(options.seed, fetched);
   }
 
@@ -567,6 +591,7 @@ void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& o
         try {
           fetched = fetch(b, next);
           fetched_index = b;
+          if (n_blocks == 1) require_observed_features();
         } catch (...) {  // a source that failed (a lost worker, bad values): back to the last complete epoch
           params = saved_params;
           adam = saved_adam;
@@ -627,6 +652,15 @@ void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& o
           history.interrupted = true;
           return;
         }
+      }
+    }
+    if (e == 0 && n_blocks > 1) {  // every block has been counted
+      try {
+        require_observed_features();
+      } catch (...) {
+        params = saved_params;
+        adam = saved_adam;
+        throw;
       }
     }
     const double epoch_loss = total / static_cast<double>(n_train);
@@ -693,13 +727,21 @@ void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& o
 
 namespace vaekit::detail {
 
-// Inference-time input check shared by the models: the column count and finiteness.
+// Inference-time input check shared by the models: the column count and
+// finiteness; with allow_missing, NaN (a missing value) passes and only an
+// infinity is an error. Returns whether X has a NaN.
 template <class T>
-void check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const char* expected) {
+bool check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const char* expected,
+                 bool allow_missing = false) {
   require(X.cols() == columns, std::string(what) + " has " + std::to_string(X.cols()) +
                                    " columns, but the model expects " + std::to_string(columns) + " (" + expected +
                                    ")");
-  require(all_finite<T>(X), std::string(what) + " contains NaN or infinity");
+  if (all_finite<T>(X)) return false;
+  require(allow_missing, std::string(what) + " contains NaN or infinity");
+  for (Index i = 0; i < X.rows(); ++i)
+    for (Index j = 0; j < X.cols(); ++j)
+      require(!std::isinf(X(i, j)), std::string(what) + " contains infinity");
+  return true;
 }
 
 }  // namespace vaekit::detail

@@ -34,17 +34,20 @@ inline T inside_clamp(T v) {  // derivative of clamp_log_variance
 // logits, then for Network the raw log-variances). If `d_out` is given, it
 // receives scale * d(-log p)/d(out); `d_log_variance` (Scalar, Diagonal)
 // receives scale * d(-log p)/d(log g_j^2), before the clamp's derivative.
-// `scratch` holds D values. The transcendental functions go through Eigen's
-// vectorised exp/log1p (a scalar libm call per pixel cost as much as the
-// decoder's GEMMs); the other loops are plain and vectorised by the compiler.
+// `scratch` holds D values. With `observed` (D values: 1 where x_j is
+// observed, 0 where it is missing and x_j holds 0) it is log p(x_obs|z): the
+// missing entries add nothing, to the value or to the derivatives. The
+// transcendental functions go through Eigen's vectorised exp/log1p (a scalar
+// libm call per pixel cost as much as the decoder's GEMMs); the other loops
+// are plain and vectorised by the compiler.
 template <class T>
 double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T* out, const T* learned_log_variance,
-                                   T* d_out, T* d_log_variance, T scale, T* scratch) {
+                                   T* d_out, T* d_log_variance, T scale, T* scratch, const T* observed = nullptr) {
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   const Index D = config.n_features;
   const Eigen::Map<const Array> f(out, D), xs(x, D);
   if (config.likelihood == Likelihood::Bernoulli) {
-    return static_cast<double>(detail::bernoulli_log_likelihood<T>(x, out, D, d_out, scale, scratch));
+    return static_cast<double>(detail::bernoulli_log_likelihood<T>(x, out, D, d_out, scale, scratch, observed));
   }
   // Gaussian: log N(x; f, g^2) = -1/2 sum_j [log 2 pi + log g_j^2 + (x_j - f_j)^2 / g_j^2].
   // raw[j]: the unclamped log-variance of pixel j, read with stride `step`.
@@ -56,6 +59,37 @@ double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T*
     case DecoderVariance::Diagonal: raw = learned_log_variance; step = 1; break;
     case DecoderVariance::Network: raw = out + D; step = 1; break;
     default: break;
+  }
+  if (observed) {
+    // Residuals r_j = m_j (x_j - f_j) and the observed count replace the
+    // complete row's; m_j also weighs each log g_j^2 and its derivative.
+    const Eigen::Map<const Array> m(observed, D);
+    Eigen::Map<Array> residual(scratch, D);
+    residual = m * (xs - f);
+    const double n_observed = static_cast<double>(m.sum());
+    if (step == 0) {
+      const T log_variance = clamp_log_variance(raw[0]);
+      const T precision = std::exp(-log_variance);
+      if (d_out)
+        for (Index j = 0; j < D; ++j) d_out[j] = -scale * residual[j] * precision;
+      if (d_log_variance)
+        for (Index j = 0; j < D; ++j)
+          d_log_variance[j] = scale * T(0.5) * (observed[j] - residual[j] * residual[j] * precision);
+      return -0.5 * (n_observed * (kLog2Pi + static_cast<double>(log_variance)) +
+                     static_cast<double>(residual.square().sum()) * static_cast<double>(precision));
+    }
+    double sum = 0;
+    for (Index j = 0; j < D; ++j) {
+      const T log_variance = clamp_log_variance(raw[j]), precision = std::exp(-log_variance);
+      const T r = residual[j];
+      sum += static_cast<double>(observed[j] * log_variance + r * r * precision);
+      if (!d_out) continue;
+      d_out[j] = -scale * r * precision;
+      const T d_lv = scale * T(0.5) * (observed[j] - r * r * precision);
+      if (config.decoder_variance == DecoderVariance::Network) d_out[D + j] = d_lv * inside_clamp(raw[j]);
+      else if (d_log_variance) d_log_variance[j] = d_lv;
+    }
+    return -0.5 * (n_observed * kLog2Pi + sum);
   }
   if (step == 0) {
     // One variance for every pixel: no transcendental function per pixel.
@@ -88,6 +122,40 @@ double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T*
     }
   }
   return -0.5 * (static_cast<double>(D) * kLog2Pi + sum);
+}
+
+// Missing values of `rows` rows of X (stride D): rows with a NaN are copied
+// into `filled` with the NaN set to 0 and their mask into `observed` (1 where
+// observed); state[i] is 0 for a complete row (not copied, unless
+// `copy_complete`), 1 for a partial one, 2 when nothing is observed. Returns
+// whether any row has a NaN; then `filled` holds every row when copy_complete.
+template <class T>
+bool mark_missing(const T* X, Index rows, Index D, T* filled, T* observed, char* state, bool copy_complete) {
+  bool any = false;
+  for (Index i = 0; i < rows; ++i) {
+    const T* row = X + i * D;
+    state[i] = all_finite(row, D) ? 0 : 1;
+    any |= state[i] != 0;
+  }
+  if (!any) return false;
+  for (Index i = 0; i < rows; ++i) {
+    const T* row = X + i * D;
+    T* target = filled + i * D;
+    if (state[i] == 0) {
+      if (copy_complete) std::copy(row, row + D, target);
+      continue;
+    }
+    T* mask = observed + i * D;
+    Index count = 0;
+    for (Index j = 0; j < D; ++j) {
+      const bool seen = !std::isnan(row[j]);
+      target[j] = seen ? row[j] : T(0);
+      mask[j] = seen ? T(1) : T(0);
+      count += seen;
+    }
+    if (count == 0) state[i] = 2;
+  }
+  return true;
 }
 
 }  // namespace
@@ -166,6 +234,10 @@ void VAE<T>::reserve(VAEWorkspace<T>& workspace, Index rows) const {
   workspace.row_log_likelihood.resize(latent_rows);
   if (n_log_variance() > 0) workspace.log_variance_gradient.resize(latent_rows * config_.n_features);
   workspace.scratch.resize(config_.n_features);
+  workspace.filled.resize(rows, config_.n_features);
+  workspace.observed.resize(rows, config_.n_features);
+  workspace.has_missing.resize(rows);
+  if (config_.objective == Objective::Iwae) workspace.weights.resize(latent_rows);
 }
 
 // ====================================================================== ELBO
@@ -174,12 +246,27 @@ void VAE<T>::reserve(VAEWorkspace<T>& workspace, Index rows) const {
 // the reparameterisation (Kingma & Welling 2014, sec. 2.4):
 //   dz/dh = 1,  dz/d(log k^2) = eps * k / 2,
 //   dKL/dh = h, dKL/d(log k^2) = (k^2 - 1) / 2.
+// IWAE: -log (1/S) sum_j w_ij with log w_ij = log p(x_i|z_ij) + beta (log p(z_ij)
+// - log q(z_ij|x_i)) = log p(x_i|z_ij) + beta/2 (||eps_ij||^2 - ||z_ij||^2 +
+// sum_c log k_ic^2) (the log 2 pi terms cancel). With the normalised weights
+// v_ij = w_ij / sum_j w_ij its gradient is sum_j v_ij d(-log w_ij) (Burda et
+// al. 2016, eq. 13): the decoder's gradient of draw j is weighted by v_ij,
+// d(-log w_ij)/dz_ij gains beta z_ij, and d(-log w_ij)/d(log k_ic^2) gains -beta/2.
+// Missing values: mark_missing gives the encoder its rows with NaN set to 0
+// and the likelihood their mask; a row with nothing observed adds nothing.
 template <class T>
-detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X, Index rows, const T* eps,
+detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in, Index rows, const T* eps,
                                                   T* gradient, VAEWorkspace<T>& workspace, Index batch_rows) const {
   const Index D = config_.n_features, d = config_.n_components, S = config_.n_mc_samples;
   const Index latent_rows = rows * S;
   const T beta = static_cast<T>(config_.beta);
+  const bool iwae = config_.objective == Objective::Iwae;
+
+  char* state = workspace.has_missing.data();
+  const bool missing = mark_missing(X_in, rows, D, workspace.filled.data(), workspace.observed.data(), state,
+                                    /*copy_complete=*/true);
+  const T* X = missing ? workspace.filled.data() : X_in;
+  const auto observed = [&](Index i) { return missing && state[i] != 0 ? workspace.observed.row(i).data() : nullptr; };
 
   // Encoder: rows x 2d, means then raw log-variances.
   encoder_.forward(params, X, rows, workspace.encoder, /*parallel=*/false);
@@ -200,24 +287,62 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X, I
   const auto F = decoder_.output(workspace.decoder, latent_rows);
   auto G = decoder_.output_gradient(workspace.decoder, latent_rows);
   // The loss is a mean over the batch_rows rows of the whole batch (this call
-  // may compute a slice of them): d/d(term of row i, draw j) = 1 / (batch_rows S).
-  const T scale = T(1) / static_cast<T>(batch_rows * S);
+  // may compute a slice of them): d/d(term of row i, draw j) = 1 / (batch_rows S)
+  // for the ELBO; IWAE's draws are weighted by v_ij below instead of 1 / S.
+  const T scale = T(1) / static_cast<T>(iwae ? batch_rows : batch_rows * S);
   const T* learned = params + log_variance_offset();
   T* lv_gradient = n_log_variance() > 0 ? workspace.log_variance_gradient.data() : nullptr;
   for (Index r = 0; r < latent_rows; ++r) {
     workspace.row_log_likelihood(r) = static_cast<T>(log_likelihood_given_latent(
         config_, X + (r / S) * D, F.row(r).data(), learned, G.row(r).data(),
-        lv_gradient ? lv_gradient + r * D : nullptr, scale, workspace.scratch.data()));
+        lv_gradient ? lv_gradient + r * D : nullptr, scale, workspace.scratch.data(), observed(r / S)));
+  }
+  // IWAE: each row's normalised weights v_ij, its loss, and the decoder's
+  // gradients weighted by them.
+  std::vector<double> iwae_loss(iwae ? rows : 0), log_w(iwae ? S : 0);
+  if (iwae) {
+    for (Index i = 0; i < rows; ++i) {
+      T* v = workspace.weights.data() + i * S;
+      if (missing && state[i] == 2) {
+        std::fill(v, v + S, T(0));
+        continue;
+      }
+      double log_k2 = 0;
+      for (Index c = 0; c < d; ++c) log_k2 += clamp_log_variance(E(i, d + c));
+      double largest = -INFINITY;
+      for (Index j = 0; j < S; ++j) {
+        const Index r = i * S + j;
+        const double prior_ratio = 0.5 * (static_cast<double>(Eps.row(r).squaredNorm()) -
+                                          static_cast<double>(Z.row(r).squaredNorm()) + log_k2);
+        log_w[j] = static_cast<double>(workspace.row_log_likelihood(r)) + config_.beta * prior_ratio;
+        largest = std::max(largest, log_w[j]);
+      }
+      double sum = 0;
+      for (Index j = 0; j < S; ++j) sum += std::exp(log_w[j] - largest);
+      iwae_loss[i] = -(largest + std::log(sum) - std::log(static_cast<double>(S)));
+      for (Index j = 0; j < S; ++j) {
+        const Index r = i * S + j;
+        v[j] = static_cast<T>(std::exp(log_w[j] - largest) / sum);
+        G.row(r) *= v[j];
+        if (lv_gradient) Eigen::Map<Vector<T>>(lv_gradient + r * D, D) *= v[j];
+      }
+    }
   }
   decoder_.backward(params, Z.data(), latent_rows, workspace.decoder, gradient, /*want_input_gradient=*/true,
                     /*parallel=*/false);
   const auto GZ = decoder_.input_gradient(workspace.decoder, latent_rows);
 
-  // Encoder output gradient: the reparameterisation path plus the KL term.
+  // Encoder output gradient: the reparameterisation path plus the KL term
+  // (ELBO), or plus the weighted log p(z) - log q(z|x) terms (IWAE).
   auto GE = encoder_.output_gradient(workspace.encoder, rows);
   const T kl_scale = beta / static_cast<T>(batch_rows);
   double total = 0, total_reconstruction = 0, total_kl = 0;
   for (Index i = 0; i < rows; ++i) {
+    if (missing && state[i] == 2) {  // nothing observed: no loss, no gradient
+      GE.row(i).setZero();
+      continue;
+    }
+    const T* v = iwae ? workspace.weights.data() + i * S : nullptr;
     double log_likelihood = 0, kl = 0;
     for (Index j = 0; j < S; ++j) log_likelihood += workspace.row_log_likelihood(i * S + j);
     for (Index c = 0; c < d; ++c) {
@@ -227,14 +352,22 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X, I
       kl += 0.5 * (static_cast<double>(h) * h + variance - log_variance - 1.0);
       T sum_gz = 0, sum_gz_eps = 0;
       for (Index j = 0; j < S; ++j) {
-        sum_gz += GZ(i * S + j, c);
-        sum_gz_eps += GZ(i * S + j, c) * Eps(i * S + j, c);
+        const Index r = i * S + j;
+        const T g = iwae ? GZ(r, c) + kl_scale * v[j] * Z(r, c) : GZ(r, c);
+        sum_gz += g;
+        sum_gz_eps += g * Eps(r, c);
       }
-      GE(i, c) = sum_gz + kl_scale * h;
-      GE(i, d + c) = inside_clamp(raw) * (sum_gz_eps * k * T(0.5) + kl_scale * T(0.5) * (variance - T(1)));
+      if (iwae) {
+        GE(i, c) = sum_gz;
+        GE(i, d + c) = inside_clamp(raw) * (sum_gz_eps * k * T(0.5) - kl_scale * T(0.5));
+      } else {
+        GE(i, c) = sum_gz + kl_scale * h;
+        GE(i, d + c) = inside_clamp(raw) * (sum_gz_eps * k * T(0.5) + kl_scale * T(0.5) * (variance - T(1)));
+      }
     }
-    total += -log_likelihood / static_cast<double>(S) + static_cast<double>(config_.beta) * kl;
-    total_reconstruction += -log_likelihood / static_cast<double>(S);
+    const double reconstruction = -log_likelihood / static_cast<double>(S);
+    total += iwae ? iwae_loss[i] : reconstruction + static_cast<double>(config_.beta) * kl;
+    total_reconstruction += reconstruction;
     total_kl += kl;
   }
   encoder_.backward(params, X, rows, workspace.encoder, gradient, /*want_input_gradient=*/false,
@@ -259,7 +392,8 @@ template <class T>
 double VAE<T>::loss_and_gradient(ConstVectorRef<T> parameters, ConstRowMatrixRef<T> X, ConstRowMatrixRef<T> eps,
                                  Vector<T>& gradient) const {
   require(parameters.size() == n_parameters(), "VAE.loss_and_gradient: wrong number of parameters");
-  require(X.cols() == n_features() && X.rows() >= 1, "VAE.loss_and_gradient: X must be n x n_features");
+  require(X.rows() >= 1, "VAE.loss_and_gradient: X must have at least one row");
+  detail::check_input<T>(X, n_features(), "X", "n_features", /*allow_missing=*/true);
   require(eps.rows() == X.rows() * config_.n_mc_samples && eps.cols() == n_components(),
           "VAE.loss_and_gradient: eps must be (n * n_mc_samples) x n_components");
   const RowMatrix<T> X_copy = X, eps_copy = eps;
@@ -275,20 +409,25 @@ double VAE<T>::loss_and_gradient(ConstVectorRef<T> parameters, ConstRowMatrixRef
 // ================================================================= training
 template <class T>
 double VAE<T>::validation_score(ConstRowMatrixRef<T> X, const TrainingOptions& options) const {
-  // Mean ELBO_beta of the validation rows: the negated training objective.
-  const Vector<T> scores = evaluate(X, config_.n_mc_samples, options.seed, Estimate::Elbo, config_.beta,
-                                    options.n_threads);
+  // The mean objective (ELBO_beta or IWAE_beta) of the validation rows: the
+  // negated training loss.
+  const Estimate estimate = config_.objective == Objective::Iwae ? Estimate::Importance : Estimate::Elbo;
+  const Vector<T> scores = evaluate(X, config_.n_mc_samples, options.seed, estimate, config_.beta, options.n_threads);
   return scores.template cast<double>().mean();
 }
 
 // ================================================================ inference
 template <class T>
 void VAE<T>::encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads) const {
-  detail::check_input<T>(X, n_features(), "X", "n_features");
+  const bool missing = detail::check_input<T>(X, n_features(), "X", "n_features", /*allow_missing=*/true);
   const Index n = X.rows(), d = n_components();
   mean.resize(n, d);
   stddev.resize(n, d);
-  detail::predict_rows(encoder_, parameters_.data(), X, n_threads, [&](Index start, Index rows, const T* out) {
+  // The encoder sees missing entries as 0 (vae.hpp).
+  RowMatrix<T> filled;
+  if (missing) filled = X.array().isNaN().select(T(0), X);
+  const ConstRowMatrixRef<T> input = missing ? ConstRowMatrixRef<T>(filled) : X;
+  detail::predict_rows(encoder_, parameters_.data(), input, n_threads, [&](Index start, Index rows, const T* out) {
     for (Index r = 0; r < rows; ++r) {
       for (Index c = 0; c < d; ++c) {
         mean(start + r, c) = out[r * 2 * d + c];
@@ -392,15 +531,22 @@ RowMatrix<T> VAE<T>::sample(Index n_samples, std::uint64_t seed, bool noise, int
   return X;
 }
 
-// ELBO_beta, IWAE or prior-sampling estimate per row. Row i draws its eps from
+// The draws behind the estimates and the imputations. Row i draws its eps from
 // the Philox stream keyed by mix_seed(seed, hash of row i's bytes): a row's
 // result does not depend on its position in X or on the other rows. Rows are
 // processed in blocks, and each row's draws in chunks, so that a decoder pass
-// has at most kLatentRowsPerPass rows (m = 10^4 samples need no more memory than 256).
+// has at most kLatentRowsPerPass rows (m = 10^4 samples need no more memory
+// than 256). For each draw, accumulator.draw(i, log_px, log_weight, out, rng)
+// receives log p(x_obs|z), the log-weight (log p(x_obs|z) + log p(z) -
+// log q(z|x); for draws from the prior, log p(x_obs|z)) and the decoder's
+// output row; after the last draw of row i,
+// accumulator.finish(i, encoder output row (null for the prior), state, rng),
+// state as mark_missing's. Calls for different rows may run in parallel.
 template <class T>
-Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate,
-                           double beta, int n_threads) const {
-  detail::check_input<T>(X, n_features(), "X", "n_features");
+template <class Accumulator>
+void VAE<T>::for_each_draw(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, bool from_prior, int n_threads,
+                           Accumulator& accumulator) const {
+  detail::check_input<T>(X, n_features(), "X", "n_features", /*allow_missing=*/true);
   require(n_samples >= 1, "the number of samples per row must be at least 1");
   const Index n = X.rows(), D = n_features(), d = n_components(), width = decoder_.n_outputs();
   const Index S = n_samples;
@@ -408,18 +554,20 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
   const Index block = std::max<Index>(1, kLatentRowsPerPass / S);
   const std::uint64_t evaluation_seed = mix_seed(seed, detail::kSeedEvaluationNoise);
   const T* learned = parameters_.data() + log_variance_offset();
-  // The prior estimate draws z from N(0, I) itself: it needs no encoder pass.
-  const bool from_prior = estimate == Estimate::Prior;
-  Vector<T> result(n);
   const double flops_per_row = 2.0 * ((from_prior ? 0 : encoder_.n_parameters()) + S * decoder_.n_parameters());
   detail::for_each_block(n, block, flops_per_row, n_threads, [&](Index start, Index rows) {
     MLPInferenceWorkspace<T> encoder_workspace, decoder_workspace;
     if (!from_prior) encoder_.reserve(encoder_workspace, rows);
     decoder_.reserve(decoder_workspace, rows * chunk);
     const RowMatrix<T> x_block = X.middleRows(start, rows);
-    const T* E = from_prior ? nullptr : encoder_.predict(parameters_.data(), x_block.data(), rows, encoder_workspace);
+    RowMatrix<T> filled(rows, D), observed(rows, D);
+    std::vector<char> state(rows);
+    const bool missing = mark_missing(x_block.data(), rows, D, filled.data(), observed.data(), state.data(),
+                                      /*copy_complete=*/true);
+    const T* input = missing ? filled.data() : x_block.data();
+    // The prior estimate draws z from N(0, I) itself: it needs no encoder pass.
+    const T* E = from_prior ? nullptr : encoder_.predict(parameters_.data(), input, rows, encoder_workspace);
     std::vector<Philox> streams;
-    std::vector<double> accumulated(rows, 0.0), running_max(rows, -INFINITY);
     for (Index r = 0; r < rows; ++r)
       streams.emplace_back(mix_seed(evaluation_seed, detail::hash_row(x_block.row(r).data(), D)));
     RowMatrix<T> eps(rows * chunk, d), latent(rows * chunk, d);
@@ -442,14 +590,11 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
       }
       const T* F = decoder_.predict(parameters_.data(), latent.data(), rows * count, decoder_workspace);
       for (Index r = 0; r < rows; ++r) {
+        const T* mask = missing && state[r] != 0 ? observed.row(r).data() : nullptr;
         for (Index j = 0; j < count; ++j) {
           const Index row = r * count + j;
-          const double log_px = log_likelihood_given_latent<T>(config_, x_block.row(r).data(), F + row * width,
-                                                               learned, nullptr, nullptr, T(0), scratch.data());
-          if (estimate == Estimate::Elbo) {
-            accumulated[r] += log_px;
-            continue;
-          }
+          const double log_px = log_likelihood_given_latent<T>(config_, input + r * D, F + row * width, learned,
+                                                               nullptr, nullptr, T(0), scratch.data(), mask);
           // Prior: the weight is p(x|z) (z ~ p(z) is its own proposal).
           // Importance: log p(x|z) + log p(z) - log q(z|x); the log 2 pi
           // terms of p(z) and q(z|x) cancel.
@@ -461,34 +606,153 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
               log_weight += 0.5 * (lv + e * e - z * z);
             }
           }
-          // Running log-sum-exp: accumulated = sum exp(w - running_max). A
-          // weight of exp(-inf) adds nothing (and -inf - -inf would be NaN).
-          if (log_weight == -INFINITY) continue;
-          if (log_weight > running_max[r]) {
-            accumulated[r] = accumulated[r] * std::exp(running_max[r] - log_weight) + 1.0;
-            running_max[r] = log_weight;
-          } else {
-            accumulated[r] += std::exp(log_weight - running_max[r]);
-          }
+          accumulator.draw(start + r, log_px, log_weight, F + row * width, streams[r]);
         }
       }
     }
-    for (Index r = 0; r < rows; ++r) {
-      if (estimate == Estimate::Elbo) {
-        double kl = 0;
-        for (Index c = 0; c < d; ++c) {
-          const double h = E[r * 2 * d + c], lv = clamp_log_variance(E[r * 2 * d + d + c]);
-          kl += 0.5 * (h * h + std::exp(lv) - lv - 1.0);
-        }
-        result(start + r) = static_cast<T>(accumulated[r] / static_cast<double>(S) - beta * kl);
-      } else {
-        // log (1/m) sum_j exp(w_j) = running_max + log(accumulated) - log m
-        // (-inf when every weight is 0).
-        result(start + r) =
-            static_cast<T>(running_max[r] + std::log(accumulated[r]) - std::log(static_cast<double>(S)));
-      }
-    }
+    for (Index r = 0; r < rows; ++r)
+      accumulator.finish(start + r, from_prior ? nullptr : E + r * 2 * d, missing ? state[r] : char(0), streams[r]);
   });
+}
+
+namespace {
+// A running log-sum-exp: total = sum exp(w - largest). A weight of exp(-inf)
+// adds nothing (and -inf - -inf would be NaN). add returns the factor by
+// which earlier terms were rescaled (1 when `largest` did not change) and
+// sets `share` to the new term's exp(w - largest).
+struct LogSumExp {
+  double largest = -INFINITY, total = 0;
+  double add(double w, double& share) {
+    share = 0;
+    if (w == -INFINITY) return 1.0;
+    if (w > largest) {
+      const double rescale = std::exp(largest - w);
+      total = total * rescale + 1.0;
+      largest = w;
+      share = 1.0;
+      return rescale;
+    }
+    share = std::exp(w - largest);
+    total += share;
+    return 1.0;
+  }
+  // log (1/m) sum exp(w) (-inf when every weight is 0).
+  double log_mean(Index m) const { return largest + std::log(total) - std::log(static_cast<double>(m)); }
+};
+}  // namespace
+
+// ELBO_beta, IWAE or prior-sampling estimate per row (see for_each_draw); 0
+// for a row with nothing observed (log p of no observation = log 1).
+template <class T>
+Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate,
+                           double beta, int n_threads) const {
+  const Index d = n_components();
+  struct Accumulator {
+    Estimate estimate;
+    double beta;
+    Index d;
+    std::vector<double> sum;   // ELBO: sum of log p(x|z)
+    std::vector<LogSumExp> weights;  // IWAE, prior
+    Vector<T> result;
+    void draw(Index i, double log_px, double log_weight, const T*, Philox&) {
+      double share;
+      if (estimate == Estimate::Elbo) sum[i] += log_px;
+      else weights[i].add(estimate == Estimate::Importance && beta != 1.0 ? log_px + beta * (log_weight - log_px)
+                                                                            : log_weight,
+                          share);
+    }
+    void finish(Index i, const T* E, char state, Philox&) {
+      if (state == 2) {
+        result(i) = T(0);
+        return;
+      }
+      if (estimate != Estimate::Elbo) {
+        result(i) = static_cast<T>(weights[i].log_mean(n_samples));
+        return;
+      }
+      double kl = 0;
+      for (Index c = 0; c < d; ++c) {
+        const double h = E[c], lv = clamp_log_variance(E[d + c]);
+        kl += 0.5 * (h * h + std::exp(lv) - lv - 1.0);
+      }
+      result(i) = static_cast<T>(sum[i] / static_cast<double>(n_samples) - beta * kl);
+    }
+    Index n_samples;
+  };
+  const Index n = X.rows();
+  Accumulator accumulator{estimate, beta, d, std::vector<double>(n, 0.0), std::vector<LogSumExp>(n), Vector<T>(n),
+                          n_samples};
+  for_each_draw(X, n_samples, seed, estimate == Estimate::Prior, n_threads, accumulator);
+  return accumulator.result;
+}
+
+template <class T>
+RowMatrix<T> VAE<T>::impute(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, bool sample,
+                            int n_threads) const {
+  const Index D = n_features();
+  const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
+  const Vector<T> g2 = noise_variance();
+  // The decoder's prediction of entry j from output row `out`: its mean
+  // (a probability for Bernoulli), or with `rng` a draw of x_j ~ p(x_j|z).
+  const auto predict = [&](const T* out, Index j, Philox* rng) -> T {
+    const T f = out[j];
+    if (bernoulli) {
+      const T p = sigmoid(f);
+      return rng ? (rng->uniform() < static_cast<double>(p) ? T(1) : T(0)) : p;
+    }
+    if (!rng) return f;
+    const T variance = config_.decoder_variance == DecoderVariance::Network
+                           ? std::exp(clamp_log_variance(out[D + j]))
+                           : (g2.size() == 1 ? g2(0) : g2(j));
+    return f + std::sqrt(variance) * static_cast<T>(rng->normal());
+  };
+  struct Accumulator {
+    ConstRowMatrixRef<T> X;
+    RowMatrix<T> result;
+    std::vector<LogSumExp> weights;
+    bool sample;
+    const decltype(predict)& entry;  // predict
+    // sample = false: result's missing entries hold sum exp(w - largest) E[x_j|z];
+    // sample = true: the draw picked so far (a running weighted reservoir of one).
+    void draw(Index i, double, double log_weight, const T* out, Philox& rng) {
+      double share;
+      const double rescale = weights[i].add(log_weight, share);
+      if (share == 0) return;
+      const Index D = X.cols();
+      if (sample) {
+        // Keep the new draw with probability share / total: after all draws,
+        // draw k is kept with probability w_k / sum w (sampling importance resampling).
+        if (rng.uniform() * weights[i].total < share)
+          for (Index j = 0; j < D; ++j)
+            if (std::isnan(X(i, j))) result(i, j) = entry(out, j, &rng);
+        return;
+      }
+      for (Index j = 0; j < D; ++j)
+        if (std::isnan(X(i, j)))
+          result(i, j) = result(i, j) * static_cast<T>(rescale) + static_cast<T>(share) * entry(out, j, nullptr);
+    }
+    void finish(Index i, const T*, char, Philox&) {
+      if (sample) return;
+      const T total = static_cast<T>(weights[i].total);
+      for (Index j = 0; j < X.cols(); ++j)
+        if (std::isnan(X(i, j))) result(i, j) /= total;
+    }
+  };
+  detail::check_input<T>(X, D, "X", "n_features", /*allow_missing=*/true);
+  // Only the rows with a NaN need draws.
+  std::vector<Index> incomplete;
+  for (Index i = 0; i < X.rows(); ++i)
+    if (X.row(i).array().isNaN().any()) incomplete.push_back(i);
+  RowMatrix<T> result = X;
+  if (incomplete.empty()) return result;
+  RowMatrix<T> rows(static_cast<Index>(incomplete.size()), D);
+  for (std::size_t r = 0; r < incomplete.size(); ++r) rows.row(r) = X.row(incomplete[r]);
+  // Missing entries start at 0 (NaN * 0 would stay NaN).
+  Accumulator accumulator{rows, rows.array().isNaN().select(T(0), rows), std::vector<LogSumExp>(rows.rows()), sample,
+                          predict};
+  for_each_draw(rows, n_samples, seed, /*from_prior=*/false, n_threads, accumulator);
+  require_finite_result(accumulator.result, "VAE.impute");
+  for (std::size_t r = 0; r < incomplete.size(); ++r) result.row(incomplete[r]) = accumulator.result.row(r);
   return result;
 }
 

@@ -50,6 +50,7 @@ class Autoencoder : public NeuralModel<T, Autoencoder<T>> {
   using Scalar = T;
   using Config = AutoencoderConfig;
   static constexpr const char* kKind = "Autoencoder";  // the model files' "kind"
+  static constexpr bool kAllowsMissing = false;  // NaN is an error: the VAE trains on incomplete data
 
   // A model with zero parameters: initialize(seed, X), or fit, next.
   explicit Autoencoder(const AutoencoderConfig& config);

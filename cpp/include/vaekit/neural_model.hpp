@@ -17,10 +17,14 @@
 //                                               after the networks' random initialisation, with
 //                                               the mean feature variance of the first training
 //                                               data (0 when it has one row)
+//   static constexpr bool kAllowsMissing        whether NaN in the data is a missing value (else
+//                                               an error); a column observed nowhere in the
+//                                               data of a fit or partial_fit is an error
 // The training loop itself is in cpp/src/training.hpp.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -75,15 +79,41 @@ struct DataBlock {
     std::fill(out, out + cols, T(0));
     for (std::int64_t e = csr.indptr[i]; e < csr.indptr[i + 1]; ++e) out[csr.indices[e]] += csr.values[e];
   }
-  // Throws InvalidArgument naming `what` when a value is NaN or infinite (or
-  // the CSR arrays are malformed).
-  void check(const char* what) const {
+  // Throws InvalidArgument naming `what` when a value is infinite (or the
+  // CSR arrays are malformed), or NaN unless allow_missing: NaN is then a
+  // missing value, and `observed`, if given (cols entries), grows at j by the
+  // number of rows where column j is not NaN (a value not stored in a CSR row is 0).
+  void check(const char* what, bool allow_missing = false, std::vector<Index>* observed = nullptr) const {
+    const std::string name(what);
     if (is_sparse) {
-      require(!check_csr(csr, what), std::string(what) + " contains NaN or infinity");
+      const bool saw_nan = check_csr(csr, what);
+      require(!saw_nan || allow_missing, name + " contains NaN or infinity");
+      if (!observed) return;
+      for (Index j = 0; j < cols; ++j) (*observed)[j] += rows;
+      if (!saw_nan) return;
+      for (std::int64_t e = csr.indptr[0]; e < csr.indptr[rows]; ++e)
+        if (std::isnan(csr.values[e])) (*observed)[csr.indices[e]] -= 1;
       return;
     }
     const Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>> view(values, rows, cols, Eigen::OuterStride<>(stride));
-    require(all_finite<T>(ConstRowMatrixRef<T>(view)), std::string(what) + " contains NaN or infinity");
+    if (!allow_missing) {
+      require(all_finite<T>(ConstRowMatrixRef<T>(view)), name + " contains NaN or infinity");
+      return;
+    }
+    bool saw_infinity = false;
+    for (Index i = 0; i < rows; ++i) {
+      const T* row = values + i * stride;
+      if (all_finite(row, cols)) {
+        if (observed)
+          for (Index j = 0; j < cols; ++j) (*observed)[j] += 1;
+        continue;
+      }
+      for (Index j = 0; j < cols; ++j) {
+        if (observed) (*observed)[j] += !std::isnan(row[j]);
+        saw_infinity |= std::isinf(row[j]);
+      }
+    }
+    require(!saw_infinity, name + " contains infinity");
   }
 
   const T* values = nullptr;  // dense

@@ -11,6 +11,18 @@
 //   ELBO_beta   E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)), z = h + k * eps,
 //               KL = 1/2 sum(h^2 + k^2 - log k^2 - 1) in closed form;
 //               E_q estimated with n_mc_samples draws of eps per sample.
+//   IWAE_beta   log (1/K) sum_k w_k, log w_k = log p(x|z_k) + beta (log p(z_k)
+//               - log q(z_k|x)), K = n_mc_samples draws z_k ~ q(z|x) (Burda et
+//               al. 2016); beta = 1 gives the IWAE bound, which tightens as K
+//               grows and for K = 1 is the ELBO in expectation.
+//
+// Missing values (Mattei & Frellsen 2019, MIWAE): a NaN in x is a missing
+// entry. log p(x|z) is then log p(x_obs|z), the sum over the observed entries
+// only; the encoder sees the row with its missing entries set to 0 (data
+// centred, e.g. standardised, make 0 the feature's mean). With IWAE and K > 1
+// the objective is the MIWAE bound on log p(x_obs). A row with nothing
+// observed contributes nothing: its loss, gradient and scores are 0
+// (log p(nothing) = log 1). An infinite entry is always an error.
 //
 // Every constant is included (log N(x; f, g^2) = -1/2 sum_j [log(2 pi g_j^2)
 // + (x_j - f_j)^2 / g_j^2]), so the ELBO is in nats per sample, a true lower
@@ -74,6 +86,15 @@ struct EnumNames<LogLikelihoodMethod> {
   static constexpr std::array<const char*, 2> names{"importance", "prior"};
 };
 
+// The training objective (see the top of this file): the ELBO, or the
+// importance-weighted bound over n_mc_samples draws.
+enum class Objective { Elbo, Iwae };
+template <>
+struct EnumNames<Objective> {
+  static constexpr const char* what = "objective";
+  static constexpr std::array<const char*, 2> names{"elbo", "iwae"};
+};
+
 constexpr double kMinLogVariance = -20.0;
 constexpr double kMaxLogVariance = 20.0;
 
@@ -90,8 +111,9 @@ struct VAEConfig {
   // scale of the data; noise_variance only when X gives none (one row, or no
   // feature varies).
   double noise_variance = 1.0;
-  double beta = 1.0;            // weight of the KL term in the training objective
-  int n_mc_samples = 1;         // eps draws per sample in the training objective
+  double beta = 1.0;            // weight of the KL term (of log p(z) - log q(z|x) for IWAE)
+  int n_mc_samples = 1;         // eps draws per sample in the training objective (IWAE's K)
+  Objective objective = Objective::Elbo;
 
   // The hyper-parameters (describe.hpp); n_features comes from the data.
   template <class Self, class Visit>
@@ -104,6 +126,7 @@ struct VAEConfig {
     visit("noise_variance", self.noise_variance, Range::positive());
     visit("beta", self.beta, Range::at_least(0));
     visit("n_mc_samples", self.n_mc_samples, Range::at_least(1));
+    visit("objective", self.objective, Range::any());
   }
 };
 
@@ -115,6 +138,9 @@ struct VAEWorkspace {
   Vector<T> row_log_likelihood;   // log p(x|z) per latent row
   Vector<T> log_variance_gradient;  // (rows * n_mc_samples) x D, Scalar/Diagonal only
   Vector<T> scratch;                // D values for the likelihood's element-wise passes
+  RowMatrix<T> filled, observed;    // rows x D: X with NaN set to 0, and 1 where X is observed
+  std::vector<char> has_missing;    // per row of the slice
+  Vector<T> weights;                // (rows * n_mc_samples): IWAE's normalised weights
 };
 
 template <class T>
@@ -123,6 +149,7 @@ class VAE : public NeuralModel<T, VAE<T>> {
   using Scalar = T;
   using Config = VAEConfig;
   static constexpr const char* kKind = "VAE";  // the model files' "kind"
+  static constexpr bool kAllowsMissing = true;  // NaN in X is a missing value (see the top of this file)
 
   // A model with zero parameters: initialize(seed, X), or fit, next.
   explicit VAE(const VAEConfig& config);
@@ -141,7 +168,7 @@ class VAE : public NeuralModel<T, VAE<T>> {
   // g^2: one value (Fixed, Scalar), one per feature (Diagonal), none (Network, Bernoulli).
   Vector<T> noise_variance() const;
 
-  // The training objective -ELBO_beta, averaged over the rows of X, and its
+  // The training objective (-ELBO_beta or -IWAE_beta), averaged over the rows of X, and its
   // gradient with respect to `parameters`, for given standard normal draws
   // eps ((rows * n_mc_samples) x d; draw j of row i in row i * n_mc_samples + j).
   // For gradient checks and custom training loops.
@@ -149,10 +176,14 @@ class VAE : public NeuralModel<T, VAE<T>> {
                            Vector<T>& gradient) const;
 
   // Training (NeuralModel::fit, partial_fit): history().loss_curve is the mean
-  // -ELBO_beta per epoch, reconstruction_curve its mean -E_q[log p(x|z)] and
-  // kl_curve its mean KL(q || p(z)) (loss = reconstruction + beta * kl); with
-  // early stopping, validation_scores holds the mean ELBO_beta of the
-  // validation split.
+  // training objective per epoch, reconstruction_curve its mean
+  // -E_q[log p(x|z)] and kl_curve its mean KL(q || p(z)) (for the ELBO, loss =
+  // reconstruction + beta * kl; IWAE's loss is below that sum by its
+  // tightening); with early stopping, validation_scores holds the mean
+  // objective (ELBO_beta or IWAE_beta) of the validation split.
+  //
+  // Every method below takes rows with NaN (missing entries; see the top):
+  // the encoder sees them set to 0, the likelihoods count the observed entries.
 
   // Inference. Each row's result depends only on that row (and on the seed for
   // the stochastic ones), never on its position or on the other rows.
@@ -176,6 +207,19 @@ class VAE : public NeuralModel<T, VAE<T>> {
   // LogLikelihoodMethod), every constant included; same streams as score_samples.
   Vector<T> log_likelihood(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed,
                            LogLikelihoodMethod method = LogLikelihoodMethod::Importance, int n_threads = 0) const;
+  // X with every NaN filled and the observed entries copied bit for bit, from
+  // m = n_samples draws z_k ~ q(z|x) weighted by w_k = p(x_obs|z_k) p(z_k) /
+  // q(z_k|x) (MIWAE, section 4; same streams as score_samples):
+  //   sample = false  E[x_mis | x_obs] by self-normalised importance sampling,
+  //                   sum_k w_k E[x_mis|z_k] / sum_k w_k (decoder means;
+  //                   probabilities for Bernoulli);
+  //   sample = true   a draw from p(x_mis | x_obs) by sampling importance
+  //                   resampling: z_k picked with probability w_k / sum w,
+  //                   then x_mis ~ p(x_mis | z_k) (Gaussian noise, or 0/1).
+  // A row with nothing observed gets the same estimate under the prior (its
+  // likelihood is 1: w_k = p(z_k) / q(z_k|x)).
+  RowMatrix<T> impute(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, bool sample,
+                      int n_threads = 0) const;
 
  private:
   enum class Estimate { Elbo, Importance, Prior };
@@ -190,6 +234,10 @@ class VAE : public NeuralModel<T, VAE<T>> {
   void initialize_heads(double data_variance);
   Vector<T> evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate, double beta,
                      int n_threads) const;
+  // The draws behind evaluate and impute (vae.cpp).
+  template <class Accumulator>
+  void for_each_draw(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, bool from_prior, int n_threads,
+                     Accumulator& accumulator) const;
 
   using NeuralModel<T, VAE<T>>::encoder_;
   using NeuralModel<T, VAE<T>>::decoder_;
