@@ -299,6 +299,10 @@ void register_ppca_type(py::module_& m, const char* name, const char* csr_name) 
           },
           py::arg("X"), py::arg("n_threads") = 0, py::arg("allow_missing") = true,
           py::call_guard<py::gil_scoped_release>())
+      // Safe without the GIL: X is a view of a numpy buffer kept alive by the
+      // caller's argument, and the result is cast after the GIL is re-acquired.
+      .def("impute", &Model::impute, py::arg("X"), py::arg("sample") = false, py::arg("seed") = 0,
+           py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>())
       .def("inverse_transform", &Model::inverse_transform, py::arg("Z"), py::call_guard<py::gil_scoped_release>())
       .def("sample", &Model::sample, py::arg("n_samples"), py::arg("seed"), py::arg("n_threads") = 0,
            py::call_guard<py::gil_scoped_release>())

@@ -105,12 +105,12 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
     >>> ppca.transform(X).shape
     (100, 2)
 
-    Missing values: fit by EM, then impute with the posterior mean.
+    Missing values: fit by EM, then fill them with their conditional mean.
 
     >>> X_missing = X.copy()
     >>> X_missing[::4, 0] = np.nan
     >>> em = PPCA(n_components=2, method="em", random_state=0).fit(X_missing)
-    >>> X_imputed = em.inverse_transform(em.transform(X_missing))
+    >>> X_imputed = em.impute(X_missing)
     >>> bool(np.isnan(X_imputed).any())
     False
     """
@@ -410,7 +410,8 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         X : ndarray of shape (n_samples, n_features)
             The mean of ``p(x | z)`` for each row of Z. For posterior means of
             samples with missing entries, it holds the conditional means
-            ``E[x_missing | x_observed]`` (the imputation).
+            ``E[x_missing | x_observed]`` (what :meth:`impute` puts in the
+            missing entries).
 
         Raises
         ------
@@ -475,6 +476,82 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         True
         """
         return self._posterior("score_samples", X)
+
+    @rowwise(n_features_of, dense=True)
+    def impute(self, X, *, sample_posterior=False, random_state=None):
+        """Fill the missing entries (NaN) of each sample from the model.
+
+        The model is Gaussian, ``x ~ N(mu, W W^T + sigma^2 I)``, so the
+        missing entries ``x_m`` of a sample given its observed entries ``x_O``
+        follow a Gaussian ``p(x_m | x_O)``; each NaN gets its mean, or a draw
+        from it. Any fitted model imputes, whatever its ``method``: NaN is
+        what this method is for.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            NaN marks a missing entry (in a sparse matrix, a stored NaN;
+            implicit zeros are observed). A sparse matrix is made dense a
+            chunk of rows at a time; a dask array gives a lazy dask array
+            with X's row chunks.
+        sample_posterior : bool, default=False
+            False: the conditional mean ``E[x_m | x_O]``. True: an exact draw
+            from ``p(x_m | x_O)``.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws of ``sample_posterior=True`` (ignored otherwise).
+            An int gives the same imputation on every call; None a new one.
+            A sample's draw depends on its values and the seed only: two
+            equal rows get the same draw.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            X with each NaN filled, in the dtype of X (float32 stays float32);
+            the observed entries are X's, bit for bit. A sample with nothing
+            observed gets ``mu`` (or a draw from the model).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X has infinite values or a different number of features than
+            the training data.
+
+        See Also
+        --------
+        transform : The posterior mean of ``z`` given the observed entries.
+        sample : Draws of complete samples from the model.
+
+        Notes
+        -----
+        With ``M_n = W_O^T W_O + sigma^2 I`` from the observed coordinates,
+        ``z | x_O ~ N(z_n, sigma^2 M_n^-1)``, ``z_n = M_n^-1 W_O^T (x_O - mu_O)``;
+        the mean is ``mu_m + W_m z_n``, which equals
+        ``mu_m + C_mO C_OO^-1 (x_O - mu_O)``, and a draw is
+        ``mu_m + W_m z + sigma eps`` with ``z`` drawn from that posterior. Each
+        sample costs O(D d^2); the D x D covariance is never formed.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import PPCA
+        >>> X = np.random.default_rng(0).normal(size=(50, 4))
+        >>> ppca = PPCA(n_components=2).fit(X)
+        >>> X_missing = X[:3].copy()
+        >>> X_missing[0, 1] = np.nan
+        >>> X_imputed = ppca.impute(X_missing)
+        >>> bool(np.isnan(X_imputed).any()), bool(np.array_equal(X_imputed[1:], X[1:3]))
+        (False, True)
+        >>> draw = ppca.impute(X_missing, sample_posterior=True, random_state=0)
+        >>> bool(np.array_equal(draw, ppca.impute(X_missing, sample_posterior=True, random_state=0)))
+        True
+        """
+        X = self._validate_X(X)
+        seed = seed_from_random_state(random_state) if sample_posterior else 0
+        imputed = self._model(X.dtype).impute(X, sample=bool(sample_posterior), seed=seed)
+        check_finite_output(imputed, f"{type(self).__name__}.impute")
+        return imputed
 
     @finite_output
     def sample(self, n_samples=1, random_state=None):

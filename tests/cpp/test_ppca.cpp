@@ -1,10 +1,11 @@
 // PPCA against independent computations: Tipping & Bishop's closed form from
 // a full eigendecomposition of the sample covariance, the dense Gaussian
-// log-density, and EM's monotone log-likelihood.
+// log-density and conditional, and EM's monotone log-likelihood.
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -191,6 +192,121 @@ TEST(PPCAInference, EncodeRejectsWhatTransformRejects) {
   EXPECT_THROW(model.encode(X, mean, stddev, 0, /*allow_missing=*/false), InvalidArgument);
   X(2, 3) = std::numeric_limits<float>::infinity();
   EXPECT_THROW(model.encode(X, mean, stddev), InvalidArgument);
+}
+
+// The Gaussian conditional p(x_m | x_O) of x ~ N(mu, C), from the D x D
+// covariance C = W W^T + s2 I factorised directly (not through M_n):
+// mean mu_m + C_mO C_OO^-1 (x_O - mu_O), covariance C_mm - C_mO C_OO^-1 C_Om.
+struct GaussianConditional {
+  std::vector<Index> missing;
+  Eigen::VectorXd mean;
+  Eigen::MatrixXd covariance;
+};
+
+GaussianConditional conditional_of(const PPCA<double>& model, const Eigen::RowVectorXd& x) {
+  std::vector<Index> observed, missing;
+  for (Index j = 0; j < x.size(); ++j) (std::isnan(x(j)) ? missing : observed).push_back(j);
+  const Eigen::MatrixXd C = model.covariance();
+  const Index n_obs = static_cast<Index>(observed.size()), n_mis = static_cast<Index>(missing.size());
+  Eigen::MatrixXd C_oo(n_obs, n_obs), C_mo(n_mis, n_obs), C_mm(n_mis, n_mis);
+  Eigen::VectorXd centred(n_obs), mu_m(n_mis);
+  for (Index a = 0; a < n_obs; ++a) {
+    centred(a) = x(observed[a]) - model.mean()(observed[a]);
+    for (Index b = 0; b < n_obs; ++b) C_oo(a, b) = C(observed[a], observed[b]);
+  }
+  for (Index a = 0; a < n_mis; ++a) {
+    mu_m(a) = model.mean()(missing[a]);
+    for (Index b = 0; b < n_obs; ++b) C_mo(a, b) = C(missing[a], observed[b]);
+    for (Index b = 0; b < n_mis; ++b) C_mm(a, b) = C(missing[a], missing[b]);
+  }
+  const Eigen::LDLT<Eigen::MatrixXd> ldlt(C_oo);
+  GaussianConditional result{missing, mu_m, C_mm};
+  if (n_obs > 0) {
+    result.mean += C_mo * ldlt.solve(centred);
+    result.covariance -= C_mo * ldlt.solve(C_mo.transpose());
+  }
+  return result;
+}
+
+// impute(sample = false): each NaN becomes E[x_m | x_O], observed entries
+// stay bit for bit, a row with nothing observed becomes mu, a complete row
+// is copied.
+TEST(PPCAImpute, MeanIsTheGaussianConditionalMean) {
+  const Index D = 7;
+  const PPCA<double> model = PPCA<double>::fit(structured_data(300, D, 51), closed_form(3));
+  RowMatrix<double> X = structured_data(30, D, 52);
+  const RowMatrix<double> mask = random_uniform<double>(30, D, 53);
+  for (Index i = 0; i < X.rows(); ++i)
+    for (Index j = 0; j < D; ++j)
+      if (mask(i, j) < 0.3 && i != 0) X(i, j) = std::nan("");  // row 0 stays complete
+  for (Index j = 0; j < D; ++j) X(4, j) = std::nan("");          // nothing observed
+  X(6, 2) = -0.0;                                                // copied with its sign
+
+  const RowMatrix<double> imputed = model.impute(X, /*sample=*/false, /*seed=*/0);
+  ASSERT_EQ(imputed.rows(), X.rows());
+  ASSERT_EQ(imputed.cols(), D);
+  for (Index i = 0; i < X.rows(); ++i) {
+    const GaussianConditional expected = conditional_of(model, X.row(i));
+    for (Index j = 0; j < D; ++j) {
+      if (!std::isnan(X(i, j))) {
+        EXPECT_EQ(std::memcmp(&imputed(i, j), &X(i, j), sizeof(double)), 0) << i << ", " << j;
+      }
+    }
+    for (std::size_t k = 0; k < expected.missing.size(); ++k) {
+      const double value = imputed(i, expected.missing[k]);
+      EXPECT_NEAR(value, expected.mean(k), 1e-10 * (1 + std::abs(expected.mean(k)))) << "row " << i;
+    }
+  }
+  EXPECT_EQ(RowMatrix<double>(imputed.row(4)), RowMatrix<double>(model.mean().transpose()));
+}
+
+// impute(sample = true): the draws of one row (one per seed) have the
+// conditional mean and covariance of p(x_m | x_O); a row's draws depend on
+// its values and the seed, not on its position or the thread count.
+TEST(PPCAImpute, DrawsFollowTheGaussianConditional) {
+  const Index D = 6;
+  const PPCA<double> model = PPCA<double>::fit(structured_data(300, D, 61), closed_form(2));
+  RowMatrix<double> x = structured_data(1, D, 62);
+  x(0, 1) = x(0, 3) = x(0, 4) = std::nan("");
+  const GaussianConditional expected = conditional_of(model, x.row(0));
+  const Index n_mis = static_cast<Index>(expected.missing.size());
+  const int draws = 20000;
+  Eigen::MatrixXd values(draws, n_mis);
+  for (int s = 0; s < draws; ++s) {
+    const RowMatrix<double> imputed = model.impute(x, true, static_cast<std::uint64_t>(s));
+    for (Index k = 0; k < n_mis; ++k) values(s, k) = imputed(0, expected.missing[k]);
+  }
+  const Eigen::VectorXd mean = values.colwise().mean();
+  const Eigen::MatrixXd centred = values.rowwise() - mean.transpose();
+  const Eigen::MatrixXd covariance = centred.transpose() * centred / (draws - 1);
+  // Five standard errors of the sample mean and covariance.
+  for (Index a = 0; a < n_mis; ++a) {
+    EXPECT_NEAR(mean(a), expected.mean(a), 5 * std::sqrt(expected.covariance(a, a) / draws));
+    for (Index b = 0; b < n_mis; ++b) {
+      const double variance_of_estimate = (expected.covariance(a, a) * expected.covariance(b, b) +
+                                           expected.covariance(a, b) * expected.covariance(a, b)) / draws;
+      EXPECT_NEAR(covariance(a, b), expected.covariance(a, b), 5 * std::sqrt(variance_of_estimate)) << a << ", " << b;
+    }
+  }
+  RowMatrix<double> twice(3, D);
+  twice << x, structured_data(1, D, 63), x;
+  const RowMatrix<double> imputed = model.impute(twice, true, 11);
+  EXPECT_EQ(RowMatrix<double>(imputed.row(0)), RowMatrix<double>(imputed.row(2)));
+  EXPECT_EQ(RowMatrix<double>(imputed.row(0)), model.impute(x, true, 11));
+  EXPECT_NE(model.impute(x, true, 11), model.impute(x, true, 12));
+  RowMatrix<double> many = structured_data(4000, D, 64);  // enough work for a thread team
+  for (Index i = 0; i < many.rows(); ++i) many(i, i % D) = std::nan("");
+  EXPECT_EQ(model.impute(many, true, 5, 1), model.impute(many, true, 5, 2));
+}
+
+TEST(PPCAImpute, RejectsInfinityAndTheWrongWidth) {
+  const PPCA<float> model = PPCA<float>::fit(structured_data(200, 6, 3).cast<float>(), closed_form(2));
+  EXPECT_THROW(model.impute(RowMatrix<float>::Zero(4, 5), false, 0), InvalidArgument);
+  RowMatrix<float> X = structured_data(10, 6, 4).cast<float>();
+  X(2, 3) = std::nanf("");
+  EXPECT_TRUE(model.impute(X, true, 0).allFinite());
+  X(5, 1) = -std::numeric_limits<float>::infinity();
+  EXPECT_THROW(model.impute(X, false, 0), InvalidArgument);
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 solution and scores samples with the Gaussian density of its covariance;
 transform is the posterior mean and sample follows the model; EM climbs
 monotonically to the closed form's likelihood and, with missing values, scores
-the observed marginal and recovers a planted subspace; bad input and API
+the observed marginal and recovers a planted subspace; impute is the Gaussian
+conditional of the missing entries given the observed ones; bad input and API
 behaviour (pickle, pipelines, memory layout). The references are scipy's
 Gaussian density, a numpy eigendecomposition of the sample covariance, and
 planted low-rank data."""
@@ -11,6 +12,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from _data import low_rank_data
 from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal
@@ -420,3 +422,62 @@ def test_a_row_with_nothing_observed_has_log_likelihood_exactly_zero():
     for seed in range(4):
         ppca = PPCA(2, method="em", random_state=0).fit(low_rank_data(200, 6, seed=seed))
         assert ppca.score_samples(np.full((1, 6), np.nan))[0] == 0.0
+
+
+# ------------------------------------------------------------ impute: p(x_missing | x_observed)
+def conditional_gaussian(model, row):
+    """Mean and covariance of x_m | x_O for x ~ N(mu, C), from numpy's solve with C_OO."""
+    C, mu = model.get_covariance(), model.mean_
+    m, o = np.isnan(row), ~np.isnan(row)
+    gain = np.linalg.solve(C[np.ix_(o, o)], C[np.ix_(o, m)]).T  # C_mO C_OO^-1
+    return mu[m] + gain @ (row[o] - mu[o]), C[np.ix_(m, m)] - gain @ C[np.ix_(o, m)]
+
+
+@pytest.mark.parametrize("method", ["closed_form", "em"])
+def test_impute_is_the_gaussian_conditional_mean(method):
+    X, _ = planted_data(n=300, D=8)
+    model = PPCA(3, method=method, random_state=0).fit(X)
+    X_missing, _ = remove_entries(X[:40], 0.3, seed=4)
+    X_missing[7] = np.nan  # nothing observed: mu
+    imputed = model.impute(X_missing)
+    for row, filled in zip(X_missing, imputed):
+        if np.isnan(row).any():
+            assert_allclose(filled[np.isnan(row)], conditional_gaussian(model, row)[0], rtol=1e-9)
+    assert_allclose(imputed[7], model.mean_, rtol=1e-15)
+    assert_allclose(model.impute(sp.csr_matrix(X_missing)), imputed, rtol=1e-12)  # stored NaN are missing
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_impute_keeps_observed_entries_bit_for_bit(dtype):
+    X, _ = planted_data(n=200, D=6)
+    X = X.astype(dtype)
+    model = PPCA(2).fit(X)
+    X_missing, mask = remove_entries(X[:50], 0.3, seed=5)
+    X_missing[3, 0], mask[3, 0] = -0.0, False  # copied with its sign
+    imputed = model.impute(X_missing, sample_posterior=True, random_state=0)
+    assert imputed.dtype == dtype
+    observed_bits = X_missing.view(f"u{X.itemsize}")[~mask]
+    assert np.array_equal(imputed.view(f"u{X.itemsize}")[~mask], observed_bits)
+    assert np.isfinite(imputed).all()
+    with pytest.raises(ValueError, match="infinity"):
+        model.impute(np.where(np.isnan(X_missing), np.inf, X_missing))
+
+
+def test_impute_draws_are_seeded_and_average_to_the_conditional_mean():
+    X, _ = planted_data(n=300, D=6, d=2)
+    model = PPCA(2).fit(X)
+    X_missing = X[:2].copy()
+    X_missing[0, [1, 4]] = np.nan
+    X_missing[1, :5] = np.nan
+    draw = model.impute(X_missing, sample_posterior=True, random_state=3)
+    assert np.array_equal(draw, model.impute(X_missing, sample_posterior=True, random_state=3))
+    assert not np.array_equal(model.impute(X_missing, sample_posterior=True),
+                              model.impute(X_missing, sample_posterior=True))
+    rng = np.random.RandomState(0)
+    draws = np.stack([model.impute(X_missing, sample_posterior=True, random_state=rng) for _ in range(2000)])
+    mean_imputation = model.impute(X_missing)
+    for i, row in enumerate(X_missing):
+        missing = np.isnan(row)
+        _, covariance = conditional_gaussian(model, row)
+        standard_error = np.sqrt(np.diag(covariance) / len(draws))
+        assert np.all(np.abs(draws[:, i, missing].mean(axis=0) - mean_imputation[i, missing]) < 5 * standard_error)

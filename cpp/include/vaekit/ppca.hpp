@@ -188,6 +188,18 @@ class PPCA {
               bool allow_missing = true) const;
   void encode(const CsrMatrixView<T>& X, RowMatrix<T>& mean, RowMatrix<T>& stddev, int n_threads = 0,
               bool allow_missing = true) const;
+  // X with each NaN entry filled from p(x_m | x_O), the Gaussian of the
+  // missing entries m of a row given its observed entries O (any fitted
+  // model: x ~ N(mu, C) is complete whatever the fit saw). Through the
+  // posterior z | x_O ~ N(z_n, s2 M_n^-1), M_n = W_O^T W_O + s2 I (eq. 25 on
+  // O): sample = false gives the conditional mean E[x_m | x_O] = mu_m + W_m z_n;
+  // sample = true an exact draw mu_m + W_m z + sigma eps', z from the
+  // posterior. A row with nothing observed gets mu (mean) or a draw of x.
+  // Observed entries are copied bit for bit; an infinity is an error. Row i's
+  // draws come from the Philox stream keyed by (seed, hash of row i's bytes):
+  // they depend neither on the row's position nor on the thread count (two
+  // identical rows get the same draw).
+  RowMatrix<T> impute(ConstRowMatrixRef<T> X, bool sample, std::uint64_t seed, int n_threads = 0) const;
   // Z W^T + mu, n x D.
   RowMatrix<T> inverse_transform(ConstRowMatrixRef<T> Z) const;
   // Exact log p(x) per sample; NaN entries are marginalised out (or an
