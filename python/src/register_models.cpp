@@ -23,12 +23,20 @@ template <class Model>
 struct is_trained_with_options<Model, std::void_t<decltype(std::declval<const Model&>().optimizer_state())>>
     : std::true_type {};
 
+// Models that take NaN as a missing value in training and inference say so (kAllowsMissing).
+template <class Model, class = void>
+struct allows_missing : std::false_type {};
+template <class Model>
+struct allows_missing<Model, std::void_t<decltype(Model::kAllowsMissing)>>
+    : std::bool_constant<Model::kAllowsMissing> {};
+
 template <class Model>
 py::dict describe_model() {
   py::dict description;
   description["kind"] = Model::kKind;
   description["hyper_parameters"] = describe_fields<typename Model::Config>();
   description["training"] = is_trained_with_options<Model>::value ? describe_fields<TrainingOptions>() : py::list();
+  description["allows_missing"] = allows_missing<Model>::value;
   return description;
 }
 
@@ -49,7 +57,7 @@ void register_models(py::module_& m) {
   m.def("model_kinds", &model_kinds, "The kinds of model the model files hold, as their \"kind\" entry spells them.");
   m.def(
       "model_descriptions", [] { return describe_models(std::make_index_sequence<std::variant_size_v<AnyModel>>()); },
-      "{kind: {\"kind\", \"hyper_parameters\", \"training\"}}: each hyper-parameter's name, type (bool, int, float, "
+      "{kind: {\"kind\", \"hyper_parameters\", \"training\", \"allows_missing\"}}: each hyper-parameter's name, type (bool, int, float, "
       "str, int_list), default, choices (str) and range (min, max, min_inclusive, max_inclusive).");
 }
 

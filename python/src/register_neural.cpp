@@ -395,6 +395,8 @@ void register_vae_type(py::module_& m, const char* name) {
             return py::make_tuple(mean, stddev);
           },
           py::arg("X"), py::arg("n_threads") = 0)
+      .def("impute", &Model::impute, py::arg("X"), py::arg("n_samples"), py::arg("seed"), py::arg("sample"),
+           py::arg("n_threads") = 0, py::call_guard<py::gil_scoped_release>())
       .def("kl_per_dimension", &Model::kl_per_dimension, py::arg("X"), py::arg("n_threads") = 0,
            py::call_guard<py::gil_scoped_release>())
       .def("latent_activity", &Model::latent_activity, py::arg("X"), py::arg("n_threads") = 0,

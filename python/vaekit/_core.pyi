@@ -86,6 +86,9 @@ class _PPCA(Generic[_F]):
     def inverse_transform(self, Z: NDArray[_F]) -> NDArray[_F]: ...
     def score_samples(self, X: NDArray[_F] | _Csr[_F], n_threads: int = 0,
                       allow_missing: bool = True) -> NDArray[_F]: ...
+    def impute(self, X: NDArray[_F], sample: bool = False, seed: int = 0, n_threads: int = 0) -> NDArray[_F]:
+        """X with each NaN filled from p(x_missing | x_observed): its mean, or a draw (sample) from the
+        Philox stream of (seed, hash of the row's bytes); infinity raises ValueError."""
     def sample(self, n_samples: int, seed: int, n_threads: int = 0) -> NDArray[_F]: ...
     @staticmethod
     def fit_moments(moments: Moments, n_components: int, n_threads: int = 0) -> _PPCA[_F]:
@@ -217,7 +220,11 @@ class _VAE(_NeuralModel[_F]):
     @property
     def noise_variance(self) -> NDArray[_F]: ...
     def loss_and_gradient(self, parameters: ArrayLike, X: NDArray[_F], eps: NDArray[_F]) -> tuple[float, NDArray[_F]]:
-        """-ELBO_beta averaged over the rows of X and its gradient, for given draws eps."""
+        """The training objective (-ELBO_beta or -IWAE_beta; NaN in X: missing) averaged over the rows
+        of X and its gradient, for given draws eps."""
+    def impute(self, X: NDArray[_F], n_samples: int, seed: int, sample: bool, n_threads: int = 0) -> NDArray[_F]:
+        """X with its NaN filled: E[x_mis | x_obs] by self-normalised importance sampling, or with
+        sample=True a draw from p(x_mis | x_obs) by sampling importance resampling."""
     def encode(self, X: NDArray[_F], n_threads: int = 0) -> tuple[NDArray[_F], NDArray[_F]]:
         """(posterior mean h(x), posterior std k(x))."""
     def kl_per_dimension(self, X: NDArray[_F], n_threads: int = 0) -> NDArray[_F]:
@@ -263,8 +270,9 @@ def model_kinds() -> list[str]:
     """The kinds of model the model files hold, as their "kind" entry spells them."""
 
 def model_descriptions() -> dict[str, dict[str, object]]:
-    """{kind: {"kind", "hyper_parameters", "training"}}: each hyper-parameter's name, type (bool, int,
-    float, str, int_list), default, choices (str) and range (min, max, min_inclusive, max_inclusive)."""
+    """{kind: {"kind", "hyper_parameters", "training", "allows_missing"}}: each hyper-parameter's name,
+    type (bool, int, float, str, int_list), default, choices (str) and range (min, max, min_inclusive,
+    max_inclusive); whether the neural model takes NaN as a missing value."""
 
 def read_model_info(path: str | os.PathLike[str]) -> dict[str, object]:
     """The header information of a model file (kind, dtype, versions, metadata) without its tensors."""

@@ -18,7 +18,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._native import core
 
-# {kind: {"kind", "hyper_parameters": [field, ...], "training": [field, ...]}}
+# {kind: {"kind", "hyper_parameters": [field, ...], "training": [field, ...],
+#         "allows_missing": whether NaN is a missing value for the neural model}}
 DESCRIPTIONS = core.model_descriptions()
 
 # The groups of fields: the model's configuration, then training (neural models).

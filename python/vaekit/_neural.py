@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import MeanScoreMixin
-from ._description import native_class, native_values, parameter_constraints
+from ._description import DESCRIPTIONS, native_class, native_values, parameter_constraints
 from ._inputs import is_dask_array, to_native
 from ._io import ModelFileMixin
 from ._native import core
@@ -163,6 +163,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = self._allows_missing()
         try:
             tags.transformer_tags.preserves_dtype = [self._fit_dtype().name]
         except ValueError:
@@ -309,13 +310,31 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
     # Whether verbose output shows the reconstruction and KL terms of the loss.
     _loss_terms = False
 
+    def _allows_missing(self):
+        """Whether the C++ model takes NaN as a missing value (its kAllowsMissing)."""
+        return DESCRIPTIONS[self._kind]["allows_missing"]
+
+    def _check_finite(self, X, **kwargs):
+        """validate_data with NaN accepted when the model takes missing values;
+        otherwise a NaN raises a ValueError that says which estimators do."""
+        if self._allows_missing():
+            return validate_data(self, X, ensure_all_finite="allow-nan", **kwargs)
+        try:
+            return validate_data(self, X, **kwargs)
+        except ValueError as error:
+            if "NaN" not in str(error):
+                raise
+            raise ValueError(f"{type(self).__name__}: X contains NaN. It needs complete data: vaekit.VAE trains on "
+                             "incomplete data (NaN is a missing value), and vaekit.Imputer fills in missing "
+                             "values.") from error
+
     def _training_input(self, X, reset):
         """Training data checked: a numpy array or a scipy.sparse matrix
         (CSR) of the training dtype, or a dask array whose blocks are checked
         as they are streamed (_training_block)."""
         dtype = self._fit_dtype() if reset else self._model_dtype()
         if not is_dask_array(X):
-            X = validate_data(self, X, accept_sparse="csr", dtype=dtype, order="C", reset=reset)
+            X = self._check_finite(X, accept_sparse="csr", dtype=dtype, order="C", reset=reset)
             self._check_training_data(X)
             return X
         from . import _dask
@@ -481,7 +500,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
                 and X.dtype == self.encoder_coefs_[0].dtype and X.shape[1] == self.n_features_in_):
             return X
         check_is_fitted(self)
-        return validate_data(self, X, dtype=self._model_dtype(), order="C", reset=False)
+        return self._check_finite(X, dtype=self._model_dtype(), order="C", reset=False)
 
     def _validate_Z(self, Z):
         check_is_fitted(self)
@@ -536,7 +555,16 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
 
 
 def check_unit_interval(X, what):
-    """Raises ValueError unless every entry of X is in [0, 1]."""
-    if X.size and (X.min() < 0 or X.max() > 1):
+    """Raises ValueError unless every entry of X is in [0, 1] (NaN, a missing
+    value, aside)."""
+    if not X.size:
+        return
+    values = X.data if sp.issparse(X) else X
+    if not values.size or np.isnan(values).all():
+        return
+    low, high = np.nanmin(values), np.nanmax(values)
+    if sp.issparse(X) and X.nnz < X.shape[0] * X.shape[1]:
+        low, high = min(low, 0), max(high, 0)
+    if low < 0 or high > 1:
         raise ValueError(f"{what} needs X with values in [0, 1] (soft targets are allowed); got values in "
-                         f"[{X.min():g}, {X.max():g}]")
+                         f"[{low:g}, {high:g}]")

@@ -73,7 +73,14 @@ class VAE(_NeuralEstimator):
     beta : float, default=1.0
         Weight of the KL term in the training objective (beta-VAE).
     n_mc_samples : int, default=1
-        Draws of ``z`` per sample in the training objective and in ``score_samples``.
+        Draws of ``z`` per sample in the training objective (IWAE's ``K``)
+        and in ``score_samples``.
+    objective : {"elbo", "iwae"}, default="elbo"
+        Training objective: the ELBO, or the importance-weighted bound
+        ``log (1/K) sum_k p(x|z_k) p(z_k)^beta / q(z_k|x)^beta`` over
+        ``K = n_mc_samples`` draws ``z_k ~ q(z|x)`` (Burda et al., 2016),
+        which is tighter than the ELBO for ``K > 1``. On data with missing
+        values it is the MIWAE bound on ``log p(x_obs)`` (Mattei & Frellsen, 2019).
 {training}
 
     Attributes
@@ -126,6 +133,17 @@ class VAE(_NeuralEstimator):
 
     Notes
     -----
+    Missing values: NaN in X is a missing entry (missing completely at
+    random, or at random). The likelihood of a sample counts its observed
+    entries only, and the encoder sees the sample with its missing entries
+    set to 0, so standardise the features first (0 is then each feature's
+    mean). ``fit``, ``score_samples``, ``log_likelihood``, ``transform`` and
+    ``encode`` take such samples: their scores bound ``log p(x_obs)``, and
+    their codes are the posterior given the observed entries. A sample with
+    nothing observed contributes nothing to training and scores 0; a feature
+    observed in no sample is an error. :meth:`impute` fills the missing
+    entries; :class:`Imputer` is the scikit-learn imputer built on it.
+
     Log-variances (``log k^2`` and ``log g^2``) are clamped to [-20, 20].
     ``score_samples`` draws the noise of each row from a stream keyed by the
     fitted model's seed and a hash of the row's values, so a row's score does
@@ -149,6 +167,9 @@ class VAE(_NeuralEstimator):
 
     O. Rybkin, K. Daniilidis and S. Levine, "Simple and effective VAE
     training with calibrated decoders", ICML 2021.
+
+    P.-A. Mattei and J. Frellsen, "MIWAE: Deep generative modelling and
+    imputation of incomplete data sets", ICML 2019.
 
     Examples
     --------
@@ -178,7 +199,8 @@ class VAE(_NeuralEstimator):
                  hidden_layer_sizes=_DEFAULTS["hidden_layer_sizes"], activation=_DEFAULTS["activation"],
                  likelihood=_DEFAULTS["likelihood"], decoder_variance=_DEFAULTS["decoder_variance"],
                  noise_variance=_DEFAULTS["noise_variance"], beta=_DEFAULTS["beta"],
-                 n_mc_samples=_DEFAULTS["n_mc_samples"], batch_size=_DEFAULTS["batch_size"],
+                 n_mc_samples=_DEFAULTS["n_mc_samples"], objective=_DEFAULTS["objective"],
+                 batch_size=_DEFAULTS["batch_size"],
                  max_iter=_DEFAULTS["max_iter"], learning_rate=_DEFAULTS["learning_rate"],
                  weight_decay=_DEFAULTS["weight_decay"], early_stopping=_DEFAULTS["early_stopping"],
                  validation_fraction=_DEFAULTS["validation_fraction"], n_iter_no_change=_DEFAULTS["n_iter_no_change"],
@@ -191,6 +213,7 @@ class VAE(_NeuralEstimator):
         self.noise_variance = noise_variance
         self.beta = beta
         self.n_mc_samples = n_mc_samples
+        self.objective = objective
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -484,6 +507,67 @@ class VAE(_NeuralEstimator):
         n_samples = check_n_samples(n_samples, self.n_features_in_, self._model_dtype())
         seed = seed_from_random_state(random_state)
         return self._native_model().sample(n_samples, seed, bool(noise), self._n_threads())
+
+    @rowwise(n_features_of)
+    def impute(self, X, *, n_samples=1000, sample_posterior=False, random_state=None):
+        """Fill in the missing values (NaN) of X.
+
+        Draws ``z_k ~ q(z|x)`` (``k = 1..n_samples``) and weighs them by
+        ``w_k = p(x_obs|z_k) p(z_k) / q(z_k|x)`` (Mattei & Frellsen, 2019,
+        section 4). With ``sample_posterior=False`` a missing entry becomes
+        its conditional mean ``E[x_mis|x_obs]``, estimated by self-normalised
+        importance sampling: ``sum_k w_k E[x_mis|z_k] / sum_k w_k``. With
+        ``sample_posterior=True`` it becomes a draw from ``p(x_mis|x_obs)``
+        (sampling importance resampling: ``z_k`` picked with probability
+        ``w_k / sum w``, then ``x_mis ~ p(x_mis|z_k)``), for multiple
+        imputation. Observed entries are returned bit for bit.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Data with NaN for the missing values.
+        n_samples : int, default=1000
+            Draws ``z_k`` per row of X.
+        sample_posterior : bool, default=False
+            Return a draw from ``p(x_mis|x_obs)`` instead of its mean.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws (per row, keyed also by the row's values); None
+            gives new draws at each call.
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            X with every NaN filled, in the estimator's ``dtype``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X has a different number of features than the training data
+            or infinite values, or if ``n_samples`` is not a positive int.
+
+        See Also
+        --------
+        Imputer : A scikit-learn imputer on this method.
+        PPCA.impute : The same for the linear-Gaussian model, in closed form.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import VAE
+        >>> rng = np.random.default_rng(0)
+        >>> X = (rng.normal(size=(300, 2)) @ rng.normal(size=(2, 6))).astype(np.float32)  # the VAE's dtype
+        >>> X[rng.uniform(size=X.shape) < 0.2] = np.nan
+        >>> vae = VAE(hidden_layer_sizes=(16,), max_iter=20, random_state=0).fit(X)
+        >>> X_imputed = vae.impute(X, n_samples=100, random_state=0)
+        >>> bool(np.isnan(X_imputed).any()), bool(np.array_equal(X_imputed[~np.isnan(X)], X[~np.isnan(X)]))
+        (False, True)
+        """
+        X = self._validate_X(X)
+        n_samples = check_count(n_samples, "n_samples")
+        seed = seed_from_random_state(random_state)
+        return self._native_model().impute(X, n_samples, seed, bool(sample_posterior), self._n_threads())
 
     @finite_output
     @rowwise(None)
