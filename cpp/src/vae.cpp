@@ -20,6 +20,7 @@ using detail::kLog2Pi;
 // IWAE's m) draws are decoded in chunks of this many rows, so thousands of
 // samples need no more memory than a few hundred.
 constexpr Index kLatentRowsPerPass = 256;
+constexpr const char* kNeedsSamples = "the number of samples per row must be at least 1";
 
 template <class T>
 inline T clamp_log_variance(T v) {
@@ -547,7 +548,7 @@ template <class Accumulator>
 void VAE<T>::for_each_draw(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, bool from_prior, int n_threads,
                            Accumulator& accumulator) const {
   detail::check_input<T>(X, n_features(), "X", "n_features", /*allow_missing=*/true);
-  require(n_samples >= 1, "the number of samples per row must be at least 1");
+  require(n_samples >= 1, kNeedsSamples);
   const Index n = X.rows(), D = n_features(), d = n_components(), width = decoder_.n_outputs();
   const Index S = n_samples;
   const Index chunk = std::min<Index>(S, kLatentRowsPerPass);
@@ -739,6 +740,7 @@ RowMatrix<T> VAE<T>::impute(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t
     }
   };
   detail::check_input<T>(X, D, "X", "n_features", /*allow_missing=*/true);
+  require(n_samples >= 1, kNeedsSamples);
   // Only the rows with a NaN need draws.
   std::vector<Index> incomplete;
   for (Index i = 0; i < X.rows(); ++i)

@@ -249,3 +249,14 @@ def test_imputer_passes_check_estimator(estimator):
 
 def test_imputer_is_exported():
     assert vaekit.Imputer is Imputer and "Imputer" in vaekit.__all__
+
+
+def test_model_files_keep_the_objective(tmp_path, incomplete_fit):
+    X, X_missing, _ = incomplete_fit
+    vae = VAE(n_components=2, hidden_layer_sizes=(8,), objective="iwae", n_mc_samples=3, max_iter=2,
+              random_state=0).fit(X_missing)
+    vae.save(tmp_path / "vae.safetensors")
+    loaded = vaekit.load(tmp_path / "vae.safetensors")
+    assert (loaded.objective, loaded.n_mc_samples) == ("iwae", 3)
+    np.testing.assert_array_equal(loaded.impute(X_missing[:5], n_samples=10, random_state=0),
+                                  vae.impute(X_missing[:5], n_samples=10, random_state=0))

@@ -84,8 +84,9 @@ def input_width(method):
 
 
 def nan_is_missing(name, method):
-    """NaN marks a missing value only for PPCA's EM, in fit and in the per-sample methods."""
-    return name == "PPCA-em" and method in ("fit", "transform", "score", "score_samples")
+    """NaN marks a missing value for PPCA's EM, in fit and in the per-sample methods, and for the
+    VAE (MIWAE) in every method that takes X."""
+    return (name == "PPCA-em" and method in ("fit", "transform", "score", "score_samples")) or (name == "VAE" and method != "inverse_transform")
 
 
 # ----------------------------------------------------------------- bad input
@@ -379,13 +380,14 @@ def test_cpp_training_options_and_inputs_are_validated():
             fit(X, **{**good, **change})
     with pytest.raises(ValueError, match="features"):
         fit(X[:, :4], **good)
-    X_nan = X.copy()
-    X_nan[0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        fit(X_nan, **good)
+    X_inf = X.copy()
+    X_inf[0, 0] = np.inf  # NaN is a missing value for the VAE; infinity is an error
+    with pytest.raises(ValueError, match="infinity"):
+        fit(X_inf, **good)
     fit(X, **good)
     for method, arguments, match in [
-        ("transform", (X[:, :4],), "columns"), ("transform", (X_nan,), "NaN"),
+        ("transform", (X[:, :4],), "columns"), ("transform", (X_inf,), "infinity"),
+        ("impute", (X_inf, 10, 0, False), "infinity"), ("impute", (X, 0, 0, False), "samples"),
         ("inverse_transform", (np.ones((3, 3)),), "columns"), ("sample", (-1, 0, False), "n_samples"),
         ("score_samples", (X, 0, 0), "samples"), ("log_likelihood", (X[:, :3], 10, 0), "columns"),
         ("transform", (X, 5000), "n_threads"),

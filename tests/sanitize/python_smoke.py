@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import vaekit
-from vaekit import PPCA, VAE, Autoencoder
+from vaekit import PPCA, VAE, Autoencoder, Imputer
 
 N_FEATURES = 8
 DTYPES = (np.float32, np.float64)
@@ -148,6 +148,30 @@ def vae(directory):
     assert model.n_iter_ >= 1
 
 
+def missing_values(directory):
+    """MIWAE: VAEs trained and evaluated on incomplete data, imputation, the Imputer."""
+    rng = np.random.default_rng(3)
+    for dtype in DTYPES:
+        for variant in (dict(), dict(objective="iwae", n_mc_samples=3, decoder_variance="diagonal"),
+                        dict(likelihood="bernoulli", objective="iwae", n_mc_samples=2)):
+            X = (unit_interval_data() if variant.get("likelihood") else data()).astype(dtype)
+            X[rng.random(X.shape) < 0.3] = np.nan
+            X[5] = np.nan  # nothing observed
+            model = VAE(n_components=2, dtype=dtype, **NEURAL, **variant).fit(X)
+            check_array(model.transform(X), (len(X), 2), dtype)
+            assert np.isfinite(model.score_samples(X)).all() and model.score_samples(X[5:6])[0] == 0
+            assert np.isfinite(model.log_likelihood(X[:20], n_samples=8, random_state=0)).all()
+            for sample in (False, True):
+                check_array(model.impute(X, n_samples=20, sample_posterior=sample, random_state=0), X.shape, dtype)
+            check_round_trip(model, X, directory)
+    X = data()
+    X[rng.random(X.shape) < 0.3] = np.nan
+    ppca = PPCA(n_components=2, method="em").fit(X)
+    check_array(ppca.impute(X), X.shape, np.float64)
+    check_array(ppca.impute(X, sample_posterior=True, random_state=0), X.shape, np.float64)
+    check_array(Imputer(VAE(n_components=2, **NEURAL), n_samples=10).fit_transform(X), X.shape, np.float64)
+
+
 def autoencoder(directory):
     for dtype in DTYPES:
         for loss, X in (("mse", data()), ("bce", unit_interval_data())):
@@ -244,7 +268,7 @@ def concurrent_transform(directory):
             np.testing.assert_array_equal(result, model.score_samples(chunks[i % len(chunks)]))
 
 
-CHECKS = [ppca_closed_form, ppca_em_missing_values, vae, autoencoder, truncated_and_corrupted_files,
+CHECKS = [ppca_closed_form, ppca_em_missing_values, vae, missing_values, autoencoder, truncated_and_corrupted_files,
           bad_inputs, concurrent_transform]
 
 
