@@ -136,7 +136,7 @@ class Imputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "impute"]), None],
-        "missing_values": [Real, None],
+        "missing_values": [Real],
         "sample_posterior": ["boolean"],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -157,8 +157,7 @@ class Imputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _missing_as_nan(self, X, reset):
         """X validated (float, a copy) with its missing values as NaN."""
-        nan_placeholder = self.missing_values is None or (isinstance(self.missing_values, Real)
-                                                          and np.isnan(self.missing_values))
+        nan_placeholder = np.isnan(self.missing_values)
         X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan" if nan_placeholder else True,
                           copy=True, reset=reset)
         if not nan_placeholder:

@@ -221,7 +221,7 @@ GaussianConditional conditional_of(const PPCA<double>& model, const Eigen::RowVe
   }
   const Eigen::LDLT<Eigen::MatrixXd> ldlt(C_oo);
   GaussianConditional result{missing, mu_m, C_mm};
-  if (n_obs > 0) {
+  if (n_obs > 0 && n_mis > 0) {  // (Eigen's solve with no right-hand side binds a null reference)
     result.mean += C_mo * ldlt.solve(centred);
     result.covariance -= C_mo * ldlt.solve(C_mo.transpose());
   }

@@ -21,6 +21,7 @@ EXAMPLES = {
     "digits_latent_space": ["digits_latent_space.png"],
     "digits_reconstructions_and_samples": ["digits_reconstructions.png", "digits_samples.png"],
     "missing_values": ["missing_values_error.png", "missing_values_images.png"],
+    "imputation": ["imputation.png"],
     "linear_vae_equals_ppca": ["linear_vae_equals_ppca.png"],
     "log_likelihood_estimators": ["log_likelihood_estimators.png"],
     "pipeline": ["pipeline.png"],
