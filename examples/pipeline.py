@@ -16,7 +16,6 @@ on 2 cores).
 """
 
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression

@@ -125,24 +125,27 @@ double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T*
   return -0.5 * (static_cast<double>(D) * kLog2Pi + sum);
 }
 
+// What a row of X holds (mark_missing).
+enum RowState : char { kComplete = 0, kPartial = 1, kNothingObserved = 2 };
+
 // Missing values of `rows` rows of X (stride D): rows with a NaN are copied
 // into `filled` with the NaN set to 0 and their mask into `observed` (1 where
-// observed); state[i] is 0 for a complete row (not copied, unless
-// `copy_complete`), 1 for a partial one, 2 when nothing is observed. Returns
-// whether any row has a NaN; then `filled` holds every row when copy_complete.
+// observed); state[i] says which rows (a complete row is not copied, unless
+// `copy_complete`). Returns whether any row has a NaN; then `filled` holds
+// every row when copy_complete.
 template <class T>
 bool mark_missing(const T* X, Index rows, Index D, T* filled, T* observed, char* state, bool copy_complete) {
   bool any = false;
   for (Index i = 0; i < rows; ++i) {
     const T* row = X + i * D;
-    state[i] = all_finite(row, D) ? 0 : 1;
-    any |= state[i] != 0;
+    state[i] = all_finite(row, D) ? kComplete : kPartial;
+    any |= state[i] != kComplete;
   }
   if (!any) return false;
   for (Index i = 0; i < rows; ++i) {
     const T* row = X + i * D;
     T* target = filled + i * D;
-    if (state[i] == 0) {
+    if (state[i] == kComplete) {
       if (copy_complete) std::copy(row, row + D, target);
       continue;
     }
@@ -154,7 +157,7 @@ bool mark_missing(const T* X, Index rows, Index D, T* filled, T* observed, char*
       mask[j] = seen ? T(1) : T(0);
       count += seen;
     }
-    if (count == 0) state[i] = 2;
+    if (count == 0) state[i] = kNothingObserved;
   }
   return true;
 }
@@ -237,7 +240,7 @@ void VAE<T>::reserve(VAEWorkspace<T>& workspace, Index rows) const {
   workspace.scratch.resize(config_.n_features);
   workspace.filled.resize(rows, config_.n_features);
   workspace.observed.resize(rows, config_.n_features);
-  workspace.has_missing.resize(rows);
+  workspace.row_state.resize(rows);
   if (config_.objective == Objective::Iwae) workspace.weights.resize(latent_rows);
 }
 
@@ -263,11 +266,11 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in
   const T beta = static_cast<T>(config_.beta);
   const bool iwae = config_.objective == Objective::Iwae;
 
-  char* state = workspace.has_missing.data();
+  char* state = workspace.row_state.data();
   const bool missing = mark_missing(X_in, rows, D, workspace.filled.data(), workspace.observed.data(), state,
                                     /*copy_complete=*/true);
   const T* X = missing ? workspace.filled.data() : X_in;
-  const auto observed = [&](Index i) { return missing && state[i] != 0 ? workspace.observed.row(i).data() : nullptr; };
+  const auto observed = [&](Index i) { return missing && state[i] != kComplete ? workspace.observed.row(i).data() : nullptr; };
 
   // Encoder: rows x 2d, means then raw log-variances.
   encoder_.forward(params, X, rows, workspace.encoder, /*parallel=*/false);
@@ -304,7 +307,7 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in
   if (iwae) {
     for (Index i = 0; i < rows; ++i) {
       T* v = workspace.weights.data() + i * S;
-      if (missing && state[i] == 2) {
+      if (missing && state[i] == kNothingObserved) {
         std::fill(v, v + S, T(0));
         continue;
       }
@@ -339,7 +342,7 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in
   const T kl_scale = beta / static_cast<T>(batch_rows);
   double total = 0, total_reconstruction = 0, total_kl = 0;
   for (Index i = 0; i < rows; ++i) {
-    if (missing && state[i] == 2) {  // nothing observed: no loss, no gradient
+    if (missing && state[i] == kNothingObserved) {  // nothing observed: no loss, no gradient
       GE.row(i).setZero();
       continue;
     }
@@ -542,7 +545,7 @@ RowMatrix<T> VAE<T>::sample(Index n_samples, std::uint64_t seed, bool noise, int
 // log q(z|x); for draws from the prior, log p(x_obs|z)) and the decoder's
 // output row; after the last draw of row i,
 // accumulator.finish(i, encoder output row (null for the prior), state, rng),
-// state as mark_missing's. Calls for different rows may run in parallel.
+// state a RowState. Calls for different rows may run in parallel.
 template <class T>
 template <class Accumulator>
 void VAE<T>::for_each_draw(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, bool from_prior, int n_threads,
@@ -591,7 +594,7 @@ void VAE<T>::for_each_draw(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
       }
       const T* F = decoder_.predict(parameters_.data(), latent.data(), rows * count, decoder_workspace);
       for (Index r = 0; r < rows; ++r) {
-        const T* mask = missing && state[r] != 0 ? observed.row(r).data() : nullptr;
+        const T* mask = missing && state[r] != kComplete ? observed.row(r).data() : nullptr;
         for (Index j = 0; j < count; ++j) {
           const Index row = r * count + j;
           const double log_px = log_likelihood_given_latent<T>(config_, input + r * D, F + row * width, learned,
@@ -612,7 +615,7 @@ void VAE<T>::for_each_draw(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
       }
     }
     for (Index r = 0; r < rows; ++r)
-      accumulator.finish(start + r, from_prior ? nullptr : E + r * 2 * d, missing ? state[r] : char(0), streams[r]);
+      accumulator.finish(start + r, from_prior ? nullptr : E + r * 2 * d, missing ? state[r] : char(kComplete), streams[r]);
   });
 }
 
@@ -652,7 +655,8 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
     Estimate estimate;
     double beta;
     Index d;
-    std::vector<double> sum;   // ELBO: sum of log p(x|z)
+    Index n_samples;
+    std::vector<double> sum;         // ELBO: sum of log p(x|z)
     std::vector<LogSumExp> weights;  // IWAE, prior
     Vector<T> result;
     void draw(Index i, double log_px, double log_weight, const T*, Philox&) {
@@ -663,7 +667,7 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
                           share);
     }
     void finish(Index i, const T* E, char state, Philox&) {
-      if (state == 2) {
+      if (state == kNothingObserved) {
         result(i) = T(0);
         return;
       }
@@ -678,11 +682,10 @@ Vector<T> VAE<T>::evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
       }
       result(i) = static_cast<T>(sum[i] / static_cast<double>(n_samples) - beta * kl);
     }
-    Index n_samples;
   };
   const Index n = X.rows();
-  Accumulator accumulator{estimate, beta, d, std::vector<double>(n, 0.0), std::vector<LogSumExp>(n), Vector<T>(n),
-                          n_samples};
+  Accumulator accumulator{estimate, beta, d, n_samples, std::vector<double>(n, 0.0), std::vector<LogSumExp>(n),
+                          Vector<T>(n)};
   for_each_draw(X, n_samples, seed, estimate == Estimate::Prior, n_threads, accumulator);
   return accumulator.result;
 }

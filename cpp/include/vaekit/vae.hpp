@@ -139,7 +139,7 @@ struct VAEWorkspace {
   Vector<T> log_variance_gradient;  // (rows * n_mc_samples) x D, Scalar/Diagonal only
   Vector<T> scratch;                // D values for the likelihood's element-wise passes
   RowMatrix<T> filled, observed;    // rows x D: X with NaN set to 0, and 1 where X is observed
-  std::vector<char> has_missing;    // per row of the slice
+  std::vector<char> row_state;      // per row of the slice: complete, partial, nothing observed
   Vector<T> weights;                // (rows * n_mc_samples): IWAE's normalised weights
 };
 
