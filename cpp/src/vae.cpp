@@ -270,7 +270,9 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in
   const bool missing = mark_missing(X_in, rows, D, workspace.filled.data(), workspace.observed.data(), state,
                                     /*copy_complete=*/true);
   const T* X = missing ? workspace.filled.data() : X_in;
-  const auto observed = [&](Index i) { return missing && state[i] != kComplete ? workspace.observed.row(i).data() : nullptr; };
+  const auto observed = [&](Index i) {
+    return missing && state[i] != kComplete ? workspace.observed.row(i).data() : nullptr;
+  };
 
   // Encoder: rows x 2d, means then raw log-variances.
   encoder_.forward(params, X, rows, workspace.encoder, /*parallel=*/false);
@@ -615,7 +617,8 @@ void VAE<T>::for_each_draw(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
       }
     }
     for (Index r = 0; r < rows; ++r)
-      accumulator.finish(start + r, from_prior ? nullptr : E + r * 2 * d, missing ? state[r] : char(kComplete), streams[r]);
+      accumulator.finish(start + r, from_prior ? nullptr : E + r * 2 * d, missing ? state[r] : char(kComplete),
+                         streams[r]);
   });
 }
 

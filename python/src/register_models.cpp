@@ -57,8 +57,9 @@ void register_models(py::module_& m) {
   m.def("model_kinds", &model_kinds, "The kinds of model the model files hold, as their \"kind\" entry spells them.");
   m.def(
       "model_descriptions", [] { return describe_models(std::make_index_sequence<std::variant_size_v<AnyModel>>()); },
-      "{kind: {\"kind\", \"hyper_parameters\", \"training\", \"allows_missing\"}}: each hyper-parameter's name, type (bool, int, float, "
-      "str, int_list), default, choices (str) and range (min, max, min_inclusive, max_inclusive).");
+      "{kind: {\"kind\", \"hyper_parameters\", \"training\", \"allows_missing\"}}: each hyper-parameter's name, "
+      "type (bool, int, float, str, int_list), default, choices (str) and range (min, max, min_inclusive, "
+      "max_inclusive); whether the neural model takes NaN as a missing value.");
 }
 
 }  // namespace vaekit::python

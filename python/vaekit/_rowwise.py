@@ -31,8 +31,8 @@ def rowwise(n_columns, pair=False, latent=False, dense=False):
     (dask only); ``dense``: the method takes dense X only, NaN included (a
     scipy.sparse X is densified even when the core takes CSR, and its stored
     NaN reach the method). Dask blocks are converted to
-    ``self._inference_dtypes()``. A ``random_state`` that is not an int is drawn once, so that every block
-    uses the same seed."""
+    ``self._inference_dtypes()``. A ``random_state`` that is not an int is
+    drawn once, so that every block uses the same seed."""
 
     def decorate(method):
         @functools.wraps(method)

@@ -86,7 +86,8 @@ def input_width(method):
 def nan_is_missing(name, method):
     """NaN marks a missing value for PPCA's EM, in fit and in the per-sample methods, and for the
     VAE (MIWAE) in every method that takes X."""
-    return (name == "PPCA-em" and method in ("fit", "transform", "score", "score_samples")) or (name == "VAE" and method != "inverse_transform")
+    ppca_em = name == "PPCA-em" and method in ("fit", "transform", "score", "score_samples")
+    return ppca_em or (name == "VAE" and method != "inverse_transform")
 
 
 # ----------------------------------------------------------------- bad input
