@@ -5,8 +5,11 @@ Sections (select with --only, letters or names, comma-separated):
   a rmse      RMSE over the removed entries, 50% of the entries removed
               completely at random (MCAR), for scikit-learn's bundled data sets
               (breast_cancer 569 x 30 is the headline; wine, diabetes (X only),
-              digits, iris) and a synthetic nonlinear one (1,000 x 20, a 3-d
-              latent through a random tanh layer, plus noise). Each data set is
+              digits, iris), a synthetic nonlinear one (1,000 x 20, a 3-d
+              latent through a random tanh layer, plus noise), and, when
+              statsmodels is installed, six real tables it bundles (macrodata
+              203 x 14, star98 303 x 22, anes96 944 x 11, modechoice 840 x 9,
+              grunfeld 220 x 4, fair 6,366 x 9; numeric columns). Each data set is
               standardised with the COMPLETE data's mean and std before masking,
               and the RMSE is on that standardised scale. digits: its columns that
               are constant in the complete data (3 pixels always 0) are dropped
@@ -82,12 +85,14 @@ the end, ready to paste into README.md.
     python bench/imputation.py --only d --mnist-epochs 20
 
 Needs: numpy, scipy, scikit-learn, matplotlib (imported by examples/_common.py,
-section d only); section d downloads MNIST (11 MB) on its first run.
+section d only); statsmodels for section a's further tables (optional);
+section d downloads MNIST (11 MB) on its first run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import statistics
@@ -120,6 +125,9 @@ ET_MAX_ITER = 5  # missForest allows 10 but its stopping rule usually ends after
 ET_JOBS = 1  # see the module docstring
 PPCA_DS = (2, 4, 8)
 DATASETS = ("breast_cancer", "wine", "diabetes", "digits", "iris", "nonlinear")
+# Further real tables, bundled with statsmodels (run when it is installed):
+# their numeric columns, the constant ones dropped.
+STATSMODELS_DATASETS = ("macrodata", "star98", "anes96", "modechoice", "grunfeld", "fair")
 VAEKIT_IMPUTER = "vaekit.Imputer() (defaults)"
 
 # c
@@ -228,6 +236,14 @@ def tabular_data(name):
     if name == "nonlinear":
         X = nonlinear_data()
         note = "synthetic: 3-d latent, tanh layer of 16, linear to 20, noise 0.1"
+    elif name in STATSMODELS_DATASETS:
+        import statsmodels.api as sm
+
+        X = getattr(sm.datasets, name).load_pandas().data.select_dtypes("number").to_numpy(np.float64)
+        constant = X.std(axis=0) == 0
+        X = X[:, ~constant]
+        note = "statsmodels.datasets, numeric columns" + (f", {int(constant.sum())} constant dropped"
+                                                          if constant.any() else "")
     else:
         X = getattr(datasets, f"load_{name}")().data.astype(np.float64)
     if name == "digits":
@@ -317,7 +333,12 @@ def section_rmse(tables, n_masks):
                         "vaekit.Imputer() s", f"{ET_NAME} s", "goal", "met"])
     tables += [table, summary]
     peers = peer_imputers()
-    for name in DATASETS:
+    datasets = DATASETS
+    if importlib.util.find_spec("statsmodels") is not None:
+        datasets += STATSMODELS_DATASETS
+    else:
+        print("    statsmodels is not installed: its data sets are skipped", flush=True)
+    for name in datasets:
         X, data_note = tabular_data(name)
         n, D = X.shape
         print(f"    {name}: {n} x {D}" + (f"; {data_note}" if data_note else ""), flush=True)

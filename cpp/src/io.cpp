@@ -324,10 +324,10 @@ DType parameter_dtype(const ModelInfo& info) { return info.dtype == "float32" ? 
 struct NetworkShapes {
   std::vector<Index> encoder, decoder;
 };
-NetworkShapes network_shapes(Index n_features, Index n_components, const std::vector<Index>& hidden,
+NetworkShapes network_shapes(Index encoder_inputs, Index n_components, const std::vector<Index>& hidden,
                              Index encoder_outputs, Index decoder_outputs) {
   NetworkShapes shapes;
-  shapes.encoder.push_back(n_features);
+  shapes.encoder.push_back(encoder_inputs);
   shapes.encoder.insert(shapes.encoder.end(), hidden.begin(), hidden.end());
   shapes.encoder.push_back(encoder_outputs);
   shapes.decoder.push_back(n_components);
@@ -532,7 +532,7 @@ VAE<T> read_vae(SafetensorsReader& reader, const ModelInfo& info) {
                                : config.decoder_variance == DecoderVariance::Diagonal ? D
                                                                                       : 0;
   TensorPlan plan(reader, parameter_dtype(info));
-  const NetworkShapes shapes = network_shapes(D, config.n_components, config.hidden_layer_sizes,
+  const NetworkShapes shapes = network_shapes(config.encoder_inputs(), config.n_components, config.hidden_layer_sizes,
                                               2 * config.n_components, network ? 2 * D : D);
   const TensorInfo* log_variance =
       n_log_variance > 0 ? &plan.parameter("decoder.log_variance", {n_log_variance}) : nullptr;

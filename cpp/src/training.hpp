@@ -376,8 +376,8 @@ void NeuralModel<T, Model>::initialize(std::uint64_t seed, ConstRowMatrixRef<T> 
 
 template <class T, class Model>
 void NeuralModel<T, Model>::initialize(std::uint64_t seed, const DataBlock<T>& X) {
-  require(X.cols == encoder_.n_inputs(), std::string(Model::kKind) + ": X has " + std::to_string(X.cols) +
-                                             " features, the model " + std::to_string(encoder_.n_inputs()));
+  require(X.cols == model().n_features(), std::string(Model::kKind) + ": X has " + std::to_string(X.cols) +
+                                              " features, the model " + std::to_string(model().n_features()));
   X.check("X", Model::kAllowsMissing);
   parameters_.setZero();
   const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
@@ -417,7 +417,7 @@ void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& o
   using Clock = std::chrono::steady_clock;
   const auto call_start = Clock::now();
   const std::string model_name = Model::kKind;
-  const Index D = encoder_.n_inputs();
+  const Index D = model().n_features();
   const Index n_blocks = data.n_blocks();
   require(n_blocks >= 1, model_name + ": the data must have at least one block");
   Index n = 0;

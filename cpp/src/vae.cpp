@@ -165,12 +165,27 @@ bool mark_missing(const T* X, Index rows, Index D, T* filled, T* observed, char*
 }  // namespace
 
 template <class T>
+const T* VAE<T>::encoder_input(const T* X, Index rows, bool missing, const char* state, const T* observed,
+                               RowMatrix<T>& buffer) const {
+  if (!config_.encoder_mask) return X;
+  const Index D = config_.n_features;
+  buffer.resize(rows, 2 * D);
+  for (Index i = 0; i < rows; ++i) {
+    T* target = buffer.row(i).data();
+    std::copy(X + i * D, X + (i + 1) * D, target);
+    if (missing && state[i] != kComplete) std::copy(observed + i * D, observed + (i + 1) * D, target + D);
+    else std::fill(target + D, target + 2 * D, T(1));
+  }
+  return buffer.data();
+}
+
+template <class T>
 VAE<T>::VAE(const VAEConfig& config) : config_(config) {
   require(config_.n_features >= 1, "VAE: n_features must be at least 1");
   validate_fields(config_, kKind);
   if (config_.likelihood == Likelihood::Bernoulli) config_.decoder_variance = DecoderVariance::Fixed;
   const Index D = config_.n_features, d = config_.n_components;
-  std::vector<Index> encoder_sizes{D};
+  std::vector<Index> encoder_sizes{config_.encoder_inputs()};
   for (Index size : config_.hidden_layer_sizes) encoder_sizes.push_back(size);
   encoder_sizes.push_back(2 * d);
   std::vector<Index> decoder_sizes{d};
@@ -241,6 +256,7 @@ void VAE<T>::reserve(VAEWorkspace<T>& workspace, Index rows) const {
   workspace.filled.resize(rows, config_.n_features);
   workspace.observed.resize(rows, config_.n_features);
   workspace.row_state.resize(rows);
+  if (config_.encoder_mask) workspace.encoder_input.resize(rows, config_.encoder_inputs());
   if (config_.objective == Objective::Iwae) workspace.weights.resize(latent_rows);
 }
 
@@ -275,7 +291,8 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in
   };
 
   // Encoder: rows x 2d, means then raw log-variances.
-  encoder_.forward(params, X, rows, workspace.encoder, /*parallel=*/false);
+  const T* input = encoder_input(X, rows, missing, state, workspace.observed.data(), workspace.encoder_input);
+  encoder_.forward(params, input, rows, workspace.encoder, /*parallel=*/false);
   const auto E = encoder_.output(workspace.encoder, rows);
 
   // Reparameterisation: z_ij = h_i + exp(log k_i^2 / 2) * eps_ij.
@@ -376,7 +393,7 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in
     total_reconstruction += reconstruction;
     total_kl += kl;
   }
-  encoder_.backward(params, X, rows, workspace.encoder, gradient, /*want_input_gradient=*/false,
+  encoder_.backward(params, input, rows, workspace.encoder, gradient, /*want_input_gradient=*/false,
                     /*parallel=*/false);
 
   // Learned Scalar / Diagonal log-variances: sum the per-row derivatives.
@@ -429,10 +446,16 @@ void VAE<T>::encode(ConstRowMatrixRef<T> X, RowMatrix<T>& mean, RowMatrix<T>& st
   const Index n = X.rows(), d = n_components();
   mean.resize(n, d);
   stddev.resize(n, d);
-  // The encoder sees missing entries as 0 (vae.hpp).
+  // The encoder sees missing entries as 0, and with encoder_mask the mask (vae.hpp).
   RowMatrix<T> filled;
-  if (missing) filled = X.array().isNaN().select(T(0), X);
-  const ConstRowMatrixRef<T> input = missing ? ConstRowMatrixRef<T>(filled) : X;
+  if (config_.encoder_mask) {
+    filled.resize(n, 2 * n_features());
+    filled.leftCols(n_features()) = X.array().isNaN().select(T(0), X);
+    filled.rightCols(n_features()) = (X.array() == X.array()).template cast<T>();
+  } else if (missing) {
+    filled = X.array().isNaN().select(T(0), X);
+  }
+  const ConstRowMatrixRef<T> input = missing || config_.encoder_mask ? ConstRowMatrixRef<T>(filled) : X;
   detail::predict_rows(encoder_, parameters_.data(), input, n_threads, [&](Index start, Index rows, const T* out) {
     for (Index r = 0; r < rows; ++r) {
       for (Index c = 0; c < d; ++c) {
@@ -571,8 +594,13 @@ void VAE<T>::for_each_draw(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
     const bool missing = mark_missing(x_block.data(), rows, D, filled.data(), observed.data(), state.data(),
                                       /*copy_complete=*/true);
     const T* input = missing ? filled.data() : x_block.data();
+    RowMatrix<T> mask_buffer;
     // The prior estimate draws z from N(0, I) itself: it needs no encoder pass.
-    const T* E = from_prior ? nullptr : encoder_.predict(parameters_.data(), input, rows, encoder_workspace);
+    const T* E = from_prior ? nullptr
+                            : encoder_.predict(parameters_.data(),
+                                               encoder_input(input, rows, missing, state.data(), observed.data(),
+                                                             mask_buffer),
+                                               rows, encoder_workspace);
     std::vector<Philox> streams;
     for (Index r = 0; r < rows; ++r)
       streams.emplace_back(mix_seed(evaluation_seed, detail::hash_row(x_block.row(r).data(), D)));

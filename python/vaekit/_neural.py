@@ -324,9 +324,11 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         except ValueError as error:
             if "NaN" not in str(error):
                 raise
-            raise ValueError(f"{type(self).__name__}: X contains NaN. It needs complete data: vaekit.VAE trains on "
-                             "incomplete data (NaN is a missing value), and vaekit.Imputer fills in missing "
-                             "values.") from error
+            raise self._nan_error() from error
+
+    def _nan_error(self):
+        return ValueError(f"{type(self).__name__}: X contains NaN. It needs complete data: vaekit.VAE trains on "
+                          "incomplete data (NaN is a missing value), and vaekit.Imputer fills in missing values.")
 
     def _training_input(self, X, reset):
         """Training data checked: a numpy array or a scipy.sparse matrix
@@ -366,6 +368,12 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
             else:
                 native.fit(to_native(X), options, seed=self._seed, n_threads=self._n_threads(), partial=partial,
                            on_batch=progress.on_batch, on_epoch=progress.on_epoch)
+        except core.InvalidArgument as error:
+            # A dask block with NaN reaches the core's check (numpy and sparse
+            # input are checked by _check_finite).
+            if "contains NaN" in str(error) and not self._allows_missing():
+                raise self._nan_error() from error
+            raise
         except (KeyboardInterrupt, core.TrainingDiverged):
             # The C++ loop restored the last complete epoch: keep it, so that the
             # estimator stays usable, then let the exception through.
@@ -552,6 +560,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         """
         X = self._validate_X(X)
         return self._native_model().transform(X, self._n_threads())
+
 
 
 def check_unit_interval(X, what):

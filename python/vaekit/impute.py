@@ -39,15 +39,18 @@ def default_estimator(n_samples, n_features):
     """The VAE that ``Imputer`` fits when given no estimator, for tabular data
     (standardised features). MIWAE's recipe (Mattei & Frellsen, 2019: tanh
     layers, the importance-weighted bound), with two layers of 64 units, K =
-    5 draws, one learned noise variance per feature, batches of 128 and
-    min(8, n_features - 1) latent dimensions: the best measured setting within
-    the time budget (bench/imputation.py)."""
+    5 draws, one learned noise variance per feature, batches of 128,
+    min(8, n_features - 1) latent dimensions, and the mask of observed entries
+    given to the encoder: the best measured setting within the time budget
+    (bench/imputation.py, median RMSE over 5 or 3 masks: the mask gained 23%
+    on the nonlinear synthetic set and 0.1-1% on six of eleven real ones,
+    lost 1-2% on three and under 1% on two; its time is not measurably more)."""
     batch_size = 128
     steps = min(_DEFAULT_STEPS, _STEPS_PER_SAMPLE * n_samples)
     epochs = max(_MIN_EPOCHS, math.ceil(steps / math.ceil(n_samples / min(batch_size, n_samples))))
     return VAE(n_components=max(1, min(8, n_features - 1)), hidden_layer_sizes=(64, 64), activation="tanh",
-               decoder_variance="diagonal", objective="iwae", n_mc_samples=5, batch_size=batch_size,
-               max_iter=epochs, n_iter_no_change=epochs)
+               decoder_variance="diagonal", objective="iwae", n_mc_samples=5, encoder_mask=True,
+               batch_size=batch_size, max_iter=epochs, n_iter_no_change=epochs)
 
 
 class Imputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -66,7 +69,8 @@ class Imputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         with NaN and an ``impute`` method, cloned at ``fit``. None: a
         :class:`VAE` for tabular data (MIWAE: two tanh layers of 64 units,
         ``min(8, n_features - 1)`` latent dimensions, ``objective="iwae"``
-        with 5 draws, a learned noise variance per feature, about 3,000
+        with 5 draws, a learned noise variance per feature, the mask of
+        observed entries given to the encoder, about 3,000
         steps of Adam whatever the number of samples, fewer below 120
         samples), trained on the
         features standardised with their observed mean and standard

@@ -81,6 +81,9 @@ class VAE(_NeuralEstimator):
         ``K = n_mc_samples`` draws ``z_k ~ q(z|x)`` (Burda et al., 2016),
         which is tighter than the ELBO for ``K > 1``. On data with missing
         values it is the MIWAE bound on ``log p(x_obs)`` (Mattei & Frellsen, 2019).
+    encoder_mask : bool, default=False
+        Whether the encoder also sees each row's mask of observed entries: its
+        input is then ``[x with NaN set to 0, mask]``, ``2 * n_features`` wide.
 {training}
 
     Attributes
@@ -200,7 +203,7 @@ class VAE(_NeuralEstimator):
                  likelihood=_DEFAULTS["likelihood"], decoder_variance=_DEFAULTS["decoder_variance"],
                  noise_variance=_DEFAULTS["noise_variance"], beta=_DEFAULTS["beta"],
                  n_mc_samples=_DEFAULTS["n_mc_samples"], objective=_DEFAULTS["objective"],
-                 batch_size=_DEFAULTS["batch_size"],
+                 encoder_mask=_DEFAULTS["encoder_mask"], batch_size=_DEFAULTS["batch_size"],
                  max_iter=_DEFAULTS["max_iter"], learning_rate=_DEFAULTS["learning_rate"],
                  weight_decay=_DEFAULTS["weight_decay"], early_stopping=_DEFAULTS["early_stopping"],
                  validation_fraction=_DEFAULTS["validation_fraction"], n_iter_no_change=_DEFAULTS["n_iter_no_change"],
@@ -214,6 +217,7 @@ class VAE(_NeuralEstimator):
         self.beta = beta
         self.n_mc_samples = n_mc_samples
         self.objective = objective
+        self.encoder_mask = encoder_mask
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -234,7 +238,7 @@ class VAE(_NeuralEstimator):
         gaussian = self.likelihood == "gaussian"
         network = gaussian and self.decoder_variance == "network"
         n_extra = {"scalar": 1, "diagonal": n_features}.get(self.decoder_variance, 0) if gaussian else 0
-        return ([n_features, *self._hidden_sizes, 2 * self.n_components],
+        return ([(2 if self.encoder_mask else 1) * n_features, *self._hidden_sizes, 2 * self.n_components],
                 [self.n_components, *self._hidden_sizes[::-1], (2 if network else 1) * n_features], n_extra)
 
     def _check_training_data(self, X):

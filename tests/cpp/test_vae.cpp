@@ -26,6 +26,7 @@ struct ElboCase {
   DecoderVariance variance;
   Objective objective = Objective::Elbo;
   bool missing = false;  // NaN entries: a partial row, a complete one, an empty one
+  bool encoder_mask = false;
 };
 
 class ElboGradient : public ::testing::TestWithParam<ElboCase> {};
@@ -42,6 +43,7 @@ TEST_P(ElboGradient, MatchesCentralFiniteDifferences) {
   config.beta = 0.8;
   config.n_mc_samples = GetParam().objective == Objective::Iwae ? 3 : 2;
   config.objective = GetParam().objective;
+  config.encoder_mask = GetParam().encoder_mask;
   VAE<double> model(config);
   const Index rows = GetParam().missing ? 4 : 3;
   RowMatrix<double> X = config.likelihood == Likelihood::Bernoulli ? random_uniform<double>(rows, 4, 5)
@@ -89,7 +91,9 @@ INSTANTIATE_TEST_SUITE_P(Likelihoods, ElboGradient,
                                            ElboCase{"missing_diagonal_iwae", Likelihood::Gaussian,
                                                     DecoderVariance::Diagonal, Objective::Iwae, true},
                                            ElboCase{"missing_bernoulli_iwae", Likelihood::Bernoulli,
-                                                    DecoderVariance::Fixed, Objective::Iwae, true}),
+                                                    DecoderVariance::Fixed, Objective::Iwae, true},
+                                           ElboCase{"missing_diagonal_iwae_encoder_mask", Likelihood::Gaussian,
+                                                    DecoderVariance::Diagonal, Objective::Iwae, true, true}),
                          [](const ::testing::TestParamInfo<ElboCase>& info) { return std::string(info.param.name); });
 
 // A VAE with D = d = 1 and no hidden layers: h = a x + b, log k^2 = c x + e,

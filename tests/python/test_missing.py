@@ -218,6 +218,9 @@ def test_incomplete_dask_blocks_train():
     X[200:, 1] = np.nan
     with pytest.raises(ValueError, match="feature 1 is missing"):
         VAE(hidden_layer_sizes=(8,), max_iter=3).fit(da.from_array(X, chunks=(100, 5)))
+    # The Autoencoder's message names the estimators that take NaN, from dask blocks too.
+    with pytest.raises(ValueError, match="vaekit.VAE trains on incomplete data.*vaekit.Imputer"):
+        Autoencoder(hidden_layer_sizes=(8,), max_iter=3).fit(da.from_array(X, chunks=(100, 5)))
 
 
 def test_imputer_follows_scikit_learn_conventions():
@@ -254,10 +257,32 @@ def test_imputer_is_exported():
 
 def test_model_files_keep_the_objective(tmp_path, incomplete_fit):
     X, X_missing, _ = incomplete_fit
-    vae = VAE(n_components=2, hidden_layer_sizes=(8,), objective="iwae", n_mc_samples=3, max_iter=2,
-              random_state=0).fit(X_missing)
+    vae = VAE(n_components=2, hidden_layer_sizes=(8,), objective="iwae", n_mc_samples=3, encoder_mask=True,
+              max_iter=2, random_state=0).fit(X_missing)
     vae.save(tmp_path / "vae.safetensors")
     loaded = vaekit.load(tmp_path / "vae.safetensors")
-    assert (loaded.objective, loaded.n_mc_samples) == ("iwae", 3)
+    assert (loaded.objective, loaded.n_mc_samples, loaded.encoder_mask) == ("iwae", 3, True)
     np.testing.assert_array_equal(loaded.impute(X_missing[:5], n_samples=10, random_state=0),
                                   vae.impute(X_missing[:5], n_samples=10, random_state=0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_encoder_mask_gives_the_encoder_the_mask(dtype):
+    # With encoder_mask the encoder's input is [x with NaN set to 0, mask]: a
+    # numpy forward pass of the fitted weights gives transform's posterior means.
+    X = _with_holes(np.random.default_rng(1).normal(size=(120, 5)), 0.3, 1)
+    X[7] = np.nan  # a row with nothing observed
+    vae = VAE(n_components=3, hidden_layer_sizes=(8,), activation="tanh", objective="iwae", n_mc_samples=2,
+              encoder_mask=True, max_iter=3, random_state=0, dtype=dtype).fit(X)
+    assert vae.encoder_coefs_[0].shape == (10, 8)
+    observed = ~np.isnan(X)
+    rows = np.vstack([X, np.nan_to_num(X[:1])])  # last: a complete row (its mask all ones)
+    inputs = np.hstack([np.nan_to_num(rows), np.vstack([observed, np.ones((1, 5), bool)])])
+    W, b = vae.encoder_coefs_, vae.encoder_intercepts_
+    expected = np.tanh(inputs @ W[0] + b[0]) @ W[1] + b[1]
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(vae.transform(rows), expected[:, :3], rtol=tolerance, atol=tolerance)
+    # The mask matters: the same values with the missing ones given as 0 encode differently.
+    assert not np.allclose(vae.transform(np.nan_to_num(X[:1])), vae.transform(X[:1]))
+    imputed = vae.impute(X, n_samples=20, random_state=0)
+    assert np.array_equal(imputed[observed], X.astype(dtype)[observed]) and np.isfinite(imputed).all()

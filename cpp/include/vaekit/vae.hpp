@@ -19,7 +19,9 @@
 // Missing values (Mattei & Frellsen 2019, MIWAE): a NaN in x is a missing
 // entry. log p(x|z) is then log p(x_obs|z), the sum over the observed entries
 // only; the encoder sees the row with its missing entries set to 0 (data
-// centred, e.g. standardised, make 0 the feature's mean). With IWAE and K > 1
+// centred, e.g. standardised, make 0 the feature's mean), and with
+// encoder_mask also the row's mask m (1 where observed): its input is then
+// [x with NaN set to 0, m] (a complete row's m is all ones). With IWAE and K > 1
 // the objective is the MIWAE bound on log p(x_obs). A row with nothing
 // observed contributes nothing: its loss, gradient and scores are 0
 // (log p(nothing) = log 1). An infinite entry is always an error.
@@ -114,6 +116,12 @@ struct VAEConfig {
   double beta = 1.0;            // weight of the KL term (of log p(z) - log q(z|x) for IWAE)
   int n_mc_samples = 1;         // eps draws per sample in the training objective (IWAE's K)
   Objective objective = Objective::Elbo;
+  // The encoder also reads each row's mask (1 where observed, 0 where
+  // missing): its input is [x with NaN set to 0, mask], 2D wide.
+  bool encoder_mask = false;
+
+  // The encoder's input width.
+  Index encoder_inputs() const { return encoder_mask ? 2 * n_features : n_features; }
 
   // The hyper-parameters (describe.hpp); n_features comes from the data.
   template <class Self, class Visit>
@@ -127,6 +135,7 @@ struct VAEConfig {
     visit("beta", self.beta, Range::at_least(0));
     visit("n_mc_samples", self.n_mc_samples, Range::at_least(1));
     visit("objective", self.objective, Range::any());
+    visit("encoder_mask", self.encoder_mask, Range::any());
   }
 };
 
@@ -139,6 +148,7 @@ struct VAEWorkspace {
   Vector<T> log_variance_gradient;  // (rows * n_mc_samples) x D, Scalar/Diagonal only
   Vector<T> scratch;                // D values for the likelihood's element-wise passes
   RowMatrix<T> filled, observed;    // rows x D: X with NaN set to 0, and 1 where X is observed
+  RowMatrix<T> encoder_input;       // rows x 2D with encoder_mask: [filled, mask]
   std::vector<char> row_state;      // per row of the slice: complete, partial, nothing observed
   Vector<T> weights;                // (rows * n_mc_samples): IWAE's normalised weights
 };
@@ -232,6 +242,11 @@ class VAE : public NeuralModel<T, VAE<T>> {
   Index noise_per_row() const { return config_.n_mc_samples * config_.n_components; }
   double validation_score(ConstRowMatrixRef<T> X, const TrainingOptions& options) const;
   void initialize_heads(double data_variance);
+  // The encoder's input for `rows` rows of X: X itself (`missing`: the rows
+  // mark_missing filled), followed with encoder_mask by each row's mask
+  // (state[i] as mark_missing sets it), written into `buffer` (rows x 2D).
+  const T* encoder_input(const T* X, Index rows, bool missing, const char* state, const T* observed,
+                         RowMatrix<T>& buffer) const;
   Vector<T> evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate, double beta,
                      int n_threads) const;
   // The draws behind evaluate and impute (vae.cpp).
