@@ -314,6 +314,11 @@ constexpr std::uint64_t kSeedImputation = 0x1397;
 }  // namespace
 
 template <class T>
+Matrix<T> PPCA<T>::m_inverse() const {
+  return SharedPosterior<T>(*this, {}).M_inverse;
+}
+
+template <class T>
 RowMatrix<T> PPCA<T>::transform(ConstRowMatrixRef<T> X, int n_threads, bool allow_missing) const {
   RowMatrix<T> means;
   posterior_pass<T>(*this, X, {&means, nullptr, nullptr}, n_threads, allow_missing);
@@ -442,6 +447,7 @@ RowMatrix<T> PPCA<T>::sample(Index n_samples, std::uint64_t seed, int n_threads)
 // The members defined here (the class itself is instantiated in ppca_model.cpp,
 // which defines the others).
 #define VAEKIT_PPCA_INFERENCE(T)                                                                              \
+  template Matrix<T> PPCA<T>::m_inverse() const;                                                               \
   template RowMatrix<T> PPCA<T>::transform(ConstRowMatrixRef<T>, int, bool) const;                            \
   template void PPCA<T>::encode(ConstRowMatrixRef<T>, RowMatrix<T>&, RowMatrix<T>&, int, bool) const;         \
   template Vector<T> PPCA<T>::score_samples(ConstRowMatrixRef<T>, int, bool) const;                           \

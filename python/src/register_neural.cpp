@@ -446,6 +446,8 @@ void register_neural(py::module_& m) {
   register_vae_type<double>(m, "VAEFloat64");
   register_autoencoder_type<float>(m, "AutoencoderFloat32");
   register_autoencoder_type<double>(m, "AutoencoderFloat64");
+  // The range the VAE clamps every log-variance to (vae.hpp).
+  m.attr("log_variance_range") = py::make_tuple(kMinLogVariance, kMaxLogVariance);
 }
 
 }  // namespace vaekit::python

@@ -256,6 +256,7 @@ void register_ppca_type(py::module_& m, const char* name, const char* csr_name) 
       .def_property_readonly("explained_variance", &Model::explained_variance)
       .def_property_readonly("n_iter", &Model::n_iter)
       .def_property_readonly("log_likelihood_curve", &Model::log_likelihood_curve)
+      .def("m_inverse", &Model::m_inverse, "M^-1, M = W^T W + sigma^2 I: transform(x) = M^-1 W^T (x - mean).")
       .def("transform", py::overload_cast<Ref, int, bool>(&Model::transform, py::const_), py::arg("X"),
            py::arg("n_threads") = 0, py::arg("allow_missing") = true, py::call_guard<py::gil_scoped_release>())
       .def(

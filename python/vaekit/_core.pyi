@@ -38,6 +38,9 @@ def x86_64_level() -> int:
 def default_threads() -> int:
     """Threads used when n_threads is None."""
 
+log_variance_range: tuple[float, float]
+"""(min, max) that the VAE clamps every log-variance to."""
+
 class InvalidArgument(ValueError):
     """An invalid argument at the C++ API boundary (vaekit::InvalidArgument)."""
 
@@ -77,6 +80,7 @@ class _PPCA(Generic[_F]):
     def n_iter(self) -> int: ...
     @property
     def log_likelihood_curve(self) -> list[float]: ...
+    def m_inverse(self) -> NDArray[_F]: ...
     def transform(self, X: NDArray[_F] | _Csr[_F], n_threads: int = 0, allow_missing: bool = True) -> NDArray[_F]:
         """allow_missing: NaN entries (stored ones, for a CSR X) are missing values; else a NaN raises
         ValueError, as infinity does."""

@@ -561,6 +561,41 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         X = self._validate_X(X)
         return self._native_model().transform(X, self._n_threads())
 
+    def to_onnx(self, part="encoder", dtype=None):
+        """One network of the fitted model as an ONNX model (``pip install "vaekit[onnx]"``).
+
+        Parameters
+        ----------
+        part : {"encoder", "decoder"}, default="encoder"
+            ``"encoder"``: input ``X``; output ``Z`` (``transform``) for the
+            Autoencoder, ``mean`` and ``log_variance`` (``encode``'s mean and
+            ``2 log stddev``) for the VAE. ``"decoder"``: input ``Z``, output
+            ``X`` (``inverse_transform``).
+        dtype : {numpy.float32, numpy.float64} or None, default=None
+            The graph's dtype; None: the estimator's ``dtype``.
+
+        Returns
+        -------
+        onnx.ModelProto
+            A model of standard operators, with a dynamic batch dimension.
+
+        See Also
+        --------
+        vaekit.onnx : skl2onnx converters, for pipelines.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from vaekit import VAE
+        >>> X = np.random.default_rng(0).normal(size=(256, 8))
+        >>> vae = VAE(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0).fit(X)
+        >>> encoder = vae.to_onnx("encoder")
+        >>> [output.name for output in encoder.graph.output]
+        ['mean', 'log_variance']
+        """
+        from ._onnx_graph import network_to_onnx
+
+        return network_to_onnx(self, part, dtype)
 
 
 def check_unit_interval(X, what):

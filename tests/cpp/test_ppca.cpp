@@ -183,6 +183,18 @@ TEST(PPCAInference, EncodeIsThePosteriorWithEachRowsOwnM) {
   EXPECT_NEAR(stddev(9, 0), 1.0, 1e-14);  // M_9 = s2 I: posterior = prior
 }
 
+TEST(PPCAInference, MInverseGivesTransformOfCompleteRows) {
+  const Index D = 6, d = 2;
+  const PPCA<double> model = PPCA<double>::fit(structured_data(200, D, 41), closed_form(d));
+  const Eigen::MatrixXd W = model.components().transpose();  // D x d
+  const Eigen::MatrixXd M = W.transpose() * W + model.noise_variance() * Eigen::MatrixXd::Identity(d, d);
+  const Matrix<double> M_inverse = model.m_inverse();
+  EXPECT_TRUE(M_inverse.isApprox(M.inverse(), 1e-12));
+  const RowMatrix<double> X = structured_data(30, D, 42);
+  const RowMatrix<double> expected = (X.rowwise() - model.mean().transpose()) * W * M_inverse;
+  EXPECT_TRUE(model.transform(X).isApprox(expected, 1e-12));
+}
+
 TEST(PPCAInference, EncodeRejectsWhatTransformRejects) {
   const PPCA<float> model = PPCA<float>::fit(structured_data(200, 6, 3).cast<float>(), closed_form(2));
   RowMatrix<float> mean, stddev;

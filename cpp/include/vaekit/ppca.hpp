@@ -170,6 +170,10 @@ class PPCA {
   // Mean log-likelihood per sample after each EM iteration (empty for closed form).
   const std::vector<double>& log_likelihood_curve() const { return log_likelihood_curve_; }
 
+  // M^-1, M = W^T W + sigma^2 I (d x d): a complete row's posterior is
+  // N(M^-1 W^T (x - mu), sigma^2 M^-1) (Tipping & Bishop 1999, eq. 25); the
+  // value transform and encode use (e.g. to export transform as a graph).
+  Matrix<T> m_inverse() const;
   // Posterior mean E[z | x] = M^-1 W^T (x - mu), n x d. A row with NaN
   // entries uses its observed coordinates only (its own M); with
   // allow_missing = false a NaN is an error instead (InvalidArgument), as is
