@@ -60,6 +60,15 @@ MB = 1024.0 * 1024.0
 
 # ----------------------------------------------------------------------------- data
 
+def dense_rows(n, D=784, latent=20, seed=0):
+    """Dense float32 rows without zeros: a latent-dim Gaussian through a random
+    tanh layer of 64, linearly to D features, plus noise 0.1 (the dense
+    counterpart of binarized_images, for the bench scripts)."""
+    rng = np.random.default_rng(seed)
+    H = np.tanh(rng.standard_normal((n, latent)) @ rng.standard_normal((latent, 64)))
+    return (H @ rng.standard_normal((64, D)) + 0.1 * rng.standard_normal((n, D))).astype(np.float32)
+
+
 def binarized_images(n, seed=0, ones_fraction=0.19):
     """Statically binarised 28 x 28 images: Gaussian-smoothed noise thresholded
     inside a disc of radius 12 (outside it: always 0, as MNIST's border),

@@ -30,7 +30,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "bench"))
-from compare import Stat, binarized_images, cpu_description  # noqa: E402
+from compare import Stat, binarized_images, cpu_description, dense_rows  # noqa: E402
 
 N_ROWS = 20_000
 ROUNDS = 7
@@ -38,12 +38,6 @@ CALLS = 2_000
 BATCHES = 5
 THREADS = 2
 QUICK = {"N_ROWS": 2_000, "ROUNDS": 3, "CALLS": 200}
-
-
-def dense_data(n, D=784, latent=20, seed=0):
-    rng = np.random.default_rng(seed)
-    H = np.tanh(rng.standard_normal((n, latent)) @ rng.standard_normal((latent, 64)))
-    return (H @ rng.standard_normal((64, D)) + 0.1 * rng.standard_normal((n, D))).astype(np.float32)
 
 
 def session(model):
@@ -104,7 +98,7 @@ def main():
 
     print(f"vaekit {vaekit.__version__} (core {vaekit._native.core.variant}), onnxruntime {onnxruntime.__version__}, "
           f"skl2onnx {skl2onnx.__version__}; {cpu_description()}; {THREADS} threads", flush=True)
-    dense = dense_data(N_ROWS)
+    dense = dense_rows(N_ROWS)
     images = binarized_images(N_ROWS)
     cases = [
         ("VAE 784-400-20 encoder, dense", dense,

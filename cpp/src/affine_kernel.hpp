@@ -1,18 +1,21 @@
 // The register-blocked product Y = X W + b behind the models' inference pass
-// (mlp.cpp) and PPCA's EM and posterior pass (ppca_em.cpp, ppca_inference.cpp), and its sparse
-// counterpart for mostly-zero inputs (mlp.cpp: the first layer, in inference
-// and in training). Private to the library's sources.
+// and training forward pass (mlp.cpp) and PPCA's EM and posterior pass
+// (ppca_detail.hpp), and its sparse counterpart for mostly-zero inputs.
+//
+// Instruction-set specific: only isa_kernels.cpp includes it, once per
+// instruction set, with VAEKIT_ISA naming the namespace of that copy; the
+// rest of the library reaches it through the dispatch table (kernels.hpp).
 #pragma once
 
 #include <Eigen/Core>
-#if defined(_MSC_VER) && !defined(__clang__)
-#include <intrin.h>
-#endif
 #include <algorithm>
-#include <cstdint>
 #include <utility>
 
-#include "vaekit/common.hpp"
+#include "kernels.hpp"
+
+#ifndef VAEKIT_ISA
+#error "affine_kernel.hpp is compiled once per instruction set: define VAEKIT_ISA (isa_kernels.cpp)"
+#endif
 
 // Eigen's packet types (__m128 and the like) as template arguments: GCC warns
 // that their alignment attributes are ignored there, as Eigen's own headers
@@ -22,100 +25,9 @@
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 #endif
 
-namespace vaekit::detail {
+namespace vaekit::detail::VAEKIT_ISA {
 
-// Rows of a matrix by their nonzero entries (compressed sparse rows): row r's
-// are index[i], value[i] for i in [start[r], start[r + 1]), in ascending index.
-template <class T>
-struct SparseRows {
-  const int* index = nullptr;
-  const T* value = nullptr;
-  const Index* start = nullptr;
-};
-
-// The columns of a compressed matrix (rows x n) as the rows of its transpose:
-// column k's entries, in ascending row, at [start[k], start[k + 1]) of index
-// (the rows) and value. start needs n + 1 entries, index and value as many as
-// X has nonzeros.
-template <class T>
-void transpose_sparse(const SparseRows<T>& X, Index rows, Index n, int* index, T* value, Index* start) {
-  std::fill(start, start + n + 1, Index(0));
-  for (Index i = 0; i < X.start[rows]; ++i) ++start[X.index[i] + 1];
-  for (Index k = 0; k < n; ++k) start[k + 1] += start[k];
-  // start[k] now marks where column k begins; it advances as entries land,
-  // and ends where column k + 1 begins, so one shift restores it.
-  for (Index r = 0; r < rows; ++r) {
-    for (Index i = X.start[r]; i < X.start[r + 1]; ++i) {
-      const Index position = start[X.index[i]]++;
-      index[position] = static_cast<int>(r);
-      value[position] = X.value[i];
-    }
-  }
-  for (Index k = n; k > 0; --k) start[k] = start[k - 1];
-  start[0] = 0;
-}
-
-// Position of the lowest set bit of mask != 0.
-inline int lowest_set_bit(std::uint32_t mask) {
-#if defined(_MSC_VER) && !defined(__clang__)
-  unsigned long position;
-  _BitScanForward(&position, mask);
-  return static_cast<int>(position);
-#else
-  return __builtin_ctz(mask);
-#endif
-}
-
-// Inputs at most this dense (fraction of nonzero entries) go through the
-// sparse products; denser ones through the dense kernel. The sparse product
-// costs about twice as much per nonzero (its weights come from L2 rather
-// than L1), so the two break even near 0.4-0.5 with AVX-512 and AVX2.
-constexpr double kMaxSparseDensity = 0.3;
-
-// Inputs narrower than this are never compressed (a latent code).
-constexpr Index kMinSparseInputs = 64;
-
-// Entries the buffers of compress_rows need for `rows` rows of n.
-inline Index sparse_capacity(Index rows, Index n) {
-  // Up to kMaxSparseDensity of the rows before the last, then a whole row.
-  return static_cast<Index>(kMaxSparseDensity * static_cast<double>(rows * n)) + n;
-}
-
-// Compresses rows x n rows of X (x_stride apart) into index, value (room for
-// sparse_capacity(rows, n) entries) and start (rows + 1). Gives up, returning
-// false, as soon as the rows so far hold more than kMaxSparseDensity of
-// nonzeros: dense data costs one row's scan.
-// NaN counts as nonzero, -0 as zero.
-template <class T>
-bool compress_rows(const T* X, Index rows, Index x_stride, Index n, int* index, T* value, Index* start) {
-  Index count = 0;
-  start[0] = 0;
-  for (Index r = 0; r < rows; ++r) {
-    const T* x = X + r * x_stride;
-    // Blocks of 32 entries: a bit mask of the nonzeros (a vectorised
-    // comparison), then one store per set bit.
-    constexpr Index kBlock = 32;
-    Index k = 0;
-    for (; k + kBlock <= n; k += kBlock) {
-      std::uint32_t mask = 0;
-      for (Index i = 0; i < kBlock; ++i) mask |= static_cast<std::uint32_t>(x[k + i] != T(0)) << i;
-      for (; mask != 0; mask &= mask - 1) {
-        const Index i = k + lowest_set_bit(mask);
-        index[count] = static_cast<int>(i);
-        value[count] = x[i];
-        ++count;
-      }
-    }
-    for (; k < n; ++k) {
-      index[count] = static_cast<int>(k);
-      value[count] = x[k];
-      count += x[k] != T(0) ? 1 : 0;
-    }
-    start[r + 1] = count;
-    if (count > static_cast<Index>(kMaxSparseDensity * static_cast<double>((r + 1) * n))) return false;
-  }
-  return true;
-}
+using Index = KernelIndex;
 
 // Inference product Y = X W + b, row-invariant and register-blocked.
 //
@@ -246,9 +158,7 @@ struct AffineKernel {
   static constexpr int kSparseWide = 8;
 #endif
 
-  // Where a sparse product's sums start: the bias, the values already in Y
-  // (Y += X W), or zero (Y = X W).
-  enum class Start { Bias, Output, Zero };
+  using Start = SumStart;
 
   template <class Pk, int N>
   static void sparse_tile(const int* index, const T* value, Index count, const T* W, Index n_out, Start start,
@@ -314,7 +224,7 @@ struct AffineKernel {
   }
 };
 
-}  // namespace vaekit::detail
+}  // namespace vaekit::detail::VAEKIT_ISA
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

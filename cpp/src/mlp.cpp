@@ -6,8 +6,9 @@
 #include <cmath>
 #include <limits>
 
-#include "affine_kernel.hpp"
+#include "kernels.hpp"
 #include "parallel.hpp"
+#include "sparse_rows.hpp"
 #include "vaekit/random.hpp"
 
 namespace vaekit {
@@ -205,14 +206,15 @@ void MLP<T>::forward(const T* params, const T* input, Index rows, MLPWorkspace<T
   for (int l = 0; l < n_layers(); ++l) {
     const DenseLayer& layer = layers_[l];
     MatrixMap Y(workspace.outputs[l].data(), rows, layer.n_out);
+    const detail::Kernels<T>& kernels = detail::kernels<T>();
     if (l == 0 && workspace.input_sparse) {
-      using Kernel = detail::AffineKernel<T>;
-      Kernel::run_columns_sparse(view(workspace.input), rows, params + layer.weight_offset, Kernel::Start::Bias,
-                                 params + layer.bias_offset, layer.n_out, Y.data(), 0, layer.n_out);
+      kernels.affine_sparse(view(workspace.input), rows, params + layer.weight_offset, detail::SumStart::Bias,
+                            params + layer.bias_offset, layer.n_out, Y.data(), 0, layer.n_out);
       activate_in_place(Y.data(), rows * layer.n_out, layer.activation);
     } else {
-      // One GEMM per layer (Eigen threads it over OpenMP), then bias + activation in one pass.
-      Y.noalias() = ConstMatrixMap(x, rows, layer.n_in) * weights(params, l);
+      // One GEMM per layer, then bias + activation in one pass.
+      kernels.gemm(false, false, rows, layer.n_out, layer.n_in, T(1), x, layer.n_in, params + layer.weight_offset,
+                   layer.n_out, T(0), Y.data(), layer.n_out);
       add_bias_and_activate(Y.data(), rows, layer.n_out, params + layer.bias_offset, layer.activation, parallel);
     }
     x = Y.data();
@@ -229,27 +231,27 @@ void MLP<T>::backward(const T* params, const T* input, Index rows, MLPWorkspace<
     const T* layer_input = l > 0 ? workspace.outputs[l - 1].data() : input;
     // dL/d(pre-activation) = dL/d(output) * act'(output), in place.
     multiply_by_derivative(G.data(), workspace.outputs[l].data(), rows, layer.n_out, layer.activation, parallel);
-    const ConstMatrixMap X(layer_input, rows, layer.n_in);
+    const detail::Kernels<T>& kernels = detail::kernels<T>();
     if (l == 0 && workspace.input_sparse) {
       // dL/dW = X^T G from the compressed input: row k of dL/dW sums the
       // rows of G where input k is nonzero, so X^T is built compressed.
-      using Kernel = detail::AffineKernel<T>;
       SparseBatch<T>& transposed = workspace.input_transposed;
       detail::transpose_sparse(view(workspace.input), rows, layer.n_in, transposed.index.data(),
                                transposed.value.data(), transposed.start.data());
-      Kernel::run_columns_sparse(view(transposed), layer.n_in, G.data(), Kernel::Start::Zero, nullptr, layer.n_out,
-                                 gradient + layer.weight_offset, 0, layer.n_out);
+      kernels.affine_sparse(view(transposed), layer.n_in, G.data(), detail::SumStart::Zero, nullptr, layer.n_out,
+                            gradient + layer.weight_offset, 0, layer.n_out);
     } else {
-      // dL/dW = X^T G. X^T is a view: no transposed copy.
-      weights(gradient, l).noalias() = X.transpose() * G;
+      // dL/dW = X^T G (no transposed copy of X).
+      kernels.gemm(true, false, layer.n_in, layer.n_out, rows, T(1), layer_input, layer.n_in, G.data(), layer.n_out,
+                   T(0), gradient + layer.weight_offset, layer.n_out);
     }
     // dL/db = column sums of G.
     biases(gradient, l).noalias() = G.colwise().sum().transpose();
     if (l > 0 || want_input_gradient) {
       // dL/dX = G W^T; the first layer's is skipped unless asked for (the
       // encoder's input is the data: it would be a wasted GEMM per batch).
-      MatrixMap previous(workspace.delta[1 - current].data(), rows, layer.n_in);
-      previous.noalias() = G * weights(params, l).transpose();
+      kernels.gemm(false, true, rows, layer.n_in, layer.n_out, T(1), G.data(), layer.n_out,
+                   params + layer.weight_offset, layer.n_out, T(0), workspace.delta[1 - current].data(), layer.n_in);
       current = 1 - current;
     }
   }
@@ -273,14 +275,14 @@ const T* MLP<T>::predict(const T* params, const T* input, Index rows, MLPInferen
   for (int l = 0; l < n_layers(); ++l) {
     const DenseLayer& layer = layers_[l];
     T* Y = workspace.buffer[target].data();
-    using Kernel = detail::AffineKernel<T>;
+    const detail::Kernels<T>& kernels = detail::kernels<T>();
     if (l == 0 && compress_input(input, rows, input_stride, layer.n_in, workspace.input)) {
       // Mostly zeros: the same values from the nonzero entries alone.
-      Kernel::run_columns_sparse(view(workspace.input), rows, params + layer.weight_offset, Kernel::Start::Bias,
-                                 params + layer.bias_offset, layer.n_out, Y, 0, layer.n_out);
+      kernels.affine_sparse(view(workspace.input), rows, params + layer.weight_offset, detail::SumStart::Bias,
+                            params + layer.bias_offset, layer.n_out, Y, 0, layer.n_out);
     } else {
-      Kernel::run(x, rows, l == 0 ? input_stride : layer.n_in, params + layer.weight_offset,
-                  params + layer.bias_offset, layer.n_in, layer.n_out, Y);
+      kernels.affine(x, rows, l == 0 ? input_stride : layer.n_in, params + layer.weight_offset,
+                     params + layer.bias_offset, layer.n_in, layer.n_out, Y, 0, layer.n_out);
     }
     activate_in_place(Y, rows * layer.n_out, layer.activation);
     x = Y;
@@ -306,8 +308,8 @@ const T* MLP<T>::predict_row(const T* params, const T* input, MLPInferenceWorksp
   if (threads <= 1 || !detail::worth_parallel(detail::Work::of_values(static_cast<double>(largest))))
     return predict(params, input, 1, workspace);
   require(workspace.max_rows >= 1, "MLP::predict_row: the workspace holds no row (call reserve)");
-  using Kernel = detail::AffineKernel<T>;
-  constexpr Index P = Kernel::P;
+  const detail::Kernels<T>& kernels = detail::kernels<T>();
+  const Index P = kernels.packet;
   const bool sparse = compress_input(input, 1, n_inputs(), n_inputs(), workspace.input);
 #pragma omp parallel num_threads(threads)
   {
@@ -325,11 +327,11 @@ const T* MLP<T>::predict_row(const T* params, const T* input, MLPInferenceWorksp
         const Index begin = std::min(layer.n_out, packets * t / parts * P);
         const Index end = t + 1 == parts ? layer.n_out : std::min(layer.n_out, packets * (t + 1) / parts * P);
         if (l == 0 && sparse) {
-          Kernel::run_columns_sparse(view(workspace.input), 1, params + layer.weight_offset, Kernel::Start::Bias,
-                                     params + layer.bias_offset, layer.n_out, Y, begin, end);
+          kernels.affine_sparse(view(workspace.input), 1, params + layer.weight_offset, detail::SumStart::Bias,
+                                params + layer.bias_offset, layer.n_out, Y, begin, end);
         } else {
-          Kernel::run_columns(x, 1, layer.n_in, params + layer.weight_offset, params + layer.bias_offset, layer.n_in,
-                              layer.n_out, Y, begin, end);
+          kernels.affine(x, 1, layer.n_in, params + layer.weight_offset, params + layer.bias_offset, layer.n_in,
+                         layer.n_out, Y, begin, end);
         }
         activate_in_place(Y + begin, end - begin, layer.activation);
       }

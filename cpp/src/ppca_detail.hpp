@@ -18,7 +18,7 @@
 #include <limits>
 #include <vector>
 
-#include "affine_kernel.hpp"
+#include "kernels.hpp"
 #include "parallel.hpp"
 #include "vaekit/ppca.hpp"
 #include "vaekit/random.hpp"
@@ -180,7 +180,7 @@ Matrix<T> random_init(Index D, Index d, double scale, std::uint64_t seed) {
 
 // ------------------------------------------------ EM and the posterior pass
 // Products C W of row-major blocks C (rows x D) with a D x d matrix W through
-// the register-blocked kernel of the inference pass (affine_kernel.hpp),
+// the register-blocked kernel of the inference pass (kernels.hpp: affine),
 // which reads C in place where Eigen's GEMM packs it first (costly for
 // products d = 20 columns wide: 15-20% slower in float64, 25% in float32),
 // and computes each row the same way whatever block it is in. W's columns
@@ -192,8 +192,8 @@ class PaddedProduct {
  public:
   template <class Derived>
   explicit PaddedProduct(const Eigen::MatrixBase<Derived>& W) {
-    constexpr Index kAlign = detail::AffineKernel<T>::kHalf;
-    const Index padded = (W.cols() + kAlign - 1) / kAlign * kAlign;
+    const Index align = detail::kernels<T>().half_packet;
+    const Index padded = (W.cols() + align - 1) / align * align;
     weights_ = RowMatrix<T>::Zero(W.rows(), padded);
     weights_.leftCols(W.cols()) = W;
     zero_ = Vector<T>::Zero(padded);
@@ -202,7 +202,7 @@ class PaddedProduct {
   // out (rows x padded_cols(), row-major) = C W.
   void run(const T* C, Index rows, T* out) const {
     const Index D = weights_.rows();
-    detail::AffineKernel<T>::run(C, rows, D, weights_.data(), zero_.data(), D, padded_cols(), out);
+    detail::kernels<T>().affine(C, rows, D, weights_.data(), zero_.data(), D, padded_cols(), out, 0, padded_cols());
   }
 
  private:

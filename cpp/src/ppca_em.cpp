@@ -94,8 +94,8 @@ void accumulate_posterior_products(ConstRowMatrixRef<T> X, const Vector<T>& mean
       // <z>^T = M^-1 A^T (M^-1 is symmetric), d x rows, row-major.
       posterior_t.leftCols(rows).noalias() = M_inverse * A.transpose();
       partial_AtA[t].noalias() += A.transpose() * A;
-      detail::AffineKernel<T>::run(posterior_t.data(), d, kEStepRows, C.data(), nullptr, rows, D,
-                                   partial_Bt[t].data());
+      detail::kernels<T>().affine(posterior_t.data(), d, kEStepRows, C.data(), nullptr, rows, D,
+                                  partial_Bt[t].data(), 0, D);
     }
   }
   for (int t = 0; t < threads; ++t) {  // in thread order: the same bits for a given thread count

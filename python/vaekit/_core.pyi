@@ -35,6 +35,18 @@ def openmp_enabled() -> bool:
 def x86_64_level() -> int:
     """x86-64 level this CPU and OS support: 4 (AVX-512), 3 (AVX2/FMA) or 1 (baseline or not x86)."""
 
+def active_isa() -> str:
+    """The instruction set of the kernels in use: baseline, avx2 or avx512 (VAEKIT_ISA forces one)."""
+
+eigen_version: str
+"""The Eigen version the core was compiled with."""
+openmp_version: int
+"""The _OPENMP date of the OpenMP specification compiled against (0 without OpenMP)."""
+compiler: str
+"""The compiler's id and version."""
+build_flags: str
+"""The C++ flags of the build (build type and instruction set)."""
+
 def default_threads() -> int:
     """Threads used when n_threads is None."""
 

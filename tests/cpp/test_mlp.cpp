@@ -113,16 +113,6 @@ TEST(MLPPredict, OneRowOnSeveralThreadsIsBitIdentical) {
   check_predict_row<double>({20, 8, 3});  // too small to share: one thread
 }
 
-// A mostly-zero matrix: each entry nonzero (N(0, 1)) with probability `density`.
-template <class T>
-RowMatrix<T> random_sparse(Index n, Index m, double density, std::uint64_t seed) {
-  RowMatrix<T> values = random_normal<T>(n, m, seed);
-  const RowMatrix<T> keep = random_uniform<T>(n, m, seed + 1);
-  for (Index i = 0; i < n; ++i)
-    for (Index j = 0; j < m; ++j)
-      if (keep(i, j) >= density) values(i, j) = T(0);
-  return values;
-}
 
 // Sparse inputs (at least 64 wide, mostly zeros) take the compressed first
 // layer in training: its gradient against finite differences.

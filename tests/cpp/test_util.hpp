@@ -33,6 +33,17 @@ RowMatrix<T> random_uniform(Index n, Index m, std::uint64_t seed) {
   return values;
 }
 
+// A mostly-zero matrix: each entry nonzero (N(0, 1)) with probability `density`.
+template <class T>
+RowMatrix<T> random_sparse(Index n, Index m, double density, std::uint64_t seed) {
+  RowMatrix<T> values = random_normal<T>(n, m, seed);
+  const RowMatrix<T> keep = random_uniform<T>(n, m, seed + 1);
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < m; ++j)
+      if (keep(i, j) >= density) values(i, j) = T(0);
+  return values;
+}
+
 // A fresh empty directory per test, removed afterwards.
 class ScratchDirectory : public ::testing::Test {
  protected:

@@ -143,4 +143,15 @@ void check_n_threads(int n_threads);
 // True when the library was compiled with OpenMP.
 bool openmp_enabled();
 
+// The instruction set of the kernels this process runs: "baseline" (SSE2 on
+// x86-64, NEON on arm64), "avx2" (x86-64-v3: AVX2, FMA) or "avx512"
+// (x86-64-v4: AVX-512 F/BW/CD/DQ/VL). The library holds a copy of its hot
+// kernels for each and picks, at first use, the best one the CPU and the OS
+// support; the environment variable VAEKIT_ISA=baseline|avx2|avx512 forces
+// one (InvalidArgument if unknown, not compiled in, or not supported here).
+const char* active_isa();
+// The x86-64 micro-architecture level the CPU and the OS support: 4 (AVX-512
+// F/BW/CD/DQ/VL), 3 (AVX2, FMA, BMI1/2, F16C), else 1 (and on other CPUs).
+int x86_64_level();
+
 }  // namespace vaekit

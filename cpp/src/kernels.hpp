@@ -1,0 +1,68 @@
+// The instruction-set specific kernels and the table that dispatches to them.
+//
+// isa_kernels.cpp is compiled once per instruction set (CMakeLists.txt:
+// baseline, and on x86-64 also x86-64-v3 = AVX2/FMA and x86-64-v4 =
+// AVX-512), each copy with its own flags, in its own namespace
+// vaekit::detail::<isa>, and with Eigen renamed (-DEigen=...), so that no
+// inline function or template compiled for one instruction set can stand in
+// for another's at link time (tests/python/test_isa.py checks the symbols).
+// dispatch.cpp picks one copy at first use from the CPU's features, or from
+// the environment variable VAEKIT_ISA (baseline, avx2, avx512), and the rest
+// of the library calls the kernels through kernels<T>(). Interfaces take raw
+// pointers and integers only: no Eigen type crosses the table.
+//
+// This header is included by both sides: it holds no code.
+#pragma once
+
+#include <cstddef>
+
+namespace vaekit::detail {
+
+using KernelIndex = std::ptrdiff_t;  // vaekit::Index (Eigen::Index)
+
+// Rows of a matrix by their nonzero entries (compressed sparse rows): row r's
+// are index[i], value[i] for i in [start[r], start[r + 1]), in ascending index.
+template <class T>
+struct SparseRows {
+  const int* index = nullptr;
+  const T* value = nullptr;
+  const KernelIndex* start = nullptr;
+};
+
+// Where a sparse product's sums start: the bias, the values already in Y
+// (Y += X W), or zero (Y = X W).
+enum class SumStart { Bias, Output, Zero };
+
+template <class T>
+struct Kernels {
+  using Index = KernelIndex;
+  const char* isa;  // "baseline", "avx2", "avx512"
+  // Values per SIMD packet: a column range [begin, end) of the affine products
+  // must start at a multiple of it and end at one or at n_out (affine_kernel.hpp).
+  Index packet;
+  Index half_packet;  // values per half packet (the narrowest vector the affine products use)
+  // Columns [begin, end) of Y (rows x n_out, row-major) = X W + b: X's rows
+  // x_stride apart, W row-major n_in x n_out; b == nullptr: Y += X W. Row-
+  // invariant, bit for bit (AffineKernel::run_columns).
+  void (*affine)(const T* X, Index rows, Index x_stride, const T* W, const T* b, Index n_in, Index n_out, T* Y,
+                 Index begin, Index end);
+  // The same for rows given by their nonzero entries (AffineKernel::run_columns_sparse).
+  void (*affine_sparse)(const SparseRows<T>& X, Index rows, const T* W, SumStart start, const T* b, Index n_out,
+                        T* Y, Index begin, Index end);
+  // C = alpha op(A) op(B) + beta C, every matrix row-major with its leading
+  // dimension (the distance between rows); op(A) is m x k, op(B) k x n, C
+  // m x n; op(X) = X^T when trans_x. beta == 0 never reads C.
+  void (*gemm)(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
+               Index ldb, T beta, T* C, Index ldc);
+};
+
+// The kernels this process uses (chosen once, thread-safe).
+template <class T>
+const Kernels<T>& kernels();
+
+// The kernels of one instruction set ("baseline", "avx2", "avx512"), or
+// nullptr when this build lacks them or this CPU cannot run them (tests).
+template <class T>
+const Kernels<T>* kernels_for(const char* isa);
+
+}  // namespace vaekit::detail
