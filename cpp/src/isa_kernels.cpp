@@ -3,6 +3,12 @@
 // Eigen, the standard library and kernel headers: an inline function of
 // vaekit's public headers compiled here could replace the baseline copy.
 #include <Eigen/Core>
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#endif
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "affine_kernel.hpp"
 #include "kernels.hpp"
@@ -52,12 +58,69 @@ void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const 
   else product(a, b, alpha, beta, C, m, n, ldc);
 }
 
+// Position of the lowest set bit of mask != 0.
+inline int lowest_set_bit(std::uint32_t mask) {
+#if defined(_MSC_VER) && !defined(__clang__)
+  unsigned long position;
+  _BitScanForward(&position, mask);
+  return static_cast<int>(position);
+#else
+  return __builtin_ctz(mask);
+#endif
+}
+
+template <class T>
+bool compress_rows(const T* X, Index rows, Index x_stride, Index n, int* index, T* value, Index* start) {
+  Index count = 0;
+  start[0] = 0;
+  for (Index r = 0; r < rows; ++r) {
+    const T* x = X + r * x_stride;
+    // Blocks of 32 entries: a bit mask of the nonzeros (a vectorised
+    // comparison), then one store per set bit.
+    constexpr Index kBlock = 32;
+    Index k = 0;
+    for (; k + kBlock <= n; k += kBlock) {
+      std::uint32_t mask = 0;
+      for (Index i = 0; i < kBlock; ++i) mask |= static_cast<std::uint32_t>(x[k + i] != T(0)) << i;
+      for (; mask != 0; mask &= mask - 1) {
+        const Index i = k + lowest_set_bit(mask);
+        index[count] = static_cast<int>(i);
+        value[count] = x[i];
+        ++count;
+      }
+    }
+    for (; k < n; ++k) {
+      index[count] = static_cast<int>(k);
+      value[count] = x[k];
+      count += x[k] != T(0) ? 1 : 0;
+    }
+    start[r + 1] = count;
+    if (count > static_cast<Index>(kMaxSparseDensity * static_cast<double>((r + 1) * n))) return false;
+  }
+  return true;
+}
+
+// vaekit::all_finite (common.hpp): the exponent bits, without branches, so
+// that the loop vectorises.
+template <class T>
+bool all_finite(const T* values, Index n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  unsigned not_finite = 0;
+  for (Index i = 0; i < n; ++i) {
+    Bits bits;
+    std::memcpy(&bits, values + i, sizeof(T));
+    not_finite |= static_cast<unsigned>((bits & exponent) == exponent);
+  }
+  return not_finite == 0;
+}
+
 #define VAEKIT_STRINGIFY_(x) #x
 #define VAEKIT_STRINGIFY(x) VAEKIT_STRINGIFY_(x)
 
 template <class T>
 constexpr Kernels<T> kTable{VAEKIT_STRINGIFY(VAEKIT_ISA), AffineKernel<T>::P, AffineKernel<T>::kHalf, &affine<T>,
-                            &affine_sparse<T>, &gemm<T>};
+                            &affine_sparse<T>, &gemm<T>, &compress_rows<T>, &all_finite<T>};
 
 }  // namespace
 

@@ -29,6 +29,12 @@ struct SparseRows {
   const KernelIndex* start = nullptr;
 };
 
+// Inputs at most this dense (fraction of nonzero entries) go through the
+// sparse products; denser ones through the dense kernel. The sparse product
+// costs about twice as much per nonzero (its weights come from L2 rather
+// than L1), so the two break even near 0.4-0.5 with AVX-512 and AVX2.
+constexpr double kMaxSparseDensity = 0.3;
+
 // Where a sparse product's sums start: the bias, the values already in Y
 // (Y += X W), or zero (Y = X W).
 enum class SumStart { Bias, Output, Zero };
@@ -54,6 +60,14 @@ struct Kernels {
   // m x n; op(X) = X^T when trans_x. beta == 0 never reads C.
   void (*gemm)(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
                Index ldb, T beta, T* C, Index ldc);
+  // Compresses rows x n rows of X (x_stride apart) into index, value (room
+  // for sparse_capacity(rows, n) entries, sparse_rows.hpp) and start (rows +
+  // 1). Gives up, returning false, as soon as the rows so far hold more than
+  // kMaxSparseDensity of nonzeros: dense data costs one row's scan. NaN
+  // counts as nonzero, -0 as zero.
+  bool (*compress_rows)(const T* X, Index rows, Index x_stride, Index n, int* index, T* value, Index* start);
+  // Whether none of the n values is NaN or infinite (vaekit::all_finite).
+  bool (*all_finite)(const T* values, Index n);
 };
 
 // The kernels this process uses (chosen once, thread-safe).

@@ -116,7 +116,8 @@ void reserve_sparse(SparseBatch<T>& batch, Index max_rows, Index n) {
 template <class T>
 bool compress_input(const T* X, Index rows, Index x_stride, Index n, SparseBatch<T>& batch) {
   if (n < detail::kMinSparseInputs || batch.start.size() < static_cast<std::size_t>(rows + 1)) return false;
-  return detail::compress_rows(X, rows, x_stride, n, batch.index.data(), batch.value.data(), batch.start.data());
+  return detail::kernels<T>().compress_rows(X, rows, x_stride, n, batch.index.data(), batch.value.data(),
+                                            batch.start.data());
 }
 
 template <class T>

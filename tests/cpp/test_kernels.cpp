@@ -40,10 +40,31 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
     std::vector<int> index(detail::sparse_capacity(rows, n_in));
     std::vector<T> value(index.size());
     std::vector<Index> start(rows + 1);
-    ASSERT_TRUE(detail::compress_rows(X.data(), rows, n_in, n_in, index.data(), value.data(), start.data()));
+    ASSERT_TRUE(kernels.compress_rows(X.data(), rows, n_in, n_in, index.data(), value.data(), start.data()));
+    EXPECT_EQ(start[rows], (X.array() != T(0)).count());
     kernels.affine_sparse({index.data(), value.data(), start.data()}, rows, W.data(), detail::SumStart::Bias,
                           b.data(), n_out, sparse.data(), 0, n_out);
     EXPECT_EQ(sparse, dense) << "n_out " << n_out;
+  }
+  // compress_rows gives up on dense rows; all_finite finds a NaN or an infinity anywhere.
+  {
+    const RowMatrix<T> dense = random_normal<T>(4, 100, 11);
+    std::vector<int> index(detail::sparse_capacity(4, 100));
+    std::vector<T> value(index.size());
+    std::vector<Index> start(5);
+    EXPECT_FALSE(kernels.compress_rows(dense.data(), 4, 100, 100, index.data(), value.data(), start.data()));
+    for (const Index n : {Index(1), Index(7), Index(64), Index(1001)}) {
+      std::vector<T> values(n, T(1.5));
+      EXPECT_TRUE(kernels.all_finite(values.data(), n));
+      for (const T bad : {T(NAN), T(INFINITY), -T(INFINITY)}) {
+        values[n - 1] = bad;
+        EXPECT_FALSE(kernels.all_finite(values.data(), n)) << n;
+        values[n - 1] = T(1.5);
+        values[0] = bad;
+        EXPECT_FALSE(kernels.all_finite(values.data(), n)) << n;
+        values[0] = T(1.5);
+      }
+    }
   }
   // gemm, every transpose combination, with alpha and beta.
   const Index m = 9, n = 11, k = 23;
