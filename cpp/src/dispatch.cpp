@@ -138,4 +138,7 @@ const Kernels<double>* kernels_for<double>(const char* name) {
 
 const char* active_isa() { return detail::chosen().name; }
 
+bool all_finite(const float* values, Index n) { return detail::kernels<float>().all_finite(values, n); }
+bool all_finite(const double* values, Index n) { return detail::kernels<double>().all_finite(values, n); }
+
 }  // namespace vaekit

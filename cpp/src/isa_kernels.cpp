@@ -100,8 +100,8 @@ bool compress_rows(const T* X, Index rows, Index x_stride, Index n, int* index, 
   return true;
 }
 
-// vaekit::all_finite (common.hpp): the exponent bits, without branches, so
-// that the loop vectorises.
+// vaekit::all_finite (common.hpp): tests the exponent bits without
+// branches, so that the loop vectorises.
 template <class T>
 bool all_finite(const T* values, Index n) {
   using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;

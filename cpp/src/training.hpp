@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "denormals.hpp"
-#include "kernels.hpp"
 #include "numeric.hpp"
 #include "parallel.hpp"
 #include "vaekit/mlp.hpp"
@@ -728,16 +727,6 @@ void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& o
 
 namespace vaekit::detail {
 
-// all_finite(X) (common.hpp) through the dispatched kernel.
-template <class T>
-bool finite(ConstRowMatrixRef<T> X) {
-  const auto check = kernels<T>().all_finite;
-  if (X.outerStride() == X.cols()) return check(X.data(), X.size());
-  for (Index i = 0; i < X.rows(); ++i)
-    if (!check(X.data() + i * X.outerStride(), X.cols())) return false;
-  return true;
-}
-
 // Inference-time input check shared by the models: the column count and
 // finiteness; with allow_missing, NaN (a missing value) passes and only an
 // infinity is an error. Returns whether X has a NaN.
@@ -747,7 +736,7 @@ bool check_input(ConstRowMatrixRef<T> X, Index columns, const char* what, const 
   require(X.cols() == columns, std::string(what) + " has " + std::to_string(X.cols()) +
                                    " columns, but the model expects " + std::to_string(columns) + " (" + expected +
                                    ")");
-  if (finite(X)) return false;
+  if (all_finite<T>(X)) return false;
   require(allow_missing, std::string(what) + " contains NaN or infinity");
   for (Index i = 0; i < X.rows(); ++i)
     for (Index j = 0; j < X.cols(); ++j)
