@@ -417,7 +417,7 @@ void add_neural_tensors(SafetensorsWriter& writer, const Model& model) {
 }
 
 template <class T>
-void require_finite_parameters(const Vector<T>& parameters, const char* kind) {
+void require_finite_parameters(ConstVectorRef<T> parameters, const char* kind) {
   require(parameters.allFinite(), std::string(kind) + ": cannot save a model with NaN or infinite parameters");
 }
 
@@ -615,13 +615,13 @@ void save(const fs::path& path, const PPCA<T>& model, const Metadata& extra) {
 
 template <class T>
 void save(const fs::path& path, const Autoencoder<T>& model, const Metadata& extra) {
-  require_finite_parameters(model.parameters(), Autoencoder<T>::kKind);
+  require_finite_parameters<T>(model.parameters(), Autoencoder<T>::kKind);
   write_model(path, model, extra, [&](SafetensorsWriter& writer) { add_neural_tensors(writer, model); });
 }
 
 template <class T>
 void save(const fs::path& path, const VAE<T>& model, const Metadata& extra) {
-  require_finite_parameters(model.parameters(), VAE<T>::kKind);
+  require_finite_parameters<T>(model.parameters(), VAE<T>::kKind);
   write_model(path, model, extra, [&](SafetensorsWriter& writer) {
     add_neural_tensors(writer, model);
     if (model.n_log_variance() > 0) {

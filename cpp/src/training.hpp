@@ -321,7 +321,7 @@ void NeuralModel<T, Model>::build(MLP<T> encoder, MLP<T> decoder, Index extra_pa
   decoder_ = std::move(decoder);
   require(decoder_.end_offset() + extra_parameters <= std::numeric_limits<int>::max(),
           std::string(Model::kKind) + ": the model would have more than 2^31 - 1 parameters");
-  parameters_ = Vector<T>::Zero(decoder_.end_offset() + extra_parameters);
+  parameters_ = AlignedVector<T>(decoder_.end_offset() + extra_parameters);
   decay_mask_ = Vector<T>::Zero(parameters_.size());
   encoder_.mark_weights(decay_mask_.data());
   decoder_.mark_weights(decay_mask_.data());
@@ -364,7 +364,7 @@ void NeuralModel<T, Model>::restore(TrainingState<T> state) {
           ? 0.0
           : *std::max_element(history.validation_scores.begin(), history.validation_scores.end());
   history.converged = history.interrupted = false;
-  parameters_ = std::move(state.parameters);
+  parameters_ = AlignedVector<T>(state.parameters);
   adam_ = std::move(adam);
   history_ = std::move(history);
 }
@@ -379,7 +379,7 @@ void NeuralModel<T, Model>::initialize(std::uint64_t seed, const DataBlock<T>& X
   require(X.cols == model().n_features(), std::string(Model::kKind) + ": X has " + std::to_string(X.cols) +
                                               " features, the model " + std::to_string(model().n_features()));
   X.check("X", Model::kAllowsMissing);
-  parameters_.setZero();
+  parameters_.map().setZero();
   const std::uint64_t init_seed = mix_seed(seed, detail::kSeedInitialisation);
   encoder_.initialize(parameters_.data(), mix_seed(init_seed, 0));
   decoder_.initialize(parameters_.data(), mix_seed(init_seed, 1));
@@ -513,7 +513,7 @@ void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& o
     initialize(options.seed, fetched);
   }
 
-  Vector<T>& params = parameters_;
+  Eigen::Map<Vector<T>> params = parameters_.map();
   AdamState<T>& adam = adam_;
   TrainingHistory& history = history_;
   if (adam.first_moment.size() != params.size()) adam.reset(params.size());

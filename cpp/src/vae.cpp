@@ -215,7 +215,7 @@ Vector<T> VAE<T>::noise_variance() const {
     return Vector<T>();
   if (config_.decoder_variance == DecoderVariance::Fixed)
     return Vector<T>::Constant(1, static_cast<T>(config_.noise_variance));
-  Vector<T> values = parameters_.segment(log_variance_offset(), n_log_variance());
+  Vector<T> values = parameters_.map().segment(log_variance_offset(), n_log_variance());
   for (Index j = 0; j < values.size(); ++j) values(j) = std::exp(clamp_log_variance(values(j)));
   return values;
 }
@@ -236,7 +236,7 @@ void VAE<T>::initialize_heads(double data_variance) {
   const double initial_variance =
       std::isfinite(data_variance) && data_variance > 0 ? data_variance : config_.noise_variance;
   const T log_variance = clamp_log_variance(static_cast<T>(std::log(initial_variance)));
-  parameters_.segment(log_variance_offset(), n_log_variance()).setConstant(log_variance);
+  parameters_.map().segment(log_variance_offset(), n_log_variance()).setConstant(log_variance);
   if (config_.decoder_variance == DecoderVariance::Network) {
     const int last = decoder_.n_layers() - 1;
     decoder_.weights(parameters_.data(), last).rightCols(config_.n_features).setZero();

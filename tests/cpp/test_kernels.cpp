@@ -2,6 +2,7 @@
 // (cpp/src/kernels.hpp) against plain references, and the dispatch.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "sparse_rows.hpp"
 #include "test_util.hpp"
 #include "vaekit/common.hpp"
+#include "vaekit/vae.hpp"
 
 namespace vaekit::testing {
 namespace {
@@ -122,6 +124,43 @@ TEST(Kernels, DispatchPicksTheBestSupportedOrTheRequestedOne) {
       EXPECT_LT(rank_isa, rank_active) << isa << " is supported and better than " << active;
     }
   }
+}
+
+}  // namespace
+}  // namespace vaekit::testing
+
+namespace vaekit::testing {
+namespace {
+
+// The neural models' parameters, which the kernels read in place, start on a
+// 64-byte boundary (AlignedVector), also when copied, moved or restored.
+TEST(AlignedVector, KeepsTheAlignmentAndTheValues) {
+  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % kSimdAlignment == 0; };
+  for (const Index n : {Index(1), Index(3), Index(100000)}) {
+    AlignedVector<float> a(n);
+    ASSERT_TRUE(aligned(a.data()));
+    EXPECT_TRUE(a.map().isZero());
+    a.map().setLinSpaced(n, 1.0f, 2.0f);
+    AlignedVector<float> b(a);
+    EXPECT_TRUE(aligned(b.data()));
+    EXPECT_NE(b.data(), a.data());
+    EXPECT_EQ(b.map(), a.map());
+    const float* storage = b.data();
+    AlignedVector<float> c(std::move(b));
+    EXPECT_EQ(c.data(), storage);
+    EXPECT_EQ(b.size(), 0);
+    b = c;
+    EXPECT_EQ(b.map(), a.map());
+  }
+  VAEConfig config;
+  config.n_features = 13;
+  config.hidden_layer_sizes = {7};
+  VAE<float> model(config);
+  model.initialize(1, random_normal<float>(20, 13, 2));
+  EXPECT_TRUE(aligned(model.parameters().data()));
+  const VAE<float> copy = model;
+  EXPECT_TRUE(aligned(copy.parameters().data()));
+  EXPECT_EQ(copy.parameters(), model.parameters());
 }
 
 }  // namespace

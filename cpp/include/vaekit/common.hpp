@@ -6,8 +6,11 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -29,6 +32,49 @@ template <class T>
 using ConstVectorRef = Eigen::Ref<const Vector<T>>;
 
 using Index = Eigen::Index;
+
+// A vector whose values start at a multiple of kSimdAlignment bytes, however
+// this header is compiled. Eigen aligns its own buffers for the instruction
+// set of the code that allocates them (16 bytes without AVX), but the
+// library's kernels also run AVX-512 (active_isa()), whose loads cost up to
+// twice as much when they straddle cache lines: the neural models keep their
+// parameters, which those kernels read in place, in one of these.
+constexpr std::size_t kSimdAlignment = 64;
+template <class T>
+class AlignedVector {
+ public:
+  AlignedVector() = default;
+  explicit AlignedVector(Index n) : data_(allocate(n)), size_(n) { std::fill_n(data_.get(), n, T(0)); }
+  template <class Derived>
+  explicit AlignedVector(const Eigen::DenseBase<Derived>& values) : AlignedVector(values.size()) {
+    map() = values;
+  }
+  AlignedVector(const AlignedVector& other) : AlignedVector(other.map()) {}
+  AlignedVector(AlignedVector&& other) noexcept : data_(std::move(other.data_)), size_(other.size_) {
+    other.size_ = 0;
+  }
+  AlignedVector& operator=(AlignedVector other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(size_, other.size_);
+    return *this;
+  }
+  Index size() const { return size_; }
+  T* data() { return data_.get(); }
+  const T* data() const { return data_.get(); }
+  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> map() { return {data(), size_}; }
+  Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>> map() const { return {data(), size_}; }
+
+ private:
+  struct Free {
+    void operator()(T* values) const { ::operator delete[](values, std::align_val_t(kSimdAlignment)); }
+  };
+  static T* allocate(Index n) {
+    if (n <= 0) return nullptr;
+    return static_cast<T*>(::operator new[](sizeof(T) * static_cast<std::size_t>(n), std::align_val_t(kSimdAlignment)));
+  }
+  std::unique_ptr<T, Free> data_;
+  Index size_ = 0;
+};
 
 // Thrown for invalid arguments at the library's API boundary; the bindings
 // translate it to Python's ValueError.

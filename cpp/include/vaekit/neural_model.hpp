@@ -158,7 +158,8 @@ class NeuralModel {
   const MLP<T>& encoder() const { return encoder_; }
   const MLP<T>& decoder() const { return decoder_; }
   Index n_parameters() const { return static_cast<Index>(parameters_.size()); }
-  const Vector<T>& parameters() const { return parameters_; }
+  // The flat parameter buffer (a view; 64-byte aligned, AlignedVector).
+  Eigen::Map<const Vector<T>> parameters() const { return parameters_.map(); }
   const TrainingHistory& history() const { return history_; }
   const AdamState<T>& optimizer_state() const { return adam_; }
 
@@ -193,7 +194,7 @@ class NeuralModel {
   void restore(TrainingState<T> state);
 
   MLP<T> encoder_, decoder_;
-  Vector<T> parameters_;
+  AlignedVector<T> parameters_;
 
  private:
   void train(BlockSource<T>& data, const TrainingOptions& options, bool single_epoch, bool initialize_first);
