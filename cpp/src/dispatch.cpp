@@ -1,6 +1,7 @@
 // Picks the kernels of one instruction set (kernels.hpp) at first use.
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 
 #include "kernels.hpp"
 #include "vaekit/common.hpp"
@@ -106,33 +107,32 @@ const Isa& chosen() {
   return isa;
 }
 
+// An instruction set's table for T.
+template <class T>
+const Kernels<T>* table(const Isa& isa) {
+  if constexpr (std::is_same_v<T, float>) return isa.float_kernels();
+  else return isa.double_kernels();
+}
+
 }  // namespace
 
-template <>
-const Kernels<float>& kernels<float>() {
-  static const Kernels<float>& table = *chosen().float_kernels();
-  return table;
+template <class T>
+const Kernels<T>& kernels() {
+  static const Kernels<T>& chosen_table = *table<T>(chosen());
+  return chosen_table;
 }
 
-template <>
-const Kernels<double>& kernels<double>() {
-  static const Kernels<double>& table = *chosen().double_kernels();
-  return table;
-}
-
-template <>
-const Kernels<float>* kernels_for<float>(const char* name) {
+template <class T>
+const Kernels<T>* kernels_for(const char* name) {
   for (const Isa& isa : kIsas)
-    if (std::string(name) == isa.name) return x86_64_level() >= isa.level ? isa.float_kernels() : nullptr;
+    if (std::string(name) == isa.name) return x86_64_level() >= isa.level ? table<T>(isa) : nullptr;
   return nullptr;
 }
 
-template <>
-const Kernels<double>* kernels_for<double>(const char* name) {
-  for (const Isa& isa : kIsas)
-    if (std::string(name) == isa.name) return x86_64_level() >= isa.level ? isa.double_kernels() : nullptr;
-  return nullptr;
-}
+template const Kernels<float>& kernels<float>();
+template const Kernels<double>& kernels<double>();
+template const Kernels<float>* kernels_for<float>(const char*);
+template const Kernels<double>* kernels_for<double>(const char*);
 
 }  // namespace detail
 
