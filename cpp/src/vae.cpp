@@ -166,17 +166,16 @@ bool mark_missing(const T* X, Index rows, Index D, T* filled, T* observed, char*
 
 template <class T>
 const T* VAE<T>::encoder_input(const T* X, Index rows, bool missing, const char* state, const T* observed,
-                               RowMatrix<T>& buffer) const {
+                               T* buffer) const {
   if (!config_.encoder_mask) return X;
   const Index D = config_.n_features;
-  buffer.resize(rows, 2 * D);
   for (Index i = 0; i < rows; ++i) {
-    T* target = buffer.row(i).data();
+    T* target = buffer + i * 2 * D;
     std::copy(X + i * D, X + (i + 1) * D, target);
     if (missing && state[i] != kComplete) std::copy(observed + i * D, observed + (i + 1) * D, target + D);
     else std::fill(target + D, target + 2 * D, T(1));
   }
-  return buffer.data();
+  return buffer;
 }
 
 template <class T>
@@ -291,7 +290,7 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in
   };
 
   // Encoder: rows x 2d, means then raw log-variances.
-  const T* input = encoder_input(X, rows, missing, state, workspace.observed.data(), workspace.encoder_input);
+  const T* input = encoder_input(X, rows, missing, state, workspace.observed.data(), workspace.encoder_input.data());
   encoder_.forward(params, input, rows, workspace.encoder, /*parallel=*/false);
   const auto E = encoder_.output(workspace.encoder, rows);
 
@@ -594,12 +593,12 @@ void VAE<T>::for_each_draw(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t 
     const bool missing = mark_missing(x_block.data(), rows, D, filled.data(), observed.data(), state.data(),
                                       /*copy_complete=*/true);
     const T* input = missing ? filled.data() : x_block.data();
-    RowMatrix<T> mask_buffer;
+    RowMatrix<T> mask_buffer(config_.encoder_mask ? rows : 0, config_.encoder_inputs());
     // The prior estimate draws z from N(0, I) itself: it needs no encoder pass.
     const T* E = from_prior ? nullptr
                             : encoder_.predict(parameters_.data(),
                                                encoder_input(input, rows, missing, state.data(), observed.data(),
-                                                             mask_buffer),
+                                                             mask_buffer.data()),
                                                rows, encoder_workspace);
     std::vector<Philox> streams;
     for (Index r = 0; r < rows; ++r)

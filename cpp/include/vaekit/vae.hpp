@@ -244,9 +244,10 @@ class VAE : public NeuralModel<T, VAE<T>> {
   void initialize_heads(double data_variance);
   // The encoder's input for `rows` rows of X: X itself (`missing`: the rows
   // mark_missing filled), followed with encoder_mask by each row's mask
-  // (state[i] as mark_missing sets it), written into `buffer` (rows x 2D).
+  // (state[i] as mark_missing sets it), written into `buffer` (room for rows
+  // x 2D values: no allocation on the training path).
   const T* encoder_input(const T* X, Index rows, bool missing, const char* state, const T* observed,
-                         RowMatrix<T>& buffer) const;
+                         T* buffer) const;
   Vector<T> evaluate(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t seed, Estimate estimate, double beta,
                      int n_threads) const;
   // The draws behind evaluate and impute (vae.cpp).
