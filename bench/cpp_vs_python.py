@@ -5,12 +5,13 @@ The C++ side is bench/cpp_vs_python/timing.cpp, built with default CMake
 flags (Release, no -march) against the installed vaekit's CMake package
 (``vaekit.get_cmake_dir()``, or --prefix: a plain CMake install). Both sides
 use the same model file, a VAE(20, hidden_layer_sizes=(400,)) trained one
-epoch on the data, and THREADS threads. Figures, for dense data (a 20-d latent
-through a tanh layer, plus noise: no zeros) and binarised images (bench/
-compare.py's stand-in):
+epoch on the data, or a PPCA(20), and THREADS threads. Figures, for dense
+data (a 20-d latent through a tanh layer, plus noise: no zeros) and binarised
+images (bench/compare.py's stand-in):
   - transform of all N_ROWS rows;
   - one-sample transform (median of 1,000 calls);
-  - one training epoch (partial_fit, batches of 128; dense data only).
+  - one training epoch (partial_fit, batches of 128; dense data only);
+  - PPCA (dense data): a closed-form fit, 20 EM iterations (tol = 0).
 ROUNDS rounds, Python and C++ alternating (the C++ program starts once per
 round and times inside itself). Ratio: Python seconds / C++ seconds, so 1
 means the C++ program is as fast as Python; the production issue asks >= 0.9.
@@ -80,7 +81,13 @@ def python_seconds(vae, X, what):
             calls.append(time.perf_counter() - start)
         return statistics.median(calls)
     start = time.perf_counter()
-    vae.partial_fit(X)
+    if what == "epoch":
+        vae.partial_fit(X)
+    elif what == "fit":
+        vae.fit(X)
+    else:  # "em": the same 20 iterations as the C++ side
+        vae.set_params(method="em", max_iter=20, tol=0.0).fit(X)
+        vae.set_params(method="closed_form")
     return time.perf_counter() - start
 
 
@@ -101,22 +108,31 @@ def main():
     from vaekit._native import core
 
     prefix = args.prefix or vaekit.get_cmake_dir()
-    print(f"vaekit {vaekit.__version__}: Python module {core.variant}; C++ package {prefix}; {cpu_description()}; "
+    print(f"vaekit {vaekit.__version__}: Python module {core.active_isa()}; C++ package {prefix}; {cpu_description()}; "
           f"{THREADS} threads", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="vaekit-cpp-") as work_dir:
         program = build_program(work_dir, prefix)
-        for name, X, whats in (("dense", dense_rows(N_ROWS), ("transform", "one", "epoch")),
-                               ("binary images", binarized_images(N_ROWS), ("transform", "one"))):
-            model = os.path.join(work_dir, f"{name.replace(' ', '_')}.safetensors")
-            data = os.path.join(work_dir, f"{name.replace(' ', '_')}.f32")
+        dense = dense_rows(N_ROWS)
+        for name, X, kind, whats in (("dense", dense, "VAE", ("transform", "one", "epoch")),
+                                     ("binary images", binarized_images(N_ROWS), "VAE", ("transform", "one")),
+                                     ("dense", dense, "PPCA", ("transform", "one", "fit", "em"))):
+            stem = f"{kind}_{name.replace(' ', '_')}"
+            model = os.path.join(work_dir, f"{stem}.safetensors")
+            data = os.path.join(work_dir, f"{stem}.f32")
             likelihood = "bernoulli" if name == "binary images" else "gaussian"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                vaekit.VAE(20, hidden_layer_sizes=(400,), likelihood=likelihood, max_iter=1, random_state=0,
-                           n_threads=THREADS).fit(X).save(model)
+                if kind == "VAE":
+                    estimator = vaekit.VAE(20, hidden_layer_sizes=(400,), likelihood=likelihood, max_iter=1,
+                                           random_state=0, n_threads=THREADS)
+                else:
+                    estimator = vaekit.PPCA(20)  # all cores: THREADS on the 2-core machine
+                estimator.fit(X).save(model)
             np.ascontiguousarray(X, dtype=np.float32).tofile(data)
-            vae = vaekit.load(model).set_params(n_threads=THREADS)
+            vae = vaekit.load(model)
+            if kind == "VAE":
+                vae.set_params(n_threads=THREADS)
             for what in whats:
                 python_times, cpp_times = [], []
                 python_seconds(vae, X, what)  # warm-up
@@ -128,8 +144,10 @@ def main():
                 ratio = Stat([py.median / cpp.median, py.min / cpp.max, py.max / cpp.min])
                 unit, scale, digits = ("us", 1e6, 1) if what == "one" else ("s", 1, 3)
                 label = {"transform": f"transform {N_ROWS:,} x 784", "one": "one-sample transform",
-                         "epoch": f"training epoch {N_ROWS:,} x 784, batch 128"}[what]
-                rows.append((f"VAE 784-400-20 {label}, {name}", text(cpp, scale, digits), text(py, scale, digits),
+                         "epoch": f"training epoch {N_ROWS:,} x 784, batch 128",
+                         "fit": f"closed-form fit {N_ROWS:,} x 784", "em": f"20 EM iterations {N_ROWS:,} x 784"}[what]
+                model_name = "VAE 784-400-20" if kind == "VAE" else "PPCA 784-20"
+                rows.append((f"{model_name} {label}, {name}", text(cpp, scale, digits), text(py, scale, digits),
                              unit, f"{ratio.median:.2f} [{ratio.min:.2f}-{ratio.max:.2f}]", isa,
                              "yes" if ratio.median >= 0.9 else "MISS"))
                 print("  ROW | " + " | ".join(rows[-1]), flush=True)

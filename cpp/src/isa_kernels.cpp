@@ -2,7 +2,10 @@
 // instruction set with VAEKIT_ISA naming it (CMakeLists.txt). Includes only
 // Eigen, the standard library and kernel headers: an inline function of
 // vaekit's public headers compiled here could replace the baseline copy.
+#include <Eigen/Cholesky>
 #include <Eigen/Core>
+#include <Eigen/Eigenvalues>
+#include <Eigen/QR>
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
 #endif
@@ -56,6 +59,41 @@ void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const 
   else if (trans_a) product(a.transpose(), b, alpha, beta, C, m, n, ldc);
   else if (trans_b) product(a, b.transpose(), alpha, beta, C, m, n, ldc);
   else product(a, b, alpha, beta, C, m, n, ldc);
+}
+
+template <class T>
+void rank_update(bool upper, bool trans_a, Index n, Index k, T alpha, const T* A, Index lda, T* C, Index ldc) {
+  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned, Eigen::OuterStride<>>
+      c(C, n, n, Eigen::OuterStride<>(ldc));
+  // rankUpdate(u) adds u u^T, u = op(A)^T (n x k).
+  auto update = [&](const auto& u) {
+    if (upper) c.template selfadjointView<Eigen::Upper>().rankUpdate(u, alpha);
+    else c.template selfadjointView<Eigen::Lower>().rankUpdate(u, alpha);
+  };
+  if (trans_a) update(RowMap<T>(A, n, k, Eigen::OuterStride<>(lda)));
+  else update(RowMap<T>(A, k, n, Eigen::OuterStride<>(lda)).transpose());
+}
+
+template <class T>
+using Mutable = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned,
+                           Eigen::OuterStride<>>;
+
+template <class T>
+bool symmetric_eigen(Index n, const T* A, Index lda, T* values, T* vectors, Index ldv) {
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> a = RowMap<T>(A, n, n, Eigen::OuterStride<>(lda));
+  Eigen::SelfAdjointEigenSolver<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> solver(
+      a, vectors == nullptr ? Eigen::EigenvaluesOnly : Eigen::ComputeEigenvectors);
+  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(values, n) = solver.eigenvalues();
+  if (vectors != nullptr) Mutable<T>(vectors, n, n, Eigen::OuterStride<>(ldv)) = solver.eigenvectors();
+  return solver.info() == Eigen::Success;
+}
+
+template <class T>
+void orthonormalise(Index m, Index n, T* A, Index lda, T* r_diagonal) {
+  Mutable<T> a(A, m, n, Eigen::OuterStride<>(lda));
+  Eigen::HouseholderQR<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> qr(a);
+  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(r_diagonal, n) = qr.matrixQR().diagonal();
+  a = qr.householderQ() * Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>::Identity(m, n);
 }
 
 // Position of the lowest set bit of mask != 0.
@@ -115,12 +153,44 @@ bool all_finite(const T* values, Index n) {
   return not_finite == 0;
 }
 
+template <class T>
+bool centre(const T* x, const T* mean, Index n, T* out, T* squared_norm) {
+  using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  Eigen::Map<Vec> c(out, n);
+  c = Eigen::Map<const Vec>(x, n) - Eigen::Map<const Vec>(mean, n);
+  if (squared_norm != nullptr) *squared_norm = c.squaredNorm();
+  return all_finite(out, n);
+}
+
+template <class T>
+double gram_posterior(Index d, const T* base, T sign, const T* G, Index g_rows, const T* a, T s2, T* z, T* Sigma) {
+  using Square = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  Square M = RowMap<T>(base, d, d, Eigen::OuterStride<>(d));
+  if (g_rows > 0) {
+    const RowMap<T> g(G, g_rows, d, Eigen::OuterStride<>(d));
+    M.noalias() += sign * (g.transpose() * g);
+  }
+  const Eigen::LLT<Square> llt(M);
+  Eigen::Map<Vec>(z, d) = llt.solve(Eigen::Map<const Vec>(a, d));
+  Mutable<T>(Sigma, d, d, Eigen::OuterStride<>(d)) = s2 * llt.solve(Square::Identity(d, d));
+  return 2.0 * llt.matrixLLT().diagonal().array().template cast<double>().log().sum();
+}
+
+template <class T>
+void add(const T* x, Index n, T* y) {
+  using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  Eigen::Map<Vec>(y, n) += Eigen::Map<const Vec>(x, n);
+}
+
 #define VAEKIT_STRINGIFY_(x) #x
 #define VAEKIT_STRINGIFY(x) VAEKIT_STRINGIFY_(x)
 
 template <class T>
-constexpr Kernels<T> kTable{VAEKIT_STRINGIFY(VAEKIT_ISA), AffineKernel<T>::P, AffineKernel<T>::kHalf, &affine<T>,
-                            &affine_sparse<T>, &gemm<T>, &compress_rows<T>, &all_finite<T>};
+constexpr Kernels<T> kTable{VAEKIT_STRINGIFY(VAEKIT_ISA), AffineKernel<T>::P, AffineKernel<T>::kHalf,
+                            &affine<T>,   &affine_sparse<T>,   &gemm<T>,   &rank_update<T>,
+                            &symmetric_eigen<T>, &orthonormalise<T>, &centre<T>, &gram_posterior<T>, &add<T>, &compress_rows<T>,
+                            &all_finite<T>};
 
 }  // namespace
 

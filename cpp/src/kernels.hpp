@@ -60,6 +60,33 @@ struct Kernels {
   // m x n; op(X) = X^T when trans_x. beta == 0 never reads C.
   void (*gemm)(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* A, Index lda, const T* B,
                Index ldb, T beta, T* C, Index ldc);
+  // One triangle of C (n x n, row-major, ldc) += alpha op(A)^T op(A),
+  // op(A) k x n, row-major A with leading dimension lda (op(A) = A^T when
+  // trans_a): the lower triangle (column <= row), or the upper one when
+  // `upper`. The other triangle is not touched.
+  void (*rank_update)(bool upper, bool trans_a, Index n, Index k, T alpha, const T* A, Index lda, T* C, Index ldc);
+  // The eigenvalues of the symmetric n x n matrix A (row-major, lda; its
+  // lower triangle is read) in ascending order into values (n), and, unless
+  // vectors == nullptr, the orthonormal eigenvectors into vectors' columns
+  // (n x n, row-major, ldv). False when the iteration did not converge (the
+  // outputs are then Eigen's last iterate, e.g. NaN for a non-finite A).
+  bool (*symmetric_eigen)(Index n, const T* A, Index lda, T* values, T* vectors, Index ldv);
+  // Overwrites the m x n matrix A (row-major, lda; m >= n) with the first
+  // n columns of Q of its Householder QR, A = Q R, and writes R's diagonal
+  // (n) into r_diagonal: an orthonormal basis of A's columns when none of
+  // them is (numerically) zero.
+  void (*orthonormalise)(Index m, Index n, T* A, Index lda, T* r_diagonal);
+  // out = x - mean (n values; out may be x); *squared_norm = ||out||^2
+  // unless squared_norm == nullptr. Returns whether out is all finite.
+  bool (*centre)(const T* x, const T* mean, Index n, T* out, T* squared_norm);
+  // A row's PPCA posterior from its observed coordinates (the EM E-step
+  // with missing values): M = base + sign G^T G (base d x d symmetric; G
+  // g_rows x d, row-major), z = M^-1 a, Sigma = s2 M^-1 (d x d). Returns
+  // log det M from M's Cholesky factor.
+  double (*gram_posterior)(Index d, const T* base, T sign, const T* G, Index g_rows, const T* a, T s2, T* z,
+                           T* Sigma);
+  // y += x (n values).
+  void (*add)(const T* x, Index n, T* y);
   // Compresses rows x n rows of X (x_stride apart) into index, value (room
   // for sparse_capacity(rows, n) entries, sparse_rows.hpp) and start (rows +
   // 1). Gives up, returning false, as soon as the rows so far hold more than

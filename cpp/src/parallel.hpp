@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "products.hpp"
 #include "vaekit/common.hpp"
 
 namespace vaekit::detail {
@@ -117,13 +118,14 @@ inline RowSlice this_thread_rows(Index n) {
   return {n * t / threads, n * (t + 1) / threads};
 }
 
-// out = A * B, the rows of A (and out) split among the threads.
+// out = A * B, the rows of A (and out) split among the threads; the
+// products run in the dispatched kernels (products.hpp).
 template <class Out, class Lhs, class Rhs>
 void parallel_product(Out& out, const Lhs& A, const Rhs& B) {
 #pragma omp parallel if(product_worth_parallel(A, B))
   {
     const RowSlice rows = this_thread_rows(A.rows());
-    if (rows.size() > 0) out.middleRows(rows.begin, rows.size()).noalias() = A.middleRows(rows.begin, rows.size()) * B;
+    if (rows.size() > 0) gemm(A.middleRows(rows.begin, rows.size()), B, out.middleRows(rows.begin, rows.size()));
   }
 }
 
@@ -138,8 +140,8 @@ Matrix<T> parallel_transposed_product(const Lhs& A, const Rhs& B) {
   {
     const RowSlice rows = this_thread_rows(A.rows());
     if (rows.size() > 0) {
-      partial[thread_id()].noalias() =
-          A.middleRows(rows.begin, rows.size()).transpose() * B.middleRows(rows.begin, rows.size());
+      gemm(A.middleRows(rows.begin, rows.size()).transpose(), B.middleRows(rows.begin, rows.size()),
+           partial[thread_id()]);
     }
   }
   for (int t = 1; t < threads; ++t) partial[0] += partial[t];

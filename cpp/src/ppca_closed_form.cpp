@@ -1,8 +1,6 @@
 // PPCA's closed-form maximum likelihood (Tipping & Bishop 1999, eqs. 7-8),
 // and the scans of the input that every fit starts with.
 #include <Eigen/Cholesky>
-#include <Eigen/Eigenvalues>
-#include <Eigen/QR>
 
 #include <algorithm>
 #include <cmath>
@@ -68,12 +66,13 @@ Matrix<T> scatter_of(ConstRowMatrixRef<T> X, const Vector<T>& mean) {
   {
     Matrix<T> local = Matrix<T>::Zero(D, D);
     RowMatrix<T> centred(std::min(block_rows, n), D);
+    const auto centre = kernels<T>().centre;
 #pragma omp for schedule(static)
     for (int b = 0; b < blocks; ++b) {
       const Index start = static_cast<Index>(b) * block_rows;
       const Index rows = std::min(block_rows, n - start);
-      centred.topRows(rows) = X.middleRows(start, rows).rowwise() - mean.transpose();
-      local.template selfadjointView<Eigen::Lower>().rankUpdate(centred.topRows(rows).transpose());
+      for (Index r = 0; r < rows; ++r) centre(X.row(start + r).data(), mean.data(), D, centred.row(r).data(), nullptr);
+      rank_update_lower(centred.topRows(rows), local);
     }
 #pragma omp critical(vaekit_covariance)
     total.template triangularView<Eigen::Lower>() += local;
@@ -124,7 +123,7 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
   Matrix<T> V(D, capacity), SV(D, capacity), H = Matrix<T>::Zero(capacity, capacity), R(D, b), projection(D, b),
       coefficients;
   Philox rng(0x5eed5eedull, 1);
-  Eigen::HouseholderQR<Matrix<T>> qr(D, b);
+  Matrix<T> Q(D, b);
   // R <- an orthonormal basis of R's part orthogonal to V's first `width`
   // columns; random directions where that part is (numerically) empty. The
   // first pass's coefficients V^T R go to H's columns [column, column + b).
@@ -142,8 +141,8 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
         detail::parallel_product(projection, V.leftCols(width), coefficients);
         R -= projection;
       }
-      qr.compute(R);
-      const auto diagonal = qr.matrixQR().diagonal().cwiseAbs();
+      Q = R;
+      const Vector<T> diagonal = detail::orthonormalise_columns(Q).cwiseAbs();
       const double largest = static_cast<double>(diagonal.maxCoeff());
       const bool full_rank =
           static_cast<double>(diagonal.minCoeff()) > 1e3 * std::numeric_limits<T>::epsilon() * std::max(largest, 1e-300);
@@ -151,23 +150,22 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
       for (Index j = 0; j < b; ++j)
         for (Index i = 0; i < D; ++i) R(i, j) += static_cast<T>(rng.normal());
     }
-    R = qr.householderQ() * Matrix<T>::Identity(D, b);
+    R = Q;
   };
   for (Index j = 0; j < b; ++j)
     for (Index i = 0; i < D; ++i) R(i, j) = static_cast<T>(rng.normal());
   orthonormalise(0, -1);
   V.leftCols(b) = R;
   Index width = b, newest = 0, products = 0;
-  Eigen::SelfAdjointEigenSolver<Matrix<T>> small;
-  Matrix<T> U, SU;
-  Vector<T> theta;
+  Matrix<T> U, SU, small_vectors;
+  Vector<T> theta, small_values;
   // The `count` (>= d) leading Ritz pairs of the first w basis columns, in
   // descending order of Ritz value: theta, U = V Y and SU = S U; values and
   // vectors get the d leading ones. Returns whether those have converged.
   auto ritz_pairs = [&](Index w, Index count) {
-    small.compute(H.topLeftCorner(w, w));
-    const Matrix<T> Y = small.eigenvectors().rowwise().reverse().leftCols(count);
-    theta = small.eigenvalues().reverse().head(count);
+    detail::symmetric_eigen(H.topLeftCorner(w, w), small_values, &small_vectors);
+    const Matrix<T> Y = small_vectors.rowwise().reverse().leftCols(count);
+    theta = small_values.reverse().head(count);
     U.resize(D, count);
     SU.resize(D, count);
     detail::parallel_product(U, V.leftCols(w), Y);
@@ -221,12 +219,14 @@ void leading_eigenpairs(Matrix<T>& S, Index d, Vector<T>& values, Matrix<T>& vec
   const Index D = S.rows();
   S.template triangularView<Eigen::StrictlyUpper>() = S.transpose();
   auto full_solver = [&] {
-    Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(S);
+    Vector<T> all_values;
+    Matrix<T> all_vectors;
+    detail::symmetric_eigen(S, all_values, &all_vectors);
     values.resize(d);
     vectors.resize(D, d);
     for (Index i = 0; i < d; ++i) {
-      values(i) = eigen.eigenvalues()(D - 1 - i);
-      vectors.col(i) = eigen.eigenvectors().col(D - 1 - i);
+      values(i) = all_values(D - 1 - i);
+      vectors.col(i) = all_vectors.col(D - 1 - i);
     }
   };
   const Index k = std::max<Index>(2 * d, d + 10);
@@ -263,7 +263,7 @@ double gram_eigenpairs(ConstRowMatrixRef<T> X, const Vector<T>& mean, Index d, V
   const Index n = X.rows();
   const RowMatrix<T> centred = X.rowwise() - mean.transpose();
   Matrix<T> gram = Matrix<T>::Zero(n, n);
-  gram.template selfadjointView<Eigen::Lower>().rankUpdate(centred);
+  detail::rank_update_lower(centred.transpose(), gram);
   gram.template triangularView<Eigen::Lower>() *= T(1) / static_cast<T>(n);
   const double trace = gram.diagonal().template cast<double>().sum();
   Vector<T> gram_values;

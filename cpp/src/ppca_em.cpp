@@ -82,18 +82,19 @@ void accumulate_posterior_products(ConstRowMatrixRef<T> X, const Vector<T>& mean
 #pragma omp parallel num_threads(threads)
   {
     const int t = detail::thread_id();
+    const auto centre = detail::kernels<T>().centre;
     RowMatrix<T> centred(kEStepRows, D), projected(kEStepRows, product.padded_cols()), posterior_t(d, kEStepRows);
 #pragma omp for schedule(static)
     for (int b = 0; b < blocks; ++b) {
       const Index start = static_cast<Index>(b) * kEStepRows;
       const Index rows = std::min(kEStepRows, n - start);
       auto C = centred.topRows(rows);
-      C = X.middleRows(start, rows).rowwise() - mean.transpose();
+      for (Index r = 0; r < rows; ++r) centre(X.row(start + r).data(), mean.data(), D, C.row(r).data(), nullptr);
       product.run(C.data(), rows, projected.data());
       auto A = projected.topLeftCorner(rows, d);
       // <z>^T = M^-1 A^T (M^-1 is symmetric), d x rows, row-major.
-      posterior_t.leftCols(rows).noalias() = M_inverse * A.transpose();
-      partial_AtA[t].noalias() += A.transpose() * A;
+      gemm(M_inverse, A.transpose(), posterior_t.leftCols(rows));
+      gemm(A.transpose(), A, partial_AtA[t], T(1), T(1));
       detail::kernels<T>().affine(posterior_t.data(), d, kEStepRows, C.data(), nullptr, rows, D,
                                   partial_Bt[t].data(), 0, D);
     }

@@ -141,12 +141,16 @@ struct SharedPosterior {
     M_full.diagonal().array() += noise_variance;
     llt_full.compute(M_full);
     log_det_full = cholesky_log_determinant(llt_full);
+    Sigma_full = noise_variance * llt_full.solve(identity);
+    scaled_identity = noise_variance * identity;
     mean_W = W.transpose() * mean;
   }
 
   Matrix<T> identity;
   Matrix<T> M_full;  // M = W^T W + s2 I of a complete row
   Eigen::LLT<Matrix<T>> llt_full;
+  Matrix<T> Sigma_full;       // s2 M^-1, a complete row's posterior covariance
+  Matrix<T> scaled_identity;  // s2 I
   double log_det_full = 0;
   Vector<T> mean_W;  // W^T mu
   T noise_variance;
@@ -194,23 +198,27 @@ double row_posterior(const SharedPosterior<T>& shared, const Matrix<T>& W, const
   const Index D = W.rows(), n_obs = D - n_missing;
   if (n_missing == 0) {
     work.z = shared.llt_full.solve(work.a);
-    work.Sigma = shared.noise_variance * shared.llt_full.solve(shared.identity);
+    work.Sigma = shared.Sigma_full;
     return shared.log_det_full;
   }
-  if (n_missing <= n_obs) {
-    work.M = shared.M_full;
-    work.M.noalias() -= work.W_missing.topRows(n_missing).transpose() * work.W_missing.topRows(n_missing);
-  } else {
-    work.M = shared.noise_variance * shared.identity;
+  // M_n and its factor in one kernel (kernels.hpp): M - W_m^T W_m from the
+  // gathered missing rows, or s2 I + W_O^T W_O from the observed rows,
+  // gathered into the same buffer (the missing ones are not needed again).
+  const T* base = shared.M_full.data();
+  T sign = -1;
+  Index g_rows = n_missing;
+  if (n_missing > n_obs) {
     for (Index k = 0; k < n_missing; ++k) work.is_missing[missing[k]] = 1;
+    g_rows = 0;
     for (Index i = 0; i < D; ++i)
-      if (!work.is_missing[i]) work.M.noalias() += W.row(i).transpose() * W.row(i);
+      if (!work.is_missing[i]) work.W_missing.row(g_rows++) = W.row(i);
     for (Index k = 0; k < n_missing; ++k) work.is_missing[missing[k]] = 0;
+    base = shared.scaled_identity.data();
+    sign = 1;
   }
-  const Eigen::LLT<Matrix<T>> llt(work.M);
-  work.z = llt.solve(work.a);
-  work.Sigma = shared.noise_variance * llt.solve(shared.identity);
-  return cholesky_log_determinant(llt);
+  // Sigma is symmetric: the kernel's row-major output is the same matrix.
+  return kernels<T>().gram_posterior(W.cols(), base, sign, work.W_missing.data(), g_rows, work.a.data(),
+                                     shared.noise_variance, work.z.data(), work.Sigma.data());
 }
 
 // Adds the row's <z z^T> = s2 M_n^-1 + <z><z>^T (eq. 26) and <z> to the
@@ -227,17 +235,19 @@ void accumulate_row_moments(const MissingPattern<T>& pattern, const Index* missi
     work.zz_packed.segment(offset, d - j) = work.zz.col(j).tail(d - j);
   sums.total_zz += work.zz;
   sums.total_z += work.z;
+  const auto add = kernels<T>().add;
+  const Index packed = work.zz_packed.size();
   for (Index k = 0; k < n_missing; ++k) {
     const Index i = missing[k];
     if (pattern.subtract_mode[i]) {
-      sums.feature_zz.col(i) += work.zz_packed;
-      sums.feature_z.col(i) += work.z;
+      add(work.zz_packed.data(), packed, sums.feature_zz.col(i).data());
+      add(work.z.data(), d, sums.feature_z.col(i).data());
     }
   }
   for (Index i : pattern.direct_features) {
     if (!work.is_missing[i]) {
-      sums.feature_zz.col(i) += work.zz_packed;
-      sums.feature_z.col(i) += work.z;
+      add(work.zz_packed.data(), packed, sums.feature_zz.col(i).data());
+      add(work.z.data(), d, sums.feature_z.col(i).data());
     }
   }
 }

@@ -110,7 +110,7 @@ void complete_rows(const SharedPosterior<T>& shared, const PosteriorOutputs<T>& 
                    CentredRow&& centred_row) {
   const Index d = shared.Wt.rows(), D = shared.Wt.cols();
   const Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>> P(projected, rows, d, Eigen::OuterStride<>(stride));
-  Z.topRows(rows).noalias() = P * shared.M_inverse;
+  detail::gemm(P, shared.M_inverse, Z.topRows(rows));
   if (out.log_likelihood) {
     for (Index r = 0; r < rows; ++r) {
       const double explained = static_cast<double>(P.row(r).dot(Z.row(r)));
@@ -163,6 +163,7 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, const Posterio
 
 #pragma omp parallel if(detail::worth_parallel(work)) reduction(| : saw_infinity, saw_nan)
   {
+    const auto centre = detail::kernels<T>().centre;
     RowMatrix<T> centred(kBlockRows, D), projected_padded(kBlockRows, product.padded_cols()), z(kBlockRows, d);
     Vector<T> residual(D);
     std::vector<double> norms(kBlockRows);
@@ -174,14 +175,15 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, const Posterio
       const Index rows = std::min(kBlockRows, n - start);
       nan_rows.clear();
       for (Index r = 0; r < rows; ++r) {
-        centred.row(r) = X.row(start + r) - model.mean().transpose();
-        if (!all_finite(centred.row(r).data(), D)) {
+        T norm = 0;
+        if (!centre(X.row(start + r).data(), model.mean().data(), D, centred.row(r).data(), &norm)) {
           if ((centred.row(r).array().abs() == std::numeric_limits<T>::infinity()).any()) saw_infinity = 1;
           if (!allow_missing) saw_nan = 1;
           nan_rows.push_back(r);
           centred.row(r).setZero();  // keeps the block GEMM finite; redone below
+          norm = 0;
         }
-        if (out.log_likelihood) norms[r] = static_cast<double>(centred.row(r).squaredNorm());
+        norms[r] = static_cast<double>(norm);
       }
       auto C = centred.topRows(rows);
       auto Z = z.topRows(rows);

@@ -2,12 +2,16 @@
 // (cpp/src/kernels.hpp) against plain references, and the dispatch.
 #include <gtest/gtest.h>
 
+#include <Eigen/LU>
+
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "kernels.hpp"
+#include "products.hpp"
 #include "sparse_rows.hpp"
 #include "test_util.hpp"
 #include "vaekit/common.hpp"
@@ -68,6 +72,104 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
       }
     }
   }
+  // rank_update: one triangle of C += alpha op(A)^T op(A), the other untouched.
+  {
+    const Index n = 17, k = 29;
+    const RowMatrix<T> A = random_normal<T>(k, n, 12), At = A.transpose();
+    const RowMatrix<T> C0 = random_normal<T>(n, n, 13);
+    const RowMatrix<double> full = C0.template cast<double>() + 0.5 * A.template cast<double>().transpose() *
+                                                                  A.template cast<double>();
+    for (const bool upper : {false, true}) {
+      for (const bool trans_a : {false, true}) {
+        RowMatrix<T> C = C0;
+        kernels.rank_update(upper, trans_a, n, k, T(0.5), trans_a ? At.data() : A.data(), trans_a ? k : n,
+                            C.data(), n);
+        for (Index i = 0; i < n; ++i) {
+          for (Index j = 0; j < n; ++j) {
+            const bool updated = upper ? j >= i : j <= i;
+            if (updated) EXPECT_NEAR(C(i, j), full(i, j), tolerance) << upper << trans_a;
+            else EXPECT_EQ(C(i, j), C0(i, j)) << upper << trans_a;
+          }
+        }
+      }
+    }
+  }
+  // symmetric_eigen: A V = V diag(values), V orthonormal, values ascending.
+  {
+    const Index n = 23;
+    const RowMatrix<T> G = random_normal<T>(n, n, 14);
+    const RowMatrix<T> A = G.transpose() * G;
+    Vector<T> values(n);
+    RowMatrix<T> V(n, n);
+    ASSERT_TRUE(kernels.symmetric_eigen(n, A.data(), n, values.data(), V.data(), n));
+    const double scale = A.template cast<double>().norm();
+    EXPECT_LT((A.template cast<double>() * V.template cast<double>() -
+               V.template cast<double>() * values.template cast<double>().asDiagonal())
+                  .cwiseAbs()
+                  .maxCoeff(),
+              tolerance * scale);
+    EXPECT_LT((V.template cast<double>().transpose() * V.template cast<double>() -
+               Eigen::MatrixXd::Identity(n, n))
+                  .cwiseAbs()
+                  .maxCoeff(),
+              tolerance * 10);
+    for (Index i = 1; i < n; ++i) EXPECT_LE(values(i - 1), values(i));
+    Vector<T> only(n);
+    ASSERT_TRUE(kernels.symmetric_eigen(n, A.data(), n, only.data(), nullptr, 0));
+    EXPECT_LT((only - values).template cast<double>().cwiseAbs().maxCoeff(), tolerance * scale);
+  }
+  // orthonormalise: Q^T Q = I, and Q R = A with R = Q^T A upper triangular, diag(R) as returned.
+  {
+    const Index m = 31, n = 9;
+    const RowMatrix<T> A = random_normal<T>(m, n, 15);
+    RowMatrix<T> Q = A;
+    Vector<T> diagonal(n);
+    kernels.orthonormalise(m, n, Q.data(), n, diagonal.data());
+    const Eigen::MatrixXd Qd = Q.template cast<double>(), Ad = A.template cast<double>();
+    EXPECT_LT((Qd.transpose() * Qd - Eigen::MatrixXd::Identity(n, n)).cwiseAbs().maxCoeff(), tolerance * 10);
+    const Eigen::MatrixXd R = Qd.transpose() * Ad;
+    EXPECT_LT((Qd * R - Ad).cwiseAbs().maxCoeff(), tolerance * 10);
+    for (Index j = 0; j < n; ++j) {
+      EXPECT_NEAR(R(j, j), diagonal(j), tolerance * 10);
+      for (Index i = j + 1; i < n; ++i) EXPECT_NEAR(R(i, j), 0.0, tolerance * 10);
+    }
+  }
+  // centre: x - mean, its squared norm, and whether it is finite; add: y += x.
+  for (const Index n : {Index(1), Index(7), Index(64), Index(301)}) {
+    const Vector<T> x = random_normal<T>(n, 1, 16), mean = random_normal<T>(n, 1, 17);
+    Vector<T> out(n);
+    T norm = -1;
+    EXPECT_TRUE(kernels.centre(x.data(), mean.data(), n, out.data(), &norm));
+    EXPECT_EQ(out, (x - mean).eval());
+    EXPECT_NEAR(norm, (x - mean).template cast<double>().squaredNorm(), tolerance * n);
+    Vector<T> bad = x;
+    bad(n / 2) = T(NAN);
+    EXPECT_FALSE(kernels.centre(bad.data(), mean.data(), n, out.data(), nullptr));
+    Vector<T> y = mean;
+    kernels.add(x.data(), n, y.data());
+    EXPECT_EQ(y, (mean + x).eval());
+  }
+  // gram_posterior: M = base + sign G^T G, z = M^-1 a, Sigma = s2 M^-1, log det M.
+  {
+    const Index d = 6, g_rows = 11;
+    const RowMatrix<T> H = random_normal<T>(60, d, 18), G = random_normal<T>(g_rows, d, 19, 0.3);
+    const Matrix<T> base = H.transpose() * H;
+    const Vector<T> a = random_normal<T>(d, 1, 20);
+    const T s2 = T(0.3);
+    for (const T sign : {T(-1), T(1)}) {
+      const Eigen::MatrixXd M = base.template cast<double>() +
+                                double(sign) * G.template cast<double>().transpose() * G.template cast<double>();
+      const Eigen::MatrixXd inverse = M.inverse();
+      Vector<T> z(d);
+      RowMatrix<T> Sigma(d, d);
+      const double log_det =
+          kernels.gram_posterior(d, base.data(), sign, G.data(), g_rows, a.data(), s2, z.data(), Sigma.data());
+      EXPECT_NEAR(log_det, std::log(M.determinant()), tolerance * 100);
+      EXPECT_LT((z.template cast<double>() - inverse * a.template cast<double>()).cwiseAbs().maxCoeff(),
+                tolerance * 100);
+      EXPECT_LT((Sigma.template cast<double>() - 0.3 * inverse).cwiseAbs().maxCoeff(), tolerance * 100);
+    }
+  }
   // gemm, every transpose combination, with alpha and beta.
   const Index m = 9, n = 11, k = 23;
   const RowMatrix<T> A = random_normal<T>(m, k, 8), B = random_normal<T>(k, n, 9), C0 = random_normal<T>(m, n, 10);
@@ -105,6 +207,40 @@ TEST(Kernels, EveryInstructionSetMatchesTheReferences) {
   EXPECT_GE(checked, 1);  // baseline at least
   EXPECT_NE(detail::kernels_for<float>("baseline"), nullptr);
   EXPECT_EQ(detail::kernels_for<float>("sse9"), nullptr);
+}
+
+// products.hpp: Eigen operands of either storage order, blocks and
+// transposes, through the dispatched kernels.
+TEST(Kernels, ProductsTakeEigenOperandsOfEitherStorageOrder) {
+  const RowMatrix<double> A_rows = random_normal<double>(13, 8, 21), B_rows = random_normal<double>(8, 5, 22);
+  const Matrix<double> A_cols = A_rows, B_cols = B_rows;
+  const Eigen::MatrixXd expected = A_rows * B_rows;
+  Matrix<double> C_cols(13, 5);
+  RowMatrix<double> C_rows(13, 5);
+  detail::gemm(A_rows, B_cols, C_cols);
+  EXPECT_LT((C_cols - expected).cwiseAbs().maxCoeff(), 1e-12);
+  detail::gemm(A_cols, B_rows, C_rows);
+  EXPECT_LT((C_rows - expected).cwiseAbs().maxCoeff(), 1e-12);
+  // Blocks, transposes, alpha and beta: C = 2 A[2:7, :]^T ... as blocks of larger matrices.
+  const Matrix<double> big = random_normal<double>(20, 20, 23);
+  Matrix<double> out = Matrix<double>::Ones(20, 20);
+  detail::gemm(big.block(2, 3, 5, 7).transpose(), big.block(1, 1, 5, 4), out.block(4, 5, 7, 4), 2.0, 1.0);
+  const Eigen::MatrixXd block_expected =
+      Eigen::MatrixXd::Ones(7, 4) + 2.0 * big.block(2, 3, 5, 7).transpose() * big.block(1, 1, 5, 4);
+  EXPECT_LT((out.block(4, 5, 7, 4) - block_expected).cwiseAbs().maxCoeff(), 1e-12);
+  EXPECT_EQ(out.block(0, 0, 4, 20), Eigen::MatrixXd::Ones(4, 20));  // nothing outside the block
+  // rank_update_lower on a column-major result, from a row-major or a transposed operand.
+  Matrix<double> S = Matrix<double>::Zero(8, 8), S_t = Matrix<double>::Zero(13, 13);
+  detail::rank_update_lower(A_rows, S);
+  detail::rank_update_lower(A_rows.transpose(), S_t);
+  const Eigen::MatrixXd gram = A_rows.transpose() * A_rows, outer = A_rows * A_rows.transpose();
+  for (Index j = 0; j < 8; ++j)
+    for (Index i = 0; i < 8; ++i) EXPECT_NEAR(S(i, j), i >= j ? gram(i, j) : 0.0, 1e-12);
+  for (Index j = 0; j < 13; ++j)
+    for (Index i = 0; i < 13; ++i) EXPECT_NEAR(S_t(i, j), i >= j ? outer(i, j) : 0.0, 1e-12);
+  // An operand whose entries are strided is refused, not misread.
+  Matrix<double> C20(20, 5);
+  EXPECT_THROW(detail::gemm(big.row(0).transpose(), B_rows.topRows(1), C20), InvalidArgument);
 }
 
 TEST(Kernels, DispatchPicksTheBestSupportedOrTheRequestedOne) {
