@@ -107,7 +107,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"vaekit core: {core.variant}, OpenMP {core.openmp_enabled()}, threads {core.default_threads()}")
+    print(f"vaekit core: {core.active_isa()}, OpenMP {core.openmp_enabled()}, threads {core.default_threads()}")
     try:
         from threadpoolctl import threadpool_info
 

@@ -43,7 +43,7 @@ def main():
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     X = synthetic_images()
-    print(f"vaekit {vaekit.__version__}, core {core.variant}, OpenMP {core.openmp_enabled()}, "
+    print(f"vaekit {vaekit.__version__}, core {core.active_isa()}, OpenMP {core.openmp_enabled()}, "
           f"{core.default_threads()} cores available")
     print(f"data {X.shape} {X.dtype}; VAE 784-400-20 Bernoulli, batch 128, Adam 1e-3")
     for n_threads in args.threads:

@@ -23,9 +23,10 @@ Rows (select with --rows):
             (complete, and 10% missing, each against the same iteration in numpy:
             bench/numpy_ppca.py, a port of cpp/src/ppca_em.cpp's and ppca_em_missing.cpp's EM), float64 and float32
   isa       the vae128 2-thread row with VAEKIT_ISA=baseline, avx2, avx512 (one
-            subprocess each) against a build of this checkout's extension module
-            with -march=native (cmake, ninja, pybind11 and Eigen needed; a few
-            minutes; without them the fastest variant is the reference)
+            subprocess each, 3 interleaved rounds) against a build of this
+            checkout's extension module with -march=native (cmake, ninja,
+            pybind11 and Eigen needed; a few minutes; without them the fastest
+            instruction set is the reference)
   memory    peak resident memory of a VAE fit on 60,000 x 784 float32 (subprocess)
 
 Training data: 60,000 x 784 float32 synthetic stand-in for statically
@@ -526,7 +527,7 @@ def child_training(n, epochs):
 
     X = binarized_images(n)
     warm_up, times, _ = vaekit_epochs(vaekit_vae((400,), 128, 2), X, epochs)
-    print(json.dumps(dict(variant=core.variant, module=core.__file__, warm_up=warm_up, times=times, n=n)))
+    print(json.dumps(dict(isa=core.active_isa(), module=core.__file__, warm_up=warm_up, times=times, n=n)))
 
 
 def resident_mb(field):
@@ -576,8 +577,8 @@ def run_child(arguments, env=None):
 def build_native_package(work_dir):
     """This checkout's extension module compiled with -march=native (the
     speed issue's "native build"), in a copy of the installed vaekit package
-    where it replaces the baseline module, so that VAEKIT_ISA=baseline loads
-    it. Returns the directory to put first on PYTHONPATH; RuntimeError if the
+    where it replaces the module; with VAEKIT_ISA=baseline it runs its
+    baseline kernels, which get no flags but -march=native. Returns the directory to put first on PYTHONPATH; RuntimeError if the
     build cannot be made."""
     import glob
     import importlib.machinery
@@ -598,8 +599,7 @@ def build_native_package(work_dir):
     build = os.path.join(work_dir, "build")
     steps = [
         [cmake, "-S", source, "-B", build, "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}",
-         "-DCMAKE_BUILD_TYPE=Release", "-DVAEKIT_BUILD_PYTHON=ON", "-DVAEKIT_ISA_VARIANTS=OFF",
-         "-DVAEKIT_CPP_PACKAGE=OFF", "-DCMAKE_CXX_FLAGS=-march=native", f"-DPython_EXECUTABLE={sys.executable}",
+         "-DCMAKE_BUILD_TYPE=Release", "-DVAEKIT_BUILD_PYTHON=ON", "-DVAEKIT_CPP_PACKAGE=OFF", "-DCMAKE_CXX_FLAGS=-march=native", f"-DPython_EXECUTABLE={sys.executable}",
          f"-Dpybind11_DIR={pybind11.get_cmake_dir()}"],
         [cmake, "--build", build, "--target", "_core"],
     ]
@@ -622,52 +622,59 @@ def build_native_package(work_dir):
     return site
 
 
-def row_isa(table, n, epochs):
+def row_isa(table, n, epochs, rounds=3):
+    """Each instruction set's kernels (VAEKIT_ISA, one child process each)
+    against this checkout's module built with -march=native, in interleaved
+    rounds: every round runs each configuration once, `epochs` epochs after
+    its warm-up."""
     import tempfile
 
-    from vaekit._native import _baseline
+    from vaekit._native import core  # the kernels this process picked at import
 
-    level = _baseline.x86_64_level()
-    results = {}
-    for variant, needed in (("baseline", 1), ("avx2", 3), ("avx512", 4)):
-        if level < needed:
-            print(f"    {variant}: not supported by this CPU, skipped")
+    level = core.x86_64_level()
+    needed = {"baseline": 1, "avx2": 3, "avx512": 4}
+    configurations = {}  # label -> extra environment
+    for isa in core.compiled_isas()[::-1]:
+        if level < needed.get(isa, 1):
+            print(f"    {isa}: not supported by this CPU, skipped")
             continue
-        try:
-            results[variant] = run_child(["--child-train", str(n), str(epochs)], {"VAEKIT_ISA": variant})
-        except RuntimeError as error:
-            print(f"    {variant}: {error}")
-            continue
-        r = results[variant]
-        print(f"    VAEKIT_ISA={variant} ({r['variant']}): {epochs_text(r['warm_up'], r['times'])}", flush=True)
-    if not results:
-        return
-    from vaekit._native import core  # the variant this process picked at import
-
-    native = None
+        configurations[f"VAEKIT_ISA={isa}"] = {"VAEKIT_ISA": isa}
     with tempfile.TemporaryDirectory(prefix="vaekit-native-") as work_dir:
         started = time.perf_counter()
         try:
             site = build_native_package(work_dir)
             print(f"    -march=native module built in {time.perf_counter() - started:.0f} s", flush=True)
-            native = run_child(["--child-train", str(n), str(epochs)], {"VAEKIT_ISA": "baseline", "PYTHONPATH": site})
-            print(f"    -march=native ({native['module']}): {epochs_text(native['warm_up'], native['times'])}",
-                  flush=True)
+            # Its baseline kernels carry no instruction-set flags of their own: -march=native alone.
+            configurations["-march=native"] = {"VAEKIT_ISA": "baseline", "PYTHONPATH": site}
         except RuntimeError as error:
             print(f"    no -march=native build: {error}", flush=True)
-    if native is not None:
-        reference_stat = throughput_stat(n, native["times"])
+        times = {label: [] for label in configurations}
+        for round_ in range(rounds):
+            for label, environment in configurations.items():
+                try:
+                    r = run_child(["--child-train", str(n), str(epochs)], environment)
+                except RuntimeError as error:
+                    print(f"    {label}: {error}")
+                    continue
+                times[label].extend(r["times"])
+                print(f"    round {round_ + 1}, {label} (kernels {r['isa']}): "
+                      f"{epochs_text(r['warm_up'], r['times'])}", flush=True)
+    times = {label: values for label, values in times.items() if values}
+    if not times:
+        return
+    if "-march=native" in times:
+        reference_stat = throughput_stat(n, times.pop("-march=native"))
         note = "reference: this checkout's module built with -march=native"
     else:
-        best = min(results, key=lambda v: statistics.median(results[v]["times"]))
-        reference_stat = throughput_stat(n, results[best]["times"])
-        note = f"reference: {best}, the fastest variant (no -march=native build made)"
-    for variant, r in results.items():
-        stat = throughput_stat(n, r["times"])
-        picked = r["variant"] == core.variant  # module names: _core, _core_avx2, _core_avx512
-        table.add(f"VAE 784-400-20 b128 2t, VAEKIT_ISA={variant}", stat, reference_stat, "samples/s",
-                  ratio_of_medians_stat(stat, reference_stat), 0.9 if picked else None,
-                  note + ("; the variant picked at import" if picked else ""))
+        best = min(times, key=lambda label: statistics.median(times[label]))
+        reference_stat = throughput_stat(n, times[best])
+        note = f"reference: {best}, the fastest (no -march=native build made)"
+    for label, values in times.items():
+        stat = throughput_stat(n, values)
+        picked = label == f"VAEKIT_ISA={core.active_isa()}"
+        table.add(f"VAE 784-400-20 b128 2t, {label}", stat, reference_stat, "samples/s",
+                  ratio_of_medians_stat(stat, reference_stat), 0.95 if picked else None,
+                  note + ("; the kernels picked at import" if picked else ""))
 
 
 def row_memory(table, n, epochs):
@@ -698,7 +705,7 @@ def describe_environment():
     from vaekit._native import core
 
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, vaekit {vaekit.__version__} "
-             f"(core {core.variant}, OpenMP {core.openmp_enabled()}, {core.default_threads()} threads)"]
+             f"(kernels {core.active_isa()}, OpenMP {core.openmp_enabled()}, {core.default_threads()} threads)"]
     try:
         import sklearn
         lines.append(f"scikit-learn {sklearn.__version__}")

@@ -569,7 +569,7 @@ def describe_environment():
     from vaekit._native import core
 
     return (f"python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}; "
-            f"vaekit {vaekit.__version__} from {os.path.dirname(vaekit.__file__)} (core {core.variant}, "
+            f"vaekit {vaekit.__version__} from {os.path.dirname(vaekit.__file__)} (core {core.active_isa()}, "
             f"{core.default_threads()} threads); {cpu_description()}")
 
 

@@ -96,7 +96,7 @@ def main():
     import vaekit
     import vaekit.onnx  # noqa: F401  (registers the converters)
 
-    print(f"vaekit {vaekit.__version__} (core {vaekit._native.core.variant}), onnxruntime {onnxruntime.__version__}, "
+    print(f"vaekit {vaekit.__version__} (core {vaekit._native.core.active_isa()}), onnxruntime {onnxruntime.__version__}, "
           f"skl2onnx {skl2onnx.__version__}; {cpu_description()}; {THREADS} threads", flush=True)
     dense = dense_rows(N_ROWS)
     images = binarized_images(N_ROWS)

@@ -1030,7 +1030,7 @@ def describe_environment():
     from vaekit._native import core
 
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, vaekit {vaekit.__version__} "
-             f"(core {core.variant}, OpenMP {core.openmp_enabled()}, {core.default_threads()} threads)"]
+             f"(core {core.active_isa()}, OpenMP {core.openmp_enabled()}, {core.default_threads()} threads)"]
     versions = []
     for module in ("scipy", "sklearn", "dask", "distributed", "dask_ml", "zarr"):
         try:

@@ -138,6 +138,12 @@ template const Kernels<double>* kernels_for<double>(const char*);
 
 const char* active_isa() { return detail::chosen().name; }
 
+std::vector<std::string> compiled_isas() {
+  std::vector<std::string> names;
+  for (const detail::Isa& isa : detail::kIsas) names.emplace_back(isa.name);
+  return names;
+}
+
 bool all_finite(const float* values, Index n) { return detail::kernels<float>().all_finite(values, n); }
 bool all_finite(const double* values, Index n) { return detail::kernels<double>().all_finite(values, n); }
 

@@ -5,15 +5,16 @@
 #define VAEKIT_STRINGIFY_(x) #x
 #define VAEKIT_STRINGIFY(x) VAEKIT_STRINGIFY_(x)
 
-PYBIND11_MODULE(VAEKIT_MODULE_NAME, m) {
+PYBIND11_MODULE(_core, m) {
   m.doc() = "vaekit's C++ core (Eigen + OpenMP); use the estimators in the vaekit package instead.";
   m.attr("__version__") = VAEKIT_VERSION;
-  m.attr("variant") = VAEKIT_STRINGIFY(VAEKIT_MODULE_NAME);
   m.def("openmp_enabled", &vaekit::openmp_enabled, "Whether the core was compiled with OpenMP.");
   m.def("x86_64_level", &vaekit::x86_64_level,
         "x86-64 level this CPU and OS support: 4 (AVX-512), 3 (AVX2/FMA) or 1 (baseline or not x86).");
   m.def("active_isa", &vaekit::active_isa,
         "The instruction set of the kernels in use: baseline, avx2 or avx512 (VAEKIT_ISA forces one).");
+  m.def("compiled_isas", &vaekit::compiled_isas,
+        "The instruction sets this build holds kernels for, best first (whether or not this CPU runs them).");
   m.def("default_threads", [] { return vaekit::resolve_threads(0); }, "Threads used when n_threads is None.");
   m.attr("eigen_version") = VAEKIT_STRINGIFY(EIGEN_WORLD_VERSION) "." VAEKIT_STRINGIFY(
       EIGEN_MAJOR_VERSION) "." VAEKIT_STRINGIFY(EIGEN_MINOR_VERSION);
@@ -24,6 +25,7 @@ PYBIND11_MODULE(VAEKIT_MODULE_NAME, m) {
 #endif
   m.attr("compiler") = VAEKIT_COMPILER;
   m.attr("build_flags") = VAEKIT_BUILD_FLAGS;
+  m.attr("kernel_flags") = VAEKIT_KERNEL_FLAGS;
 
   // Invalid arguments at the C++ boundary become ValueError.
   pybind11::register_local_exception<vaekit::InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);

@@ -13,10 +13,10 @@ _OPENMP_VERSIONS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0", 
 def show_config(file=None):
     """Print how vaekit's C++ core was built and what it runs on.
 
-    Like ``numpy.show_config()``: the extension module in use, the
-    instruction set of its kernels (``VAEKIT_ISA`` forces one), the CPU's
-    x86-64 level, OpenMP and the default thread count, the Eigen version, the
-    compiler and the build flags.
+    Like ``numpy.show_config()``: the instruction set of the kernels in use
+    (``VAEKIT_ISA`` forces one), the CPU's x86-64 level, OpenMP and the
+    default thread count, the Eigen version, the compiler, the build flags
+    and the flags of each instruction set's kernels.
 
     Parameters
     ----------
@@ -32,7 +32,7 @@ def show_config(file=None):
     openmp = core.openmp_version
     lines = [
         f"vaekit {core.__version__}",
-        f"  extension module:      vaekit.{core.variant}",
+        f"  extension module:      {core.__file__}",
         f"  kernels' instruction set: {core.active_isa()} (VAEKIT_ISA forces baseline, avx2 or avx512)",
         f"  CPU x86-64 level:      {core.x86_64_level()} (4: AVX-512, 3: AVX2/FMA, 1: baseline or not x86-64)",
         "  OpenMP:                " + (f"{_OPENMP_VERSIONS.get(openmp, openmp)} ({openmp}), "
@@ -41,5 +41,6 @@ def show_config(file=None):
         f"  Eigen:                 {core.eigen_version}",
         f"  compiler:              {core.compiler}",
         f"  build flags:           {core.build_flags or '(none)'}",
+        f"  kernel flags:          {core.kernel_flags}",
     ]
     print("\n".join(lines), file=file or sys.stdout)

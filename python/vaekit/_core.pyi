@@ -1,8 +1,8 @@
 """Type stubs of vaekit's compiled core (python/src/*.cpp).
 
-The same API is compiled up to three times: ``_core`` (baseline instruction
-set), ``_core_avx2`` and ``_core_avx512``; ``vaekit._native.core`` is the one
-chosen at import. These are internal: use the estimators (``vaekit.PPCA``,
+One module for every CPU of a platform: its hot kernels are compiled for
+several instruction sets and chosen at first use (``active_isa``). These are
+internal: use the estimators (``vaekit.PPCA``,
 ``vaekit.Autoencoder``, ``vaekit.VAE``), which validate their input.
 
 Arrays: ``X`` and ``Z`` are C-contiguous arrays of the class's dtype, passed
@@ -26,8 +26,6 @@ HyperParameters = dict[str, bool | int | float | str | Sequence[int]]
 """{field name: value} of a configuration struct's fields() (cpp/include/vaekit/describe.hpp)."""
 
 __version__: str
-variant: str
-"""The module's name: "_core", "_core_avx2" or "_core_avx512"."""
 
 def openmp_enabled() -> bool:
     """Whether the core was compiled with OpenMP."""
@@ -38,6 +36,9 @@ def x86_64_level() -> int:
 def active_isa() -> str:
     """The instruction set of the kernels in use: baseline, avx2 or avx512 (VAEKIT_ISA forces one)."""
 
+def compiled_isas() -> list[str]:
+    """The instruction sets this build holds kernels for, best first (whether or not this CPU runs them)."""
+
 eigen_version: str
 """The Eigen version the core was compiled with."""
 openmp_version: int
@@ -45,7 +46,9 @@ openmp_version: int
 compiler: str
 """The compiler's id and version."""
 build_flags: str
-"""The C++ flags of the build (build type and instruction set)."""
+"""The C++ flags of the build (its build type's)."""
+kernel_flags: str
+"""The flags each instruction set's copy of the kernels adds, "isa: flags, ..."."""
 
 def default_threads() -> int:
     """Threads used when n_threads is None."""

@@ -84,7 +84,7 @@ def main():
     digits = load_digits()
     X = digits.data.astype(np.float64)
     X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
-    print(f"vaekit {__version__} (core: {core.variant}, OpenMP: {core.openmp_enabled()})")
+    print(f"vaekit {__version__} (kernels: {core.active_isa()}, OpenMP: {core.openmp_enabled()})")
     print(f"scikit-learn digits: {X_train.shape[0]} train / {X_test.shape[0]} test samples, "
           f"{X.shape[1]} pixels")
     n_components = 10

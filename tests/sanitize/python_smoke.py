@@ -289,7 +289,7 @@ def main():
     args = parser.parse_args()
     from vaekit._native import core
 
-    print(f"vaekit {vaekit.__version__} from {vaekit.__file__}, module {core.variant} ({core.__file__})")
+    print(f"vaekit {vaekit.__version__} from {vaekit.__file__}, module {core.active_isa()} ({core.__file__})")
     if args.expect_sanitized:
         check_sanitized(core)
     # Three epochs do not converge; numpy warnings about overflow are not ours to judge here.

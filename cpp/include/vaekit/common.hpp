@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 namespace vaekit {
 
@@ -185,6 +186,9 @@ bool openmp_enabled();
 // support; the environment variable VAEKIT_ISA=baseline|avx2|avx512 forces
 // one (InvalidArgument if unknown, not compiled in, or not supported here).
 const char* active_isa();
+// The instruction sets this build holds kernels for, best first (whether or
+// not this CPU runs them): {"avx512", "avx2", "baseline"} on x86-64.
+std::vector<std::string> compiled_isas();
 // The x86-64 micro-architecture level the CPU and the OS support: 4 (AVX-512
 // F/BW/CD/DQ/VL), 3 (AVX2, FMA, BMI1/2, F16C), else 1 (and on other CPUs).
 int x86_64_level();
