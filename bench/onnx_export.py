@@ -96,8 +96,9 @@ def main():
     import vaekit
     import vaekit.onnx  # noqa: F401  (registers the converters)
 
-    print(f"vaekit {vaekit.__version__} (core {vaekit._native.core.active_isa()}), onnxruntime {onnxruntime.__version__}, "
-          f"skl2onnx {skl2onnx.__version__}; {cpu_description()}; {THREADS} threads", flush=True)
+    print(f"vaekit {vaekit.__version__} (kernels {vaekit._native.core.active_isa()}), "
+          f"onnxruntime {onnxruntime.__version__}, skl2onnx {skl2onnx.__version__}; {cpu_description()}; "
+          f"{THREADS} threads", flush=True)
     dense = dense_rows(N_ROWS)
     images = binarized_images(N_ROWS)
     cases = [

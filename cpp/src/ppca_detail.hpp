@@ -18,7 +18,10 @@
 #include <limits>
 #include <vector>
 
+#include <Eigen/Cholesky>
+
 #include "kernels.hpp"
+#include "numeric.hpp"
 #include "parallel.hpp"
 #include "vaekit/ppca.hpp"
 #include "vaekit/random.hpp"
@@ -208,6 +211,29 @@ class PaddedProduct {
  private:
   RowMatrix<T> weights_;
   Vector<T> zero_;
+};
+
+// What every complete row's posterior shares (eq. 25), computed once per
+// model (PPCA::posterior_cache): M = W^T W + s2 I, its inverse and log
+// determinant, the posterior standard deviations sqrt(diag(s2 M^-1)), and W
+// padded for the affine kernel. A one-sample transform then costs its own
+// O(D d) product only.
+template <class T>
+struct PosteriorCache {
+  PosteriorCache(const RowMatrix<T>& Wt, T s2) : product(Wt.transpose()) {
+    const Index d = Wt.rows();
+    Matrix<T> M(d, d);
+    gemm(Wt, Wt.transpose(), M);
+    M.diagonal().array() += s2;
+    const Eigen::LLT<Matrix<T>> llt(M);
+    M_inverse = llt.solve(Matrix<T>::Identity(d, d));
+    log_det_M = cholesky_log_determinant(llt);
+    complete_stddev = (s2 * M_inverse.diagonal()).cwiseSqrt();
+  }
+  Matrix<T> M_inverse;
+  double log_det_M = 0;
+  Vector<T> complete_stddev;
+  PaddedProduct<T> product;  // p = W^T c for rows c
 };
 
 }  // namespace vaekit::detail::ppca

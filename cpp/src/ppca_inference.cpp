@@ -30,25 +30,27 @@ struct PosteriorOutputs {
   Vector<T>* log_likelihood = nullptr;
 };
 
-// What every row's posterior shares: M = W^T W + s2 I, its inverse and log
-// determinant, and the posterior standard deviations of a complete row.
+// What every row's posterior shares: the model's PosteriorCache (M = W^T W +
+// s2 I, its inverse and log determinant, the posterior standard deviations of
+// a complete row, W padded for the kernels) and the parameters.
 template <class T>
 struct SharedPosterior {
-  SharedPosterior(const PPCA<T>& model, const PosteriorOutputs<T>& out)
-      : Wt(model.components()), s2(model.noise_variance()), identity(Matrix<T>::Identity(Wt.rows(), Wt.rows())) {
-    Matrix<T> M = Wt * Wt.transpose();
-    M.diagonal().array() += s2;
-    const Eigen::LLT<Matrix<T>> llt(M);
-    M_inverse = llt.solve(identity);
-    log_det_M = detail::cholesky_log_determinant(llt);
-    log_s2 = std::log(static_cast<double>(s2));
-    if (out.stddevs) complete_stddev = (s2 * M_inverse.diagonal()).cwiseSqrt();
-  }
+  explicit SharedPosterior(const PPCA<T>& model)
+      : cache(model.posterior_cache()),
+        Wt(model.components()),
+        s2(model.noise_variance()),
+        identity(Matrix<T>::Identity(Wt.rows(), Wt.rows())),
+        M_inverse(cache->M_inverse),
+        log_det_M(cache->log_det_M),
+        log_s2(std::log(static_cast<double>(s2))),
+        complete_stddev(cache->complete_stddev) {}
+  std::shared_ptr<const detail::ppca::PosteriorCache<T>> cache;  // the model's (PPCA::posterior_cache)
   const RowMatrix<T>& Wt;  // d x D
   T s2;
-  Matrix<T> identity, M_inverse;
+  const Matrix<T> identity;
+  const Matrix<T>& M_inverse;
   double log_det_M = 0, log_s2 = 0;
-  Vector<T> complete_stddev;
+  const Vector<T>& complete_stddev;
 };
 
 // Sizes the requested outputs for n rows.
@@ -149,13 +151,13 @@ void posterior_pass(const PPCA<T>& model, ConstRowMatrixRef<T> X, const Posterio
   require_n_features(X.cols(), D);
   detail::ThreadScope threads(n_threads);
   int saw_infinity = 0, saw_nan = 0;
-  const SharedPosterior<T> shared(model, out);
+  const SharedPosterior<T> shared(model);
   const RowMatrix<T>& Wt = shared.Wt;
   const T s2 = shared.s2;
   resize_outputs(out, n, d);
   const int blocks = static_cast<int>(detail::ppca::block_count(n));
   // p = W^T c, as in the EM E-step.
-  const detail::ppca::PaddedProduct<T> product(Wt.transpose());
+  const detail::ppca::PaddedProduct<T>& product = shared.cache->product;
   // Work: the products p = W^T c (2 n D d flops) and z = M^-1 p (2 n d^2),
   // and the centring pass over X.
   const double nd = static_cast<double>(n) * d;
@@ -262,7 +264,7 @@ void posterior_pass(const PPCA<T>& model, const CsrMatrixView<T>& X, const Poste
   const bool has_missing = check_csr(X, "X");
   require(allow_missing || !has_missing, kNaNNotAllowed);
   detail::ThreadScope threads(n_threads);
-  const SharedPosterior<T> shared(model, out);
+  const SharedPosterior<T> shared(model);
   resize_outputs(out, n, d);
   const Vector<T>& mu = model.mean();
   const RowMatrix<T> W = shared.Wt.transpose();  // D x d, row-major: the sparse product's layout
@@ -317,7 +319,7 @@ constexpr std::uint64_t kSeedImputation = 0x1397;
 
 template <class T>
 Matrix<T> PPCA<T>::m_inverse() const {
-  return SharedPosterior<T>(*this, {}).M_inverse;
+  return posterior_cache()->M_inverse;
 }
 
 template <class T>

@@ -28,6 +28,18 @@ PPCA<T>::PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance)
   // No rotation here: a model built from given parameters keeps them as given.
   Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(components_ * components_.transpose(), Eigen::EigenvaluesOnly);
   explained_variance_ = (eigen.eigenvalues().reverse().array().max(T(0)) + noise_variance_).matrix();
+  cache_posterior();
+}
+
+template <class T>
+void PPCA<T>::cache_posterior() {
+  posterior_ = std::make_shared<const detail::ppca::PosteriorCache<T>>(components_, noise_variance_);
+}
+
+template <class T>
+std::shared_ptr<const detail::ppca::PosteriorCache<T>> PPCA<T>::posterior_cache() const {
+  require(posterior_ != nullptr, "PPCA: the model has no parameters (fit it or construct it from them)");
+  return posterior_;
 }
 
 template <class T>
@@ -63,6 +75,7 @@ void PPCA<T>::finalize() {
     explained_variance_(k) = std::max(eigen.eigenvalues()(source), T(0)) + noise_variance_;
   }
   components_ = rotated.transpose();
+  cache_posterior();
 }
 
 namespace {

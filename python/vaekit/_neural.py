@@ -21,7 +21,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import MeanScoreMixin
+from ._base import MeanScoreMixin, NativeModelCacheMixin, passes_unchecked
 from ._description import DESCRIPTIONS, native_class, native_values, parameter_constraints
 from ._inputs import is_dask_array, to_native
 from ._io import ModelFileMixin
@@ -107,7 +107,7 @@ def neural_constraints(kind):
     return {**parameter_constraints(kind), **_RUNTIME_CONSTRAINTS}
 
 
-class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+class _NeuralEstimator(NativeModelCacheMixin, ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                        BaseEstimator):
     """Base of Autoencoder and VAE: training parameters and the fit cycle.
 
@@ -396,9 +396,8 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         self.n_iter_ = int(native.n_iter)
         self._optimizer_state = native.get_optimizer_state()
         self._store_extra(native)
-        self._freeze_fitted_arrays()
         # The trained C++ model is the one the fitted attributes describe.
-        self._native_cache = (self._fitted_arrays(), native)
+        self._keep_native_model(native)
 
     # ------------------------------------------------------- model files
     def _native_for_file(self):
@@ -434,13 +433,6 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
         self._seed = seed
         self._store(native)
 
-    def _freeze_fitted_arrays(self):
-        # Read-only, so that an in-place change cannot leave the cached C++
-        # model (keyed on the arrays' identity) out of date.
-        for array in self._fitted_arrays():
-            if isinstance(array, np.ndarray):
-                array.flags.writeable = False
-
     # ------------------------------------------------------- fitted model
     def _model_dtype(self):
         return self.encoder_coefs_[0].dtype
@@ -457,31 +449,10 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
                 self._decoder_log_variance if hasattr(self, "_decoder_log_variance") else None]
 
     def _native_model(self):
-        """The C++ model of the fitted attributes, built once and then reused.
-
-        Building it copies every weight (and the optimiser state) into C++,
-        which would cost far more than a one-sample ``transform``. The cache is
-        keyed on the identity of the fitted arrays (read-only once fitted or
-        unpickled): it is rebuilt when an attribute is replaced, and never
-        pickled.
-        """
-        arrays = self._fitted_arrays()
-        cached = getattr(self, "_native_cache", None)
-        if cached is not None and len(cached[0]) == len(arrays) and all(a is b for a, b in zip(cached[0], arrays)):
-            return cached[1]
-        native = self._build_native_model()
-        self._native_cache = (arrays, native)
-        return native
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_native_cache", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if hasattr(self, "encoder_coefs_"):
-            self._freeze_fitted_arrays()
+        """The C++ model of the fitted attributes, built once and then reused
+        (NativeModelCacheMixin): building it copies every weight and the
+        optimiser state into C++."""
+        return self._cached_native_model(self._build_native_model)
 
     def _build_native_model(self):
         """The C++ model restored from the fitted attributes."""
@@ -499,13 +470,7 @@ class _NeuralEstimator(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOu
             optimizer_state=(first, second, step) if len(first) else None, history=history, **extra)
 
     def _validate_X(self, X):
-        # The array the fitted model expects (2-D, C-ordered, its dtype and
-        # width, no feature names to compare) passes straight through: full
-        # validation costs ~30 us, several times a one-sample transform. The
-        # C++ side still rejects NaN and infinity.
-        if (type(X) is np.ndarray and X.ndim == 2 and X.flags.c_contiguous and X.shape[0] > 0
-                and "encoder_coefs_" in self.__dict__ and "feature_names_in_" not in self.__dict__
-                and X.dtype == self.encoder_coefs_[0].dtype and X.shape[1] == self.n_features_in_):
+        if "encoder_coefs_" in self.__dict__ and passes_unchecked(self, X, (self._model_dtype(),)):
             return X
         check_is_fitted(self)
         return self._check_finite(X, dtype=self._model_dtype(), order="C", reset=False)

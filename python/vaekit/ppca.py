@@ -9,7 +9,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _registry
-from ._base import MeanScoreMixin
+from ._base import MeanScoreMixin, NativeModelCacheMixin, passes_unchecked
 from ._description import defaults, native_class, native_values, parameter_constraints
 from ._inputs import is_dask_array, to_native
 from ._io import ModelFileMixin
@@ -21,7 +21,11 @@ from ._validation import (check_finite_output, check_memory, check_n_samples, fi
 _DEFAULTS = defaults("PPCA")  # the C++ core's, for the described hyper-parameters
 
 
-class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+# The dtypes PPCA computes in; the first is what other input is converted to.
+_DTYPES = (np.float64, np.float32)
+
+
+class PPCA(NativeModelCacheMixin, ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Probabilistic principal component analysis (Tipping & Bishop, 1999).
 
     The generative model is ``z ~ N(0, I_d)``, ``x | z ~ N(W z + mu, sigma^2 I)``,
@@ -219,7 +223,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         if is_dask_array(X):
             from . import _dask
 
-            X = _dask.check_array(X, [np.float64, np.float32])
+            X = _dask.check_array(X, list(_DTYPES))
             if X.shape[0] < 2:
                 raise ValueError(f"Found array with {X.shape[0]} sample(s) while a minimum of 2 is required.")
             self._check_n_components(*X.shape)
@@ -227,7 +231,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
             _dask.input_features(self, X, reset=True)
         else:
             # NaN passes this check so that the C++ core can say which method handles it.
-            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], order="C",
+            X = validate_data(self, X, accept_sparse="csr", dtype=list(_DTYPES), order="C",
                               ensure_all_finite="allow-nan", ensure_min_samples=2, reset=True)
             self._check_n_components(*X.shape)
             self._check_memory(X)
@@ -253,6 +257,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
             self.components_.shape[1] - self.components_.shape[0]) * self.noise_variance_
         self.explained_variance_ratio_ = self.explained_variance_ / total_variance
         self.n_iter_ = int(model.n_iter)
+        self._keep_native_model(model, np.dtype(self.components_.dtype))  # the model the attributes describe
 
     @property
     def _n_features_out(self):
@@ -278,18 +283,28 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
             self.log_likelihood_curve_ = np.asarray(native.log_likelihood_curve, dtype=np.float64)
 
     # ------------------------------------------------------- fitted model
+    def _fitted_arrays(self):
+        """The fitted attributes the C++ model is built from (NativeModelCacheMixin's key)."""
+        return [self.components_, self.mean_, self.noise_variance_]
+
     def _model(self, dtype):
-        """The C++ model for computations in ``dtype``, built from the fitted attributes."""
-        native = native_class(self._kind, dtype)
-        return native(np.ascontiguousarray(self.components_, dtype=dtype),
-                      np.ascontiguousarray(self.mean_, dtype=dtype), self.noise_variance_)
+        """The C++ model for computations in ``dtype``, built from the fitted
+        attributes, and kept (NativeModelCacheMixin): building one factors
+        M = W^T W + sigma^2 I, which costs more than a one-sample transform."""
+        dtype = np.dtype(dtype)
+        return self._cached_native_model(
+            lambda: native_class(self._kind, dtype)(np.ascontiguousarray(self.components_, dtype=dtype),
+                                                    np.ascontiguousarray(self.mean_, dtype=dtype),
+                                                    self.noise_variance_), dtype)
 
     def _validate_X(self, X):
         # NaN and infinity are left to the C++ pass, which meets every entry
         # anyway (scikit-learn's check is a pass of its own over X): NaN is a
         # missing value for method="em" and an error otherwise (allow_missing).
+        if "components_" in self.__dict__ and passes_unchecked(self, X, _DTYPES):
+            return X
         check_is_fitted(self)
-        return validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], order="C",
+        return validate_data(self, X, accept_sparse="csr", dtype=list(_DTYPES), order="C",
                              ensure_all_finite=False, reset=False)
 
     # rowwise: the core takes a sparse X as it is (CSR); dask blocks keep
@@ -297,7 +312,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
     _sparse_inference = True
 
     def _inference_dtypes(self):
-        return [np.float64, np.float32]
+        return list(_DTYPES)
 
     def _posterior(self, method, X):
         """The C++ model's posterior method (transform, encode, score_samples)
@@ -430,7 +445,7 @@ class PPCA(ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, Tran
         True
         """
         check_is_fitted(self)
-        Z = check_array(Z, dtype=[np.float64, np.float32], order="C", input_name="Z")
+        Z = check_array(Z, dtype=list(_DTYPES), order="C", input_name="Z")
         if Z.shape[1] != self.components_.shape[0]:
             raise ValueError(f"Z has {Z.shape[1]} columns, but this PPCA has {self.components_.shape[0]} components")
         return self._model(Z.dtype).inverse_transform(Z)

@@ -481,3 +481,31 @@ def test_impute_draws_are_seeded_and_average_to_the_conditional_mean():
         _, covariance = conditional_gaussian(model, row)
         standard_error = np.sqrt(np.diag(covariance) / len(draws))
         assert np.all(np.abs(draws[:, i, missing].mean(axis=0) - mean_imputation[i, missing]) < 5 * standard_error)
+
+
+def test_transform_follows_parameters_changed_after_fit():
+    # The C++ model behind transform is kept between calls (its factor of M
+    # costs more than a one-sample transform); it must follow the fitted
+    # attributes when they are replaced, and they cannot change in place.
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6))
+    model = PPCA(2).fit(X)
+
+    def expected():
+        W = model.components_.T
+        M = W.T @ W + model.noise_variance_ * np.eye(2)
+        return np.linalg.solve(M, W.T @ (X - model.mean_).T).T
+
+    np.testing.assert_allclose(model.transform(X), expected(), rtol=1e-9, atol=1e-12)
+    model.components_ = model.components_ * 2.0
+    np.testing.assert_allclose(model.transform(X), expected(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="read-only"):
+        model.components_ *= 0.5  # frozen by the transform that cached its model
+    model.mean_ = model.mean_ + 1.0
+    np.testing.assert_allclose(model.transform(X), expected(), rtol=1e-9, atol=1e-12)
+    model.noise_variance_ *= 3.0
+    np.testing.assert_allclose(model.transform(X), expected(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.transform(X.astype(np.float32)), expected(), rtol=1e-4, atol=1e-4)
+    restored = pickle.loads(pickle.dumps(model))
+    assert "_native_cache" not in restored.__dict__
+    np.testing.assert_allclose(restored.transform(X), expected(), rtol=1e-9, atol=1e-12)

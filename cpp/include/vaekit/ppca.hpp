@@ -11,12 +11,18 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "vaekit/common.hpp"
 #include "vaekit/describe.hpp"
 
 namespace vaekit {
+
+namespace detail::ppca {
+template <class T>
+struct PosteriorCache;  // cpp/src/ppca_detail.hpp
+}  // namespace detail::ppca
 
 enum class PPCAMethod { ClosedForm, EM };
 template <>
@@ -170,6 +176,9 @@ class PPCA {
   // Mean log-likelihood per sample after each EM iteration (empty for closed form).
   const std::vector<double>& log_likelihood_curve() const { return log_likelihood_curve_; }
 
+  // Internal: what every row's posterior shares (M^-1, log det M, W padded
+  // for the kernels), computed once when the parameters are set.
+  std::shared_ptr<const detail::ppca::PosteriorCache<T>> posterior_cache() const;
   // M^-1, M = W^T W + sigma^2 I (d x d): a complete row's posterior is
   // N(M^-1 W^T (x - mu), sigma^2 M^-1) (Tipping & Bishop 1999, eq. 25); the
   // value transform and encode use (e.g. to export transform as a graph).
@@ -217,7 +226,8 @@ class PPCA {
   Matrix<T> precision() const;
 
  private:
-  void finalize();  // canonical rotation of W, explained variance, M's factor
+  void finalize();  // canonical rotation of W, explained variance, then cache_posterior()
+  void cache_posterior();  // posterior_ from the parameters
   template <class Fitted>
   static PPCA from_fitted(Fitted&& fitted);  // checks the parameters are finite, then finalize()
 
@@ -227,6 +237,7 @@ class PPCA {
   Vector<T> explained_variance_;
   int n_iter_ = 0;
   std::vector<double> log_likelihood_curve_;
+  std::shared_ptr<const detail::ppca::PosteriorCache<T>> posterior_;  // shared by copies: never changed
 };
 
 extern template struct PPCAMoments<float>;
