@@ -50,10 +50,13 @@ def session(model):
 
 
 def alternate(functions, rounds):
-    """Seconds of each function per round, the functions alternating."""
+    """Seconds of each function per round, the functions alternating, each
+    after a pause: onnxruntime's and OpenMP's worker threads spin for a while
+    after a run, and would take the cores from the other side's next run."""
     times = [[] for _ in functions]
     for _ in range(rounds):
         for k, function in enumerate(functions):
+            time.sleep(0.2)
             start = time.perf_counter()
             function()
             times[k].append(time.perf_counter() - start)

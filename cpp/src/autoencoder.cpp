@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "bernoulli.hpp"
+#include "kernels.hpp"
 #include "parallel.hpp"
 #include "training.hpp"
 #include "vaekit/random.hpp"
@@ -25,7 +25,7 @@ double row_loss(ReconstructionLoss loss, const T* x, const T* y, Index D, T* d_o
     }
   } else {
     // BCE with logits: softplus(y) - x y per entry, the negated Bernoulli log-likelihood.
-    total = -detail::bernoulli_log_likelihood<double>(x, y, D, d_out, scale, static_cast<T*>(nullptr));
+    total = -detail::kernels<T>().bernoulli(x, y, D, d_out, scale, nullptr, nullptr, /*sum_in_double=*/true);
   }
   return total;
 }

@@ -1,12 +1,17 @@
-// The Bernoulli log-likelihood of targets under logits, shared by the VAE's
-// Bernoulli decoder and the Autoencoder's BCE loss (private to the sources).
+// The Bernoulli log-likelihood of targets under logits, behind the VAE's
+// Bernoulli decoder and the Autoencoder's BCE loss: a kernel
+// (kernels<T>().bernoulli). Instruction-set specific: only isa_kernels.cpp
+// includes it, once per instruction set, with VAEKIT_ISA naming the namespace
+// of that copy.
 #pragma once
 
 #include <Eigen/Core>
 
-#include "vaekit/common.hpp"
+#include "kernels.hpp"
 
-namespace vaekit::detail {
+namespace vaekit::detail::VAEKIT_ISA {
+
+using Index = KernelIndex;
 
 // log p(x | f) = sum_j x_j f_j - softplus(f_j) for D targets x and logits f:
 // the log-sigmoid form, stable for any logit. softplus(f) = max(f, 0) +
@@ -41,4 +46,4 @@ Sum bernoulli_log_likelihood(const T* x, const T* f, Index D, T* d_out, T scale,
   return total;
 }
 
-}  // namespace vaekit::detail
+}  // namespace vaekit::detail::VAEKIT_ISA

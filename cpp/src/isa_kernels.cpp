@@ -9,11 +9,13 @@
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
 #endif
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
 #include "affine_kernel.hpp"
+#include "bernoulli.hpp"
 #include "kernels.hpp"
 
 namespace vaekit::detail::VAEKIT_ISA {
@@ -183,13 +185,78 @@ void add(const T* x, Index n, T* y) {
   Eigen::Map<Vec>(y, n) += Eigen::Map<const Vec>(x, n);
 }
 
+template <class T>
+double bernoulli(const T* x, const T* f, Index D, T* d_out, T scale, T* scratch, const T* observed,
+                 bool sum_in_double) {
+  return sum_in_double ? bernoulli_log_likelihood<double>(x, f, D, d_out, scale, scratch, observed)
+                       : static_cast<double>(bernoulli_log_likelihood<T>(x, f, D, d_out, scale, scratch, observed));
+}
+
+// One Adam update of params[begin, end); returns false when an updated
+// parameter is not finite. Restrict pointers and a branch-free body let the
+// compiler vectorise it (sqrt and division included: built with
+// -fno-math-errno); the finiteness test rides along on values already in
+// registers instead of a separate pass over the gradient. kTwo: the gradient
+// is gradient + gradient2.
+template <class T, bool kDecay, bool kTwo>
+bool adam_range(T* __restrict params, const T* __restrict gradient, const T* __restrict gradient2,
+                const T* __restrict decay_mask, T* __restrict m, T* __restrict v, Index begin, Index end, T b1,
+                T b2, T step_size, T eps_hat, T decay) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  unsigned not_finite = 0;
+  for (Index i = begin; i < end; ++i) {
+    const T g = kTwo ? gradient[i] + gradient2[i] : gradient[i];
+    const T m_i = b1 * m[i] + (T(1) - b1) * g;
+    const T v_i = b2 * v[i] + (T(1) - b2) * g * g;
+    m[i] = m_i;
+    v[i] = v_i;
+    T update = step_size * m_i / (std::sqrt(v_i) + eps_hat);
+    if (kDecay) update += decay * decay_mask[i] * params[i];
+    const T p = params[i] - update;
+    params[i] = p;
+    Bits bits;
+    std::memcpy(&bits, &p, sizeof(T));
+    not_finite |= static_cast<unsigned>((bits & exponent) == exponent);
+  }
+  return not_finite == 0;
+}
+
+template <class T>
+bool adam(T* params, const T* gradient, const T* gradient2, const T* decay_mask, T* m, T* v, Index begin, Index end,
+          T b1, T b2, T step_size, T eps_hat, T decay) {
+  // The four variants: with or without decay, one or two gradient buffers.
+  if (decay_mask != nullptr) {
+    return gradient2 != nullptr ? adam_range<T, true, true>(params, gradient, gradient2, decay_mask, m, v, begin, end,
+                                                            b1, b2, step_size, eps_hat, decay)
+                                : adam_range<T, true, false>(params, gradient, gradient2, decay_mask, m, v, begin,
+                                                             end, b1, b2, step_size, eps_hat, decay);
+  }
+  return gradient2 != nullptr ? adam_range<T, false, true>(params, gradient, gradient2, decay_mask, m, v, begin, end,
+                                                           b1, b2, step_size, eps_hat, decay)
+                              : adam_range<T, false, false>(params, gradient, gradient2, decay_mask, m, v, begin, end,
+                                                            b1, b2, step_size, eps_hat, decay);
+}
+
 #define VAEKIT_STRINGIFY_(x) #x
 #define VAEKIT_STRINGIFY(x) VAEKIT_STRINGIFY_(x)
 
 template <class T>
-constexpr Kernels<T> kTable{VAEKIT_STRINGIFY(VAEKIT_ISA), AffineKernel<T>::P, AffineKernel<T>::kHalf,
-                            &affine<T>,   &affine_sparse<T>,   &gemm<T>,   &rank_update<T>,
-                            &symmetric_eigen<T>, &orthonormalise<T>, &centre<T>, &gram_posterior<T>, &add<T>, &compress_rows<T>,
+constexpr Kernels<T> kTable{VAEKIT_STRINGIFY(VAEKIT_ISA),
+                            AffineKernel<T>::P,
+                            AffineKernel<T>::kHalf,
+                            &affine<T>,
+                            &affine_sparse<T>,
+                            &gemm<T>,
+                            &rank_update<T>,
+                            &symmetric_eigen<T>,
+                            &orthonormalise<T>,
+                            &centre<T>,
+                            &gram_posterior<T>,
+                            &bernoulli<T>,
+                            &adam<T>,
+                            &add<T>,
+                            &compress_rows<T>,
                             &all_finite<T>};
 
 }  // namespace

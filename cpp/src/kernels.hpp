@@ -85,6 +85,18 @@ struct Kernels {
   // log det M from M's Cholesky factor.
   double (*gram_posterior)(Index d, const T* base, T sign, const T* G, Index g_rows, const T* a, T s2, T* z,
                            T* Sigma);
+  // log p(x | f) of D Bernoulli targets x under logits f, its derivatives
+  // into d_out (scaled by scale), e into scratch, observed targets only
+  // when observed != nullptr: bernoulli.hpp. Summed in double when
+  // sum_in_double, else in T.
+  double (*bernoulli)(const T* x, const T* f, Index D, T* d_out, T scale, T* scratch, const T* observed,
+                      bool sum_in_double);
+  // One Adam update of params[begin, end) with moments m and v (optim.cpp's
+  // adam_step): the gradient is gradient + gradient2 (unless nullptr), and
+  // decay * decay_mask * params is added to the update when decay_mask is
+  // given. Returns false when an updated parameter is not finite.
+  bool (*adam)(T* params, const T* gradient, const T* gradient2, const T* decay_mask, T* m, T* v, Index begin,
+               Index end, T b1, T b2, T step_size, T eps_hat, T decay);
   // y += x (n values).
   void (*add)(const T* x, Index n, T* y);
   // Compresses rows x n rows of X (x_stride apart) into index, value (room

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "bernoulli.hpp"
+#include "kernels.hpp"
 #include "numeric.hpp"
 #include "parallel.hpp"
 #include "training.hpp"
@@ -48,7 +48,7 @@ double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T*
   const Index D = config.n_features;
   const Eigen::Map<const Array> f(out, D), xs(x, D);
   if (config.likelihood == Likelihood::Bernoulli) {
-    return static_cast<double>(detail::bernoulli_log_likelihood<T>(x, out, D, d_out, scale, scratch, observed));
+    return detail::kernels<T>().bernoulli(x, out, D, d_out, scale, scratch, observed, /*sum_in_double=*/false);
   }
   // Gaussian: log N(x; f, g^2) = -1/2 sum_j [log 2 pi + log g_j^2 + (x_j - f_j)^2 / g_j^2].
   // raw[j]: the unclamped log-variance of pixel j, read with stride `step`.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -168,6 +169,66 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
       EXPECT_LT((z.template cast<double>() - inverse * a.template cast<double>()).cwiseAbs().maxCoeff(),
                 tolerance * 100);
       EXPECT_LT((Sigma.template cast<double>() - 0.3 * inverse).cwiseAbs().maxCoeff(), tolerance * 100);
+    }
+  }
+  // bernoulli: sum_j x_j f_j - softplus(f_j) and scale * (sigmoid(f) - x), all or observed targets.
+  for (const Index D : {Index(1), Index(13), Index(784)}) {
+    const Vector<T> f = random_normal<T>(D, 1, 24, 4.0);
+    Vector<T> x(D), observed(D);
+    for (Index j = 0; j < D; ++j) {
+      x(j) = T(j % 3 == 0);
+      observed(j) = T(j % 4 != 1);
+    }
+    double all = 0, some = 0;
+    Vector<double> derivative(D);
+    for (Index j = 0; j < D; ++j) {
+      const double fj = f(j), term = x(j) * fj - (std::max(fj, 0.0) + std::log1p(std::exp(-std::abs(fj))));
+      all += term;
+      some += observed(j) * term;
+      derivative(j) = 0.5 * (1.0 / (1.0 + std::exp(-fj)) - x(j));
+    }
+    Vector<T> d_out(D), scratch(D);
+    for (const bool in_double : {false, true}) {
+      EXPECT_NEAR(kernels.bernoulli(x.data(), f.data(), D, nullptr, T(1), nullptr, nullptr, in_double), all,
+                  tolerance * D);
+      EXPECT_NEAR(kernels.bernoulli(x.data(), f.data(), D, d_out.data(), T(0.5), nullptr, nullptr, in_double), all,
+                  tolerance * D);
+      EXPECT_LT((d_out.template cast<double>() - derivative).cwiseAbs().maxCoeff(), tolerance);
+      EXPECT_NEAR(kernels.bernoulli(x.data(), f.data(), D, d_out.data(), T(0.5), scratch.data(), observed.data(),
+                                    in_double),
+                  some, tolerance * D);
+      EXPECT_LT((d_out.template cast<double>() - derivative.cwiseProduct(observed.template cast<double>()))
+                    .cwiseAbs()
+                    .maxCoeff(),
+                tolerance);
+    }
+  }
+  // adam: the moments and the update of each entry, against a double loop.
+  for (const bool two : {false, true}) {
+    for (const bool decay : {false, true}) {
+      const Index n = 37;
+      Vector<T> params = random_normal<T>(n, 1, 25), m = random_normal<T>(n, 1, 26);
+      Vector<T> v = random_normal<T>(n, 1, 27).cwiseAbs();
+      const Vector<T> g = random_normal<T>(n, 1, 28), g2 = random_normal<T>(n, 1, 29);
+      Vector<T> mask(n);
+      for (Index i = 0; i < n; ++i) mask(i) = T(i % 2);
+      Vector<double> p_ref = params.template cast<double>(), m_ref = m.template cast<double>(),
+                     v_ref = v.template cast<double>();
+      for (Index i = 0; i < n; ++i) {
+        const double gi = g(i) + (two ? double(g2(i)) : 0.0);
+        m_ref(i) = 0.9 * m_ref(i) + 0.1 * gi;
+        v_ref(i) = 0.999 * v_ref(i) + 0.001 * gi * gi;
+        const double update = 0.01 * m_ref(i) / (std::sqrt(v_ref(i)) + 1e-3) + (decay ? 0.1 * mask(i) * p_ref(i) : 0.0);
+        p_ref(i) -= update;
+      }
+      EXPECT_TRUE(kernels.adam(params.data(), g.data(), two ? g2.data() : nullptr, decay ? mask.data() : nullptr,
+                               m.data(), v.data(), 0, n, T(0.9), T(0.999), T(0.01), T(1e-3), T(0.1)));
+      EXPECT_LT((params.template cast<double>() - p_ref).cwiseAbs().maxCoeff(), tolerance);
+      EXPECT_LT((m.template cast<double>() - m_ref).cwiseAbs().maxCoeff(), tolerance);
+      EXPECT_LT((v.template cast<double>() - v_ref).cwiseAbs().maxCoeff(), tolerance);
+      Vector<T> huge = Vector<T>::Constant(n, std::numeric_limits<T>::max());
+      EXPECT_FALSE(kernels.adam(huge.data(), g.data(), nullptr, mask.data(), m.data(), v.data(), 0, n, T(0.9),
+                                T(0.999), T(0.01), T(1e-3), T(-10)));
     }
   }
   // gemm, every transpose combination, with alpha and beta.
