@@ -161,13 +161,13 @@ struct SharedPosterior {
 template <class T>
 struct RowWorkspace {
   RowWorkspace(Index d, Index D)
-      : M(d, d), Sigma(d, d), zz(d, d), zz_packed(d * (d + 1) / 2), a(d), z(d), mean_missing(D), W_missing(D, d),
+      : Sigma(d, d), zz(d, d), zz_packed(d * (d + 1) / 2), a(d), z(d), mean_missing(D), W_missing(D, d),
         is_missing(D, 0) {}
-  Matrix<T> M, Sigma, zz;  // M_n, s2 M_n^-1 (the posterior covariance), <z z^T>
+  Matrix<T> Sigma, zz;     // s2 M_n^-1 (the posterior covariance), <z z^T>
   Vector<T> zz_packed;     // its lower triangle, packed as EStepSums::feature_zz
   Vector<T> a, z;          // W_O^T (x_O - mu_O), <z> = M_n^-1 a
   Vector<T> mean_missing;  // mu of the missing features
-  RowMatrix<T> W_missing;  // W's rows of the missing features
+  RowMatrix<T> W_missing;  // W's rows of the missing features (of the observed ones when fewer)
   std::vector<char> is_missing;
 };
 

@@ -45,6 +45,7 @@ void gemm(const Eigen::MatrixBase<A>& a, const Eigen::MatrixBase<B>& b, C&& c, t
   using Out = std::remove_reference_t<C>;
   const Index m = a.rows(), n = b.cols(), k = a.cols();
   require(b.rows() == k && c.rows() == m && c.cols() == n, "products: sizes do not match");
+  require(c.innerStride() == 1 || c.size() <= 1, "products: a result with strided entries");
   if (m == 0 || n == 0) return;
   const Operand<T> A_ = operand_of(a), B_ = operand_of(b);
   T* out = c.data();
