@@ -578,8 +578,9 @@ def build_native_package(work_dir):
     """This checkout's extension module compiled with -march=native (the
     speed issue's "native build"), in a copy of the installed vaekit package
     where it replaces the module; with VAEKIT_ISA=baseline it runs its
-    baseline kernels, which get no flags but -march=native. Returns the directory to put first on PYTHONPATH; RuntimeError if the
-    build cannot be made."""
+    baseline kernels, which get no flags but -march=native. Returns the
+    directory to put first on PYTHONPATH; RuntimeError if the build cannot be
+    made."""
     import glob
     import importlib.machinery
     import shutil
@@ -599,7 +600,8 @@ def build_native_package(work_dir):
     build = os.path.join(work_dir, "build")
     steps = [
         [cmake, "-S", source, "-B", build, "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}",
-         "-DCMAKE_BUILD_TYPE=Release", "-DVAEKIT_BUILD_PYTHON=ON", "-DVAEKIT_CPP_PACKAGE=OFF", "-DCMAKE_CXX_FLAGS=-march=native", f"-DPython_EXECUTABLE={sys.executable}",
+         "-DCMAKE_BUILD_TYPE=Release", "-DVAEKIT_BUILD_PYTHON=ON", "-DVAEKIT_CPP_PACKAGE=OFF",
+         "-DCMAKE_CXX_FLAGS=-march=native", f"-DPython_EXECUTABLE={sys.executable}",
          f"-Dpybind11_DIR={pybind11.get_cmake_dir()}"],
         [cmake, "--build", build, "--target", "_core"],
     ]

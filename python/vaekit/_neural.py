@@ -107,8 +107,8 @@ def neural_constraints(kind):
     return {**parameter_constraints(kind), **_RUNTIME_CONSTRAINTS}
 
 
-class _NeuralEstimator(NativeModelCacheMixin, ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                       BaseEstimator):
+class _NeuralEstimator(NativeModelCacheMixin, ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin,
+                       TransformerMixin, BaseEstimator):
     """Base of Autoencoder and VAE: training parameters and the fit cycle.
 
     Subclasses set ``_kind`` (the C++ model's kind: its hyper-parameters

@@ -25,7 +25,8 @@ _DEFAULTS = defaults("PPCA")  # the C++ core's, for the described hyper-paramete
 _DTYPES = (np.float64, np.float32)
 
 
-class PPCA(NativeModelCacheMixin, ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class PPCA(NativeModelCacheMixin, ModelFileMixin, MeanScoreMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+           BaseEstimator):
     """Probabilistic principal component analysis (Tipping & Bishop, 1999).
 
     The generative model is ``z ~ N(0, I_d)``, ``x | z ~ N(W z + mu, sigma^2 I)``,
