@@ -6,6 +6,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 
 #include "kernels.hpp"
 
@@ -23,6 +24,25 @@ using Index = KernelIndex;
 // when scratch is null too, is never stored. With `observed` (D values, 1
 // where x_j is observed, 0 where it is missing and x_j holds 0), the sum and
 // the derivatives cover the observed targets only.
+// e = exp(-|f|) for D values, the same bits wherever e and f sit: Eigen's
+// assignment into an unaligned Map computes the entries before the
+// destination's first aligned packet with the scalar exp, which differs from
+// the vectorised one in the last bit, and the kernels' callers guarantee only
+// 16-byte alignment (an AVX-512 packet wants 64). So each chunk is computed
+// into an aligned local block, where the split between packets and the
+// scalar tail depends on D alone, and copied.
+template <class T>
+void exp_minus_abs(const T* f, Index D, T* e) {
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  constexpr Index kChunk = 256;
+  alignas(64) T block[kChunk];
+  for (Index start = 0; start < D; start += kChunk) {
+    const Index n = std::min(kChunk, D - start);
+    Eigen::Map<Array, Eigen::Aligned64>(block, n) = (-Eigen::Map<const Array>(f + start, n).abs()).exp();
+    std::copy(block, block + n, e + start);
+  }
+}
+
 template <class Sum, class T>
 Sum bernoulli_log_likelihood(const T* x, const T* f, Index D, T* d_out, T scale, T* scratch,
                              const T* observed = nullptr) {
@@ -31,7 +51,7 @@ Sum bernoulli_log_likelihood(const T* x, const T* f, Index D, T* d_out, T scale,
   T* e = d_out ? d_out : scratch;
   if (!e && !observed) return (xs * fs - fs.max(T(0)) - (-fs.abs()).exp().log1p()).template cast<Sum>().sum();
   Eigen::Map<Array> es(e ? e : scratch, D);
-  es = (-fs.abs()).exp();
+  exp_minus_abs(f, D, es.data());
   const auto terms = xs * fs - fs.max(T(0)) - es.log1p();
   const Sum total = observed ? (terms * Eigen::Map<const Array>(observed, D)).template cast<Sum>().sum()
                              : terms.template cast<Sum>().sum();
