@@ -16,18 +16,14 @@ namespace {
 // d_out is given it receives scale * dloss/dy.
 template <class T>
 double row_loss(ReconstructionLoss loss, const T* x, const T* y, Index D, T* d_out, T scale) {
-  double total = 0;
+  const detail::Kernels<T>& kernels = detail::kernels<T>();
   if (loss == ReconstructionLoss::Mse) {
-    for (Index j = 0; j < D; ++j) {
-      const T residual = y[j] - x[j];
-      total += 0.5 * static_cast<double>(residual) * residual;
-      if (d_out) d_out[j] = scale * residual;
-    }
-  } else {
-    // BCE with logits: softplus(y) - x y per entry, the negated Bernoulli log-likelihood.
-    total = -detail::kernels<T>().bernoulli(x, y, D, d_out, scale, nullptr, nullptr, /*sum_in_double=*/true);
+    // sum_j (y_j - x_j)^2 / 2: -log N(x; y, 1) without its log 2 pi terms.
+    const T log_variance = 0;
+    return -kernels.gaussian(x, y, &log_variance, 0, D, T(0), T(0), nullptr, d_out, nullptr, false, scale);
   }
-  return total;
+  // BCE with logits: softplus(y) - x y per entry, the negated Bernoulli log-likelihood.
+  return -kernels.bernoulli(x, y, D, d_out, scale, nullptr, nullptr, /*sum_in_double=*/true);
 }
 
 }  // namespace
@@ -125,7 +121,8 @@ RowMatrix<T> Autoencoder<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_thr
   RowMatrix<T> X(n, D);
   const bool bce = config_.loss == ReconstructionLoss::Bce;
   detail::predict_rows(decoder_, parameters_.data(), Z, n_threads, [&](Index start, Index rows, const T* out) {
-    for (Index i = 0; i < rows * D; ++i) X.row(start).data()[i] = bce ? sigmoid(out[i]) : out[i];
+    std::copy(out, out + rows * D, X.row(start).data());
+    if (bce) detail::kernels<T>().activate(X.row(start).data(), rows, D, nullptr, Activation::Sigmoid);
   });
   return X;
 }

@@ -1,7 +1,8 @@
 // The kernels of one instruction set (kernels.hpp): compiled once per
 // instruction set with VAEKIT_ISA naming it (CMakeLists.txt). Includes only
-// Eigen, the standard library and kernel headers: an inline function of
-// vaekit's public headers compiled here could replace the baseline copy.
+// Eigen, the standard library and kernel headers (kernels.hpp's public
+// include holds an enum, no code): an inline function of vaekit's public
+// headers compiled here could replace the baseline copy.
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <Eigen/Eigenvalues>
@@ -9,6 +10,7 @@
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
 #endif
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +18,7 @@
 
 #include "affine_kernel.hpp"
 #include "bernoulli.hpp"
+#include "gaussian.hpp"
 #include "kernels.hpp"
 
 namespace vaekit::detail::VAEKIT_ISA {
@@ -192,6 +195,88 @@ double bernoulli(const T* x, const T* f, Index D, T* d_out, T scale, T* scratch,
                        : static_cast<double>(bernoulli_log_likelihood<T>(x, f, D, d_out, scale, scratch, observed));
 }
 
+// The activations of the MLPs' layers, element by element, in the
+// numerically stable forms; max(v, 0) keeps a NaN.
+template <class T>
+inline T sigmoid(T v) {
+  if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
+  const T e = std::exp(v);
+  return e / (T(1) + e);
+}
+template <class T>
+inline T softplus(T v) {  // log(1 + e^v)
+  return std::max(v, T(0)) + static_cast<T>(std::log1p(std::exp(-std::abs(v))));
+}
+
+// y = act(y + b) (kBias) or act(y) for cols values; restrict pointers and
+// one loop per activation let the compiler vectorise ReLU and the bias.
+template <class T, bool kBias>
+void activate_row(T* __restrict y, const T* __restrict b, Index cols, Activation activation) {
+  const auto input = [&](Index j) { return kBias ? y[j] + b[j] : y[j]; };
+  switch (activation) {
+    case Activation::Identity:
+      if (kBias)
+        for (Index j = 0; j < cols; ++j) y[j] = input(j);
+      return;
+    case Activation::ReLU:
+      for (Index j = 0; j < cols; ++j) y[j] = std::max(input(j), T(0));
+      return;
+    case Activation::Tanh:
+      for (Index j = 0; j < cols; ++j) y[j] = std::tanh(input(j));
+      return;
+    case Activation::Sigmoid:
+      for (Index j = 0; j < cols; ++j) y[j] = sigmoid(input(j));
+      return;
+    case Activation::Softplus:
+      for (Index j = 0; j < cols; ++j) y[j] = softplus(input(j));
+      return;
+  }
+}
+
+template <class T>
+void activate(T* Y, Index rows, Index cols, const T* b, Activation activation) {
+  for (Index i = 0; i < rows; ++i) {
+    if (b != nullptr) activate_row<T, true>(Y + i * cols, b, cols, activation);
+    else activate_row<T, false>(Y + i * cols, nullptr, cols, activation);
+  }
+}
+
+template <class T>
+void activation_gradient(T* __restrict G, const T* __restrict Y, Index n, Activation activation) {
+  switch (activation) {
+    case Activation::Identity: return;
+    case Activation::ReLU:
+      for (Index i = 0; i < n; ++i) G[i] = Y[i] > T(0) ? G[i] : T(0);
+      return;
+    case Activation::Tanh:
+      for (Index i = 0; i < n; ++i) G[i] *= T(1) - Y[i] * Y[i];
+      return;
+    case Activation::Sigmoid:
+      for (Index i = 0; i < n; ++i) G[i] *= Y[i] * (T(1) - Y[i]);
+      return;
+    case Activation::Softplus:  // sigmoid(v) = 1 - e^-y, as -expm1(-y) for small y
+      for (Index i = 0; i < n; ++i) G[i] *= -std::expm1(-Y[i]);
+      return;
+  }
+}
+
+template <class T>
+void column_sums(const T* __restrict G, Index rows, Index cols, T* __restrict out) {
+  std::fill(out, out + cols, T(0));
+  for (Index i = 0; i < rows; ++i)
+    for (Index j = 0; j < cols; ++j) out[j] += G[i * cols + j];
+}
+
+template <class T>
+double gaussian(const T* x, const T* f, const T* log_variance, Index step, Index D, T min_lv, T max_lv,
+                const T* observed, T* d_out, T* d_log_variance, bool clamp_derivative, T scale) {
+  return observed != nullptr
+             ? gaussian_log_likelihood<T, true>(x, f, log_variance, step, D, min_lv, max_lv, observed, d_out,
+                                                d_log_variance, clamp_derivative, scale)
+             : gaussian_log_likelihood<T, false>(x, f, log_variance, step, D, min_lv, max_lv, observed, d_out,
+                                                 d_log_variance, clamp_derivative, scale);
+}
+
 // One Adam update of params[begin, end); returns false when an updated
 // parameter is not finite. Restrict pointers and a branch-free body let the
 // compiler vectorise it (sqrt and division included: built with
@@ -254,6 +339,10 @@ constexpr Kernels<T> kTable{VAEKIT_STRINGIFY(VAEKIT_ISA),
                             &centre<T>,
                             &gram_posterior<T>,
                             &bernoulli<T>,
+                            &activate<T>,
+                            &activation_gradient<T>,
+                            &column_sums<T>,
+                            &gaussian<T>,
                             &adam<T>,
                             &add<T>,
                             &compress_rows<T>,

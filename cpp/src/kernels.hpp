@@ -16,6 +16,8 @@
 
 #include <cstddef>
 
+#include "vaekit/activation.hpp"
+
 namespace vaekit::detail {
 
 using KernelIndex = std::ptrdiff_t;  // vaekit::Index (Eigen::Index)
@@ -91,6 +93,25 @@ struct Kernels {
   // sum_in_double, else in T.
   double (*bernoulli)(const T* x, const T* f, Index D, T* d_out, T scale, T* scratch, const T* observed,
                       bool sum_in_double);
+  // Y (rows x cols, row-major) = act(Y + b): b (cols values) added to every
+  // row, or act(Y) when b == nullptr (the MLPs' forward passes).
+  void (*activate)(T* Y, Index rows, Index cols, const T* b, Activation activation);
+  // G *= act'(v) for n values, the derivative written through the outputs
+  // Y = act(v) (the MLPs' backward passes): relu' = [y > 0], tanh' = 1 - y^2,
+  // sigmoid' = y (1 - y), softplus' = sigmoid(v) = 1 - e^-y.
+  void (*activation_gradient)(T* G, const T* Y, Index n, Activation activation);
+  // out (cols values) = the column sums of G (rows x cols, row-major).
+  void (*column_sums)(const T* G, Index rows, Index cols, T* out);
+  // -1/2 sum_j m_j [l_j + (x_j - f_j)^2 e^-l_j], the log-density log N(x; f,
+  // g^2) of D targets x under means f without its -n_observed log(2 pi) / 2
+  // (gaussian.hpp): l_j = log g_j^2, the raw
+  // log-variance log_variance[j * step] (step 0: one for all) clamped to
+  // [min_lv, max_lv]; m_j = observed[j] (1, or 0 where x_j is missing and
+  // holds 0), or 1 when observed == nullptr. With d_out, the derivatives of
+  // -log p times scale: d/df_j into d_out and d/dl_j into d_log_variance
+  // (unless nullptr), times the clamp's derivative when clamp_derivative.
+  double (*gaussian)(const T* x, const T* f, const T* log_variance, Index step, Index D, T min_lv, T max_lv,
+                     const T* observed, T* d_out, T* d_log_variance, bool clamp_derivative, T scale);
   // One Adam update of params[begin, end) with moments m and v (optim.cpp's
   // adam_step): the gradient is gradient + gradient2 (unless nullptr), and
   // decay * decay_mask * params is added to the update when decay_mask is

@@ -20,66 +20,20 @@ inline bool pass_worth_parallel(Index rows, Index cols) {
   return detail::worth_parallel(detail::Work::of_values(2.0 * static_cast<double>(rows) * static_cast<double>(cols)));
 }
 
-template <class T>
-inline T activate(Activation activation, T v) {
-  switch (activation) {
-    case Activation::ReLU: return v > T(0) ? v : T(0);
-    case Activation::Tanh: return std::tanh(v);
-    case Activation::Sigmoid: return sigmoid(v);
-    case Activation::Softplus: return softplus(v);
-    case Activation::Identity: break;
-  }
-  return v;
-}
-
-// Derivative of the activation expressed through its output y = act(v), so
-// that the forward pass needs to keep the outputs only:
-// relu' = [y > 0], tanh' = 1 - y^2, sigmoid' = y (1 - y),
-// softplus' = sigmoid(v) = 1 - e^{-y}, computed as -expm1(-y) for small y.
-template <class T>
-inline T derivative_from_output(Activation activation, T y) {
-  switch (activation) {
-    case Activation::ReLU: return y > T(0) ? T(1) : T(0);
-    case Activation::Tanh: return T(1) - y * y;
-    case Activation::Sigmoid: return y * (T(1) - y);
-    case Activation::Softplus: return -std::expm1(-y);
-    case Activation::Identity: break;
-  }
-  return T(1);
-}
-
-// Y = act(Y + b), row by row: bias and activation in one pass over Y.
+// Y = act(Y + b) (b == nullptr: act(Y)) for rows x cols values, in the
+// kernels; split by rows between threads when worth it.
 template <class T>
 void add_bias_and_activate(T* Y, Index rows, Index cols, const T* b, Activation activation, bool parallel) {
-  const bool go_parallel = parallel && pass_worth_parallel(rows, cols);
-#pragma omp parallel for schedule(static) if (go_parallel)
-  for (int i = 0; i < static_cast<int>(rows); ++i) {
-    T* y = Y + static_cast<Index>(i) * cols;
-    switch (activation) {
-      case Activation::Identity:
-        for (Index j = 0; j < cols; ++j) y[j] += b[j];
-        break;
-      case Activation::ReLU:
-        for (Index j = 0; j < cols; ++j) y[j] = std::max(y[j] + b[j], T(0));
-        break;
-      default:
-        for (Index j = 0; j < cols; ++j) y[j] = activate(activation, y[j] + b[j]);
-        break;
-    }
+  const detail::Kernels<T>& kernels = detail::kernels<T>();
+  if (!(parallel && pass_worth_parallel(rows, cols))) {
+    kernels.activate(Y, rows, cols, b, activation);
+    return;
   }
-}
-
-// Y = act(Y) over n values.
-template <class T>
-void activate_in_place(T* Y, Index n, Activation activation) {
-  switch (activation) {
-    case Activation::Identity: return;
-    case Activation::ReLU:
-      for (Index i = 0; i < n; ++i) Y[i] = std::max(Y[i], T(0));
-      return;
-    default:
-      for (Index i = 0; i < n; ++i) Y[i] = activate(activation, Y[i]);
-      return;
+#pragma omp parallel
+  {
+    const Index t = detail::thread_id(), team = detail::team_size();
+    const Index begin = rows * t / team, end = rows * (t + 1) / team;
+    kernels.activate(Y + begin * cols, end - begin, cols, b, activation);
   }
 }
 
@@ -87,16 +41,16 @@ void activate_in_place(T* Y, Index n, Activation activation) {
 template <class T>
 void multiply_by_derivative(T* G, const T* Y, Index rows, Index cols, Activation activation, bool parallel) {
   if (activation == Activation::Identity) return;
-  const bool go_parallel = parallel && pass_worth_parallel(rows, cols);
-#pragma omp parallel for schedule(static) if (go_parallel)
-  for (int i = 0; i < static_cast<int>(rows); ++i) {
-    T* g = G + static_cast<Index>(i) * cols;
-    const T* y = Y + static_cast<Index>(i) * cols;
-    if (activation == Activation::ReLU) {
-      for (Index j = 0; j < cols; ++j) g[j] = y[j] > T(0) ? g[j] : T(0);
-    } else {
-      for (Index j = 0; j < cols; ++j) g[j] *= derivative_from_output(activation, y[j]);
-    }
+  const detail::Kernels<T>& kernels = detail::kernels<T>();
+  if (!(parallel && pass_worth_parallel(rows, cols))) {
+    kernels.activation_gradient(G, Y, rows * cols, activation);
+    return;
+  }
+#pragma omp parallel
+  {
+    const Index t = detail::thread_id(), team = detail::team_size();
+    const Index begin = rows * t / team, end = rows * (t + 1) / team;
+    kernels.activation_gradient(G + begin * cols, Y + begin * cols, (end - begin) * cols, activation);
   }
 }
 
@@ -211,7 +165,7 @@ void MLP<T>::forward(const T* params, const T* input, Index rows, MLPWorkspace<T
     if (l == 0 && workspace.input_sparse) {
       kernels.affine_sparse(view(workspace.input), rows, params + layer.weight_offset, detail::SumStart::Bias,
                             params + layer.bias_offset, layer.n_out, Y.data(), 0, layer.n_out);
-      activate_in_place(Y.data(), rows * layer.n_out, layer.activation);
+      kernels.activate(Y.data(), rows, layer.n_out, nullptr, layer.activation);
     } else {
       // One GEMM per layer, then bias + activation in one pass.
       kernels.gemm(false, false, rows, layer.n_out, layer.n_in, T(1), x, layer.n_in, params + layer.weight_offset,
@@ -247,7 +201,7 @@ void MLP<T>::backward(const T* params, const T* input, Index rows, MLPWorkspace<
                    T(0), gradient + layer.weight_offset, layer.n_out);
     }
     // dL/db = column sums of G.
-    biases(gradient, l).noalias() = G.colwise().sum().transpose();
+    kernels.column_sums(G.data(), rows, layer.n_out, gradient + layer.bias_offset);
     if (l > 0 || want_input_gradient) {
       // dL/dX = G W^T; the first layer's is skipped unless asked for (the
       // encoder's input is the data: it would be a wasted GEMM per batch).
@@ -285,7 +239,7 @@ const T* MLP<T>::predict(const T* params, const T* input, Index rows, MLPInferen
       kernels.affine(x, rows, l == 0 ? input_stride : layer.n_in, params + layer.weight_offset,
                      params + layer.bias_offset, layer.n_in, layer.n_out, Y, 0, layer.n_out);
     }
-    activate_in_place(Y, rows * layer.n_out, layer.activation);
+    kernels.activate(Y, rows, layer.n_out, nullptr, layer.activation);
     x = Y;
     target = 1 - target;
   }
@@ -334,7 +288,7 @@ const T* MLP<T>::predict_row(const T* params, const T* input, MLPInferenceWorksp
           kernels.affine(x, 1, layer.n_in, params + layer.weight_offset, params + layer.bias_offset, layer.n_in,
                          layer.n_out, Y, begin, end);
         }
-        activate_in_place(Y + begin, end - begin, layer.activation);
+        kernels.activate(Y + begin, 1, end - begin, nullptr, layer.activation);
       }
 #pragma omp barrier
       x = Y;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "denormals.hpp"
+#include "kernels.hpp"
 #include "numeric.hpp"
 #include "parallel.hpp"
 #include "vaekit/mlp.hpp"
@@ -169,11 +170,8 @@ class BatchSlicer {
 #pragma omp for schedule(static)
         for (int b = 0; b < blocks; ++b) {
           const Index begin = static_cast<Index>(b) * 4096, end = std::min<Index>(n_parameters, begin + 4096);
-          T* __restrict total = gradient;
-          for (int s = 1; s < slices; ++s) {
-            const T* __restrict part = slice_gradients_[s - 1].data();
-            for (Index i = begin; i < end; ++i) total[i] += part[i];
-          }
+          for (int s = 1; s < slices; ++s)
+            kernels<T>().add(slice_gradients_[s - 1].data() + begin, end - begin, gradient + begin);
         }
       }
     }

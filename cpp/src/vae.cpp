@@ -32,26 +32,22 @@ inline T inside_clamp(T v) {  // derivative of clamp_log_variance
 }
 
 // log p(x|z) of one latent row from the decoder's output row `out` (mean or
-// logits, then for Network the raw log-variances). If `d_out` is given, it
-// receives scale * d(-log p)/d(out); `d_log_variance` (Scalar, Diagonal)
-// receives scale * d(-log p)/d(log g_j^2), before the clamp's derivative.
-// `scratch` holds D values. With `observed` (D values: 1 where x_j is
-// observed, 0 where it is missing and x_j holds 0) it is log p(x_obs|z): the
-// missing entries add nothing, to the value or to the derivatives. The
-// transcendental functions go through Eigen's vectorised exp/log1p (a scalar
-// libm call per pixel cost as much as the decoder's GEMMs); the other loops
-// are plain and vectorised by the compiler.
+// logits, then for Network the raw log-variances), in the kernels. If `d_out`
+// is given, it receives scale * d(-log p)/d(out); `d_log_variance` (Scalar,
+// Diagonal) receives scale * d(-log p)/d(log g_j^2), before the clamp's
+// derivative. `scratch` holds D values. With `observed` (D values: 1 where
+// x_j is observed, 0 where it is missing and x_j holds 0) it is
+// log p(x_obs|z): the missing entries add nothing, to the value or to the
+// derivatives.
 template <class T>
 double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T* out, const T* learned_log_variance,
                                    T* d_out, T* d_log_variance, T scale, T* scratch, const T* observed = nullptr) {
-  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   const Index D = config.n_features;
-  const Eigen::Map<const Array> f(out, D), xs(x, D);
+  const detail::Kernels<T>& kernels = detail::kernels<T>();
   if (config.likelihood == Likelihood::Bernoulli) {
-    return detail::kernels<T>().bernoulli(x, out, D, d_out, scale, scratch, observed, /*sum_in_double=*/false);
+    return kernels.bernoulli(x, out, D, d_out, scale, scratch, observed, /*sum_in_double=*/false);
   }
-  // Gaussian: log N(x; f, g^2) = -1/2 sum_j [log 2 pi + log g_j^2 + (x_j - f_j)^2 / g_j^2].
-  // raw[j]: the unclamped log-variance of pixel j, read with stride `step`.
+  // Gaussian: log N(x; f, g^2); raw: the unclamped log-variances, read with stride `step`.
   const T fixed_log_variance = static_cast<T>(std::log(config.noise_variance));
   const T* raw = &fixed_log_variance;
   Index step = 0;
@@ -61,68 +57,12 @@ double log_likelihood_given_latent(const VAEConfig& config, const T* x, const T*
     case DecoderVariance::Network: raw = out + D; step = 1; break;
     default: break;
   }
-  if (observed) {
-    // Residuals r_j = m_j (x_j - f_j) and the observed count replace the
-    // complete row's; m_j also weighs each log g_j^2 and its derivative.
-    const Eigen::Map<const Array> m(observed, D);
-    Eigen::Map<Array> residual(scratch, D);
-    residual = m * (xs - f);
-    const double n_observed = static_cast<double>(m.sum());
-    if (step == 0) {
-      const T log_variance = clamp_log_variance(raw[0]);
-      const T precision = std::exp(-log_variance);
-      if (d_out)
-        for (Index j = 0; j < D; ++j) d_out[j] = -scale * residual[j] * precision;
-      if (d_log_variance)
-        for (Index j = 0; j < D; ++j)
-          d_log_variance[j] = scale * T(0.5) * (observed[j] - residual[j] * residual[j] * precision);
-      return -0.5 * (n_observed * (kLog2Pi + static_cast<double>(log_variance)) +
-                     static_cast<double>(residual.square().sum()) * static_cast<double>(precision));
-    }
-    double sum = 0;
-    for (Index j = 0; j < D; ++j) {
-      const T log_variance = clamp_log_variance(raw[j]), precision = std::exp(-log_variance);
-      const T r = residual[j];
-      sum += static_cast<double>(observed[j] * log_variance + r * r * precision);
-      if (!d_out) continue;
-      d_out[j] = -scale * r * precision;
-      const T d_lv = scale * T(0.5) * (observed[j] - r * r * precision);
-      if (config.decoder_variance == DecoderVariance::Network) d_out[D + j] = d_lv * inside_clamp(raw[j]);
-      else if (d_log_variance) d_log_variance[j] = d_lv;
-    }
-    return -0.5 * (n_observed * kLog2Pi + sum);
-  }
-  if (step == 0) {
-    // One variance for every pixel: no transcendental function per pixel.
-    const T log_variance = clamp_log_variance(raw[0]);
-    const T precision = std::exp(-log_variance);
-    const double squares = static_cast<double>((xs - f).square().sum());
-    if (d_out)
-      for (Index j = 0; j < D; ++j) d_out[j] = -scale * (x[j] - out[j]) * precision;
-    if (d_log_variance)
-      for (Index j = 0; j < D; ++j) {
-        const T residual = x[j] - out[j];
-        d_log_variance[j] = scale * T(0.5) * (T(1) - residual * residual * precision);
-      }
-    return -0.5 * (static_cast<double>(D) * (kLog2Pi + static_cast<double>(log_variance)) +
-                   squares * static_cast<double>(precision));
-  }
-  // One variance per pixel: log g_j^2 clamped, its exp vectorised.
-  Eigen::Map<Array> precision(scratch, D);
-  const auto log_variance =
-      Eigen::Map<const Array>(raw, D).max(static_cast<T>(kMinLogVariance)).min(static_cast<T>(kMaxLogVariance));
-  precision = (-log_variance).exp();
-  const double sum = static_cast<double>((log_variance + (xs - f).square() * precision).sum());
-  if (d_out) {
-    for (Index j = 0; j < D; ++j) {
-      const T residual = x[j] - out[j];
-      d_out[j] = -scale * residual * precision[j];
-      const T d_lv = scale * T(0.5) * (T(1) - residual * residual * precision[j]);
-      if (config.decoder_variance == DecoderVariance::Network) d_out[D + j] = d_lv * inside_clamp(raw[j]);
-      else if (d_log_variance) d_log_variance[j] = d_lv;
-    }
-  }
-  return -0.5 * (static_cast<double>(D) * kLog2Pi + sum);
+  const bool network = config.decoder_variance == DecoderVariance::Network;
+  const double n_observed =
+      observed ? static_cast<double>(Eigen::Map<const Vector<T>>(observed, D).sum()) : static_cast<double>(D);
+  return kernels.gaussian(x, out, raw, step, D, static_cast<T>(kMinLogVariance), static_cast<T>(kMaxLogVariance),
+                          observed, d_out, network && d_out ? d_out + D : d_log_variance, network, scale) -
+         0.5 * n_observed * detail::kLog2Pi;
 }
 
 // What a row of X holds (mark_missing).
@@ -402,7 +342,7 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in
     if (config_.decoder_variance == DecoderVariance::Scalar) {
       out[0] = per_row.sum() * inside_clamp(learned[0]);
     } else {
-      Eigen::Map<Vector<T>>(out, D).noalias() = per_row.colwise().sum().transpose();
+      detail::kernels<T>().column_sums(lv_gradient, latent_rows, D, out);
       for (Index j = 0; j < D; ++j) out[j] *= inside_clamp(learned[j]);
     }
   }
@@ -507,11 +447,8 @@ RowMatrix<T> VAE<T>::inverse_transform(ConstRowMatrixRef<T> Z, int n_threads) co
   RowMatrix<T> X(n, D);
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
   detail::predict_rows(decoder_, parameters_.data(), Z, n_threads, [&](Index start, Index rows, const T* out) {
-    for (Index r = 0; r < rows; ++r)
-      for (Index j = 0; j < D; ++j) {
-        const T f = out[r * width + j];
-        X(start + r, j) = bernoulli ? sigmoid(f) : f;
-      }
+    for (Index r = 0; r < rows; ++r) std::copy(out + r * width, out + r * width + D, X.row(start + r).data());
+    if (bernoulli) detail::kernels<T>().activate(X.row(start).data(), rows, D, nullptr, Activation::Sigmoid);
   });
   return X;
 }
@@ -536,15 +473,16 @@ RowMatrix<T> VAE<T>::sample(Index n_samples, std::uint64_t seed, bool noise, int
       streams.back().fill_normal(latent.row(r).data(), d);
     }
     const T* out = decoder_.predict(parameters_.data(), latent.data(), rows, workspace);
+    // The decoder's means (probabilities for Bernoulli), then the draws.
+    for (Index r = 0; r < rows; ++r) std::copy(out + r * width, out + r * width + D, X.row(start + r).data());
+    if (bernoulli) detail::kernels<T>().activate(X.row(start).data(), rows, D, nullptr, Activation::Sigmoid);
+    if (!noise) return;
     for (Index r = 0; r < rows; ++r) {
       Philox& rng = streams[r];
       for (Index j = 0; j < D; ++j) {
-        const T f = out[r * width + j];
+        const T f = X(start + r, j);
         if (bernoulli) {
-          const T p = sigmoid(f);
-          X(start + r, j) = noise ? (rng.uniform() < static_cast<double>(p) ? T(1) : T(0)) : p;
-        } else if (!noise) {
-          X(start + r, j) = f;
+          X(start + r, j) = rng.uniform() < static_cast<double>(f) ? T(1) : T(0);
         } else {
           T variance;
           if (config_.decoder_variance == DecoderVariance::Network)
@@ -731,7 +669,8 @@ RowMatrix<T> VAE<T>::impute(ConstRowMatrixRef<T> X, int n_samples, std::uint64_t
   const auto predict = [&](const T* out, Index j, Philox* rng) -> T {
     const T f = out[j];
     if (bernoulli) {
-      const T p = sigmoid(f);
+      T p = f;
+      detail::kernels<T>().activate(&p, 1, 1, nullptr, Activation::Sigmoid);
       return rng ? (rng->uniform() < static_cast<double>(p) ? T(1) : T(0)) : p;
     }
     if (!rng) return f;

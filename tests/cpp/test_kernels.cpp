@@ -9,12 +9,14 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels.hpp"
 #include "products.hpp"
 #include "sparse_rows.hpp"
 #include "test_util.hpp"
+#include "vaekit/activation.hpp"
 #include "vaekit/common.hpp"
 #include "vaekit/vae.hpp"
 
@@ -201,6 +203,121 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
                     .cwiseAbs()
                     .maxCoeff(),
                 tolerance);
+    }
+  }
+  // activate (with and without the bias) and activation_gradient, every
+  // activation, against double formulas; the derivative against the
+  // activation's derivative at the pre-activation.
+  {
+    const Index rows = 3, cols = 37;
+    const RowMatrix<T> V = random_normal<T>(rows, cols, 30, 3.0);
+    const Vector<T> b = random_normal<T>(cols, 1, 31);
+    const RowMatrix<T> G = random_normal<T>(rows, cols, 32);
+    const auto reference = [](Activation a, double v, double& derivative) {
+      const double s = 1.0 / (1.0 + std::exp(-v));
+      switch (a) {
+        case Activation::ReLU: derivative = v > 0; return std::max(v, 0.0);
+        case Activation::Tanh: derivative = 1 - std::tanh(v) * std::tanh(v); return std::tanh(v);
+        case Activation::Sigmoid: derivative = s * (1 - s); return s;
+        case Activation::Softplus: derivative = s; return std::max(v, 0.0) + std::log1p(std::exp(-std::abs(v)));
+        case Activation::Identity: break;
+      }
+      derivative = 1;
+      return v;
+    };
+    for (const Activation a : {Activation::Identity, Activation::ReLU, Activation::Tanh, Activation::Sigmoid,
+                               Activation::Softplus}) {
+      SCOPED_TRACE(static_cast<int>(a));
+      for (const bool bias : {false, true}) {
+        RowMatrix<T> Y = V;
+        kernels.activate(Y.data(), rows, cols, bias ? b.data() : nullptr, a);
+        RowMatrix<T> gradient = G;
+        kernels.activation_gradient(gradient.data(), Y.data(), rows * cols, a);
+        for (Index i = 0; i < rows; ++i) {
+          for (Index j = 0; j < cols; ++j) {
+            double derivative;
+            const double expected = reference(a, double(V(i, j)) + (bias ? double(b(j)) : 0.0), derivative);
+            ASSERT_NEAR(Y(i, j), expected, tolerance) << i << " " << j;
+            ASSERT_NEAR(gradient(i, j), G(i, j) * derivative, tolerance * 10) << i << " " << j;
+          }
+        }
+      }
+    }
+    T nan = std::numeric_limits<T>::quiet_NaN();
+    kernels.activate(&nan, 1, 1, nullptr, Activation::ReLU);
+    EXPECT_TRUE(std::isnan(nan));  // a diverged layer stays visible
+  }
+  // column_sums, against Eigen in double.
+  for (const Index rows : {Index(0), Index(1), Index(29)}) {
+    const RowMatrix<T> G = random_normal<T>(rows, 21, 33);
+    Vector<T> sums = Vector<T>::Constant(21, NAN);
+    kernels.column_sums(G.data(), rows, 21, sums.data());
+    const Vector<double> expected = G.template cast<double>().colwise().sum().transpose();
+    EXPECT_LT((sums.template cast<double>() - expected).cwiseAbs().maxCoeff(), tolerance * 10) << rows;
+  }
+  // gaussian: one variance or one per target, all or observed targets,
+  // log-variances inside and outside the clamp, against a double loop; its
+  // derivatives against central differences of its value (in double).
+  for (const Index D : {Index(1), Index(13), Index(300)}) {
+    const Vector<T> x = random_normal<T>(D, 1, 34), f = random_normal<T>(D, 1, 35);
+    Vector<T> raw = random_normal<T>(D, 1, 36, 2.0), observed(D), x_observed = x;
+    raw(0) = T(9);  // clamped to [-4, 4] below
+    for (Index j = 0; j < D; ++j) {
+      observed(j) = T(j % 4 != 1);
+      if (observed(j) == T(0)) x_observed(j) = T(0);
+    }
+    for (const Index step : {Index(0), Index(1)}) {
+      for (const bool with_mask : {false, true}) {
+        const T* m = with_mask ? observed.data() : nullptr;
+        const T* xs = with_mask ? x_observed.data() : x.data();
+        double expected = 0;
+        Vector<double> d_f(D), d_l(D), inside(D);
+        for (Index j = 0; j < D; ++j) {
+          const double raw_j = raw(step * j), l = std::min(std::max(raw_j, -4.0), 4.0);
+          const double mj = with_mask ? double(observed(j)) : 1.0, r = mj * (double(xs[j]) - double(f(j)));
+          expected += -0.5 * (mj * l + r * r * std::exp(-l));
+          d_f(j) = -0.5 * r * std::exp(-l);  // scale 0.5 times d(-log p)/df_j
+          d_l(j) = 0.25 * (mj - r * r * std::exp(-l));
+          inside(j) = std::abs(raw_j) <= 4.0 ? 1.0 : 0.0;
+        }
+        for (const bool clamp_derivative : {false, true}) {
+          SCOPED_TRACE(::testing::Message() << "D " << D << " step " << step << " mask " << with_mask << " clamp "
+                                            << clamp_derivative);
+          Vector<T> g_f(D), g_l(D);
+          const double value = kernels.gaussian(xs, f.data(), raw.data(), step, D, T(-4), T(4), m, g_f.data(),
+                                                g_l.data(), clamp_derivative, T(0.5));
+          EXPECT_NEAR(value, expected, tolerance * D);
+          EXPECT_NEAR(kernels.gaussian(xs, f.data(), raw.data(), step, D, T(-4), T(4), m, nullptr, nullptr, false,
+                                       T(0)),
+                      expected, tolerance * D);
+          EXPECT_LT((g_f.template cast<double>() - d_f).cwiseAbs().maxCoeff(), tolerance * 10);
+          const Vector<double> d_l_clamped = clamp_derivative ? d_l.cwiseProduct(inside) : d_l;
+          EXPECT_LT((g_l.template cast<double>() - d_l_clamped).cwiseAbs().maxCoeff(), tolerance * 10);
+        }
+        if constexpr (std::is_same_v<T, double>) {
+          // Central differences of the value in f_j and in the log-variance
+          // (inside the clamp), the derivatives being of -log p times 0.5.
+          Vector<T> g_f(D), g_l(D);
+          kernels.gaussian(xs, f.data(), raw.data(), step, D, T(-4), T(4), m, g_f.data(), g_l.data(), true, T(0.5));
+          const auto value_at = [&](const Vector<T>& f_at, const Vector<T>& raw_at) {
+            return kernels.gaussian(xs, f_at.data(), raw_at.data(), step, D, T(-4), T(4), m, nullptr, nullptr,
+                                    false, T(0));
+          };
+          const double h = 1e-6;
+          for (Index j = 0; j < D; j += 7) {
+            Vector<T> up = f, down = f;
+            up(j) += h;
+            down(j) -= h;
+            EXPECT_NEAR(g_f(j), -0.5 * (value_at(up, raw) - value_at(down, raw)) / (2 * h), 1e-6) << j;
+            if (step == 1 && j > 0) {
+              Vector<T> raw_up = raw, raw_down = raw;
+              raw_up(j) += h;
+              raw_down(j) -= h;
+              EXPECT_NEAR(g_l(j), -0.5 * (value_at(f, raw_up) - value_at(f, raw_down)) / (2 * h), 1e-6) << j;
+            }
+          }
+        }
+      }
     }
   }
   // adam: the moments and the update of each entry, against a double loop.

@@ -30,12 +30,12 @@
 #include <string>
 #include <vector>
 
+#include "vaekit/activation.hpp"
 #include "vaekit/common.hpp"
 #include "vaekit/describe.hpp"
 
 namespace vaekit {
 
-enum class Activation { Identity, ReLU, Tanh, Sigmoid, Softplus };
 template <>
 struct EnumNames<Activation> {
   static constexpr const char* what = "activation";
@@ -162,18 +162,6 @@ class MLP {
   Index offset_ = 0;
   Index n_parameters_ = 0;
 };
-
-// Element-wise helpers shared by the models (numerically stable forms).
-template <class T>
-inline T softplus(T v) {  // log(1 + e^v)
-  return (v > T(0) ? v : T(0)) + static_cast<T>(std::log1p(std::exp(-std::abs(v))));
-}
-template <class T>
-inline T sigmoid(T v) {
-  if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
-  const T e = std::exp(v);
-  return e / (T(1) + e);
-}
 
 extern template class MLP<float>;
 extern template class MLP<double>;
