@@ -14,7 +14,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "affine_kernel.hpp"
 #include "bernoulli.hpp"
@@ -90,6 +92,121 @@ bool symmetric_eigen(Index n, const T* A, Index lda, T* values, T* vectors, Inde
       a, vectors == nullptr ? Eigen::EigenvaluesOnly : Eigen::ComputeEigenvectors);
   Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(values, n) = solver.eigenvalues();
   if (vectors != nullptr) Mutable<T>(vectors, n, n, Eigen::OuterStride<>(ldv)) = solver.eigenvectors();
+  return solver.info() == Eigen::Success;
+}
+
+// The tridiagonal matrix T - shift I (diagonal d, both off-diagonals e)
+// factored as P L U with partial pivoting, and solves with it (LAPACK's
+// gttrf and gttrs): U has two superdiagonals, L one subdiagonal (its
+// multipliers). Pivots below `tiny` in magnitude become +-tiny, so that an
+// exact eigenvalue as the shift still gives a (large) solution.
+template <class T>
+class ShiftedTridiagonal {
+ public:
+  ShiftedTridiagonal(const T* d, const T* e, Index n, T shift, T tiny)
+      : n_(n), d_(d, d + n), l_(e, e + std::max<Index>(n - 1, 0)), u_(l_), u2_(std::max<Index>(n - 2, 0), T(0)),
+        swap_(std::max<Index>(n - 1, 0), false) {
+    for (T& value : d_) value -= shift;
+    for (Index i = 0; i + 1 < n; ++i) {
+      if (std::abs(d_[i]) >= std::abs(l_[i])) {
+        if (d_[i] != T(0)) {
+          const T factor = l_[i] / d_[i];
+          l_[i] = factor;
+          d_[i + 1] -= factor * u_[i];
+        } else {
+          l_[i] = T(0);
+        }
+      } else {  // rows i and i + 1 swap
+        const T factor = d_[i] / l_[i];
+        d_[i] = l_[i];
+        l_[i] = factor;
+        const T upper = u_[i];
+        u_[i] = d_[i + 1];
+        d_[i + 1] = upper - factor * d_[i + 1];
+        if (i + 2 < n) {
+          u2_[i] = u_[i + 1];
+          u_[i + 1] = -factor * u_[i + 1];
+        }
+        swap_[i] = true;
+      }
+    }
+    for (T& pivot : d_)
+      if (std::abs(pivot) < tiny) pivot = pivot < T(0) ? -tiny : tiny;
+  }
+  // b = (T - shift I)^-1 b.
+  void solve(T* b) const {
+    for (Index i = 0; i + 1 < n_; ++i) {
+      if (swap_[i]) {
+        const T next = b[i] - l_[i] * b[i + 1];
+        b[i] = b[i + 1];
+        b[i + 1] = next;
+      } else {
+        b[i + 1] -= l_[i] * b[i];
+      }
+    }
+    b[n_ - 1] /= d_[n_ - 1];
+    if (n_ > 1) b[n_ - 2] = (b[n_ - 2] - u_[n_ - 2] * b[n_ - 1]) / d_[n_ - 2];
+    for (Index i = n_ - 3; i >= 0; --i) b[i] = (b[i] - u_[i] * b[i + 1] - u2_[i] * b[i + 2]) / d_[i];
+  }
+
+ private:
+  Index n_;
+  std::vector<T> d_, l_, u_, u2_;
+  std::vector<bool> swap_;
+};
+
+template <class T>
+bool leading_eigen(Index n, const T* A, Index lda, Index count, T* values, T* vectors, Index ldv) {
+  using Square = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  if (n == 0 || count == 0) return true;
+  // A / max |A_ij| (as SelfAdjointEigenSolver::compute scales: its
+  // tridiagonal QR's deflation test is not scale invariant).
+  Square a = RowMap<T>(A, n, n, Eigen::OuterStride<>(lda));
+  const T scale = a.cwiseAbs().maxCoeff();
+  if (scale > T(0) && std::isfinite(scale)) a /= scale;
+  const Eigen::Tridiagonalization<Square> tridiagonal(a);
+  const Vec diagonal = tridiagonal.diagonal(), off = tridiagonal.subDiagonal();
+  Eigen::SelfAdjointEigenSolver<Square> solver;
+  solver.computeFromTridiagonal(diagonal, off, Eigen::EigenvaluesOnly);
+  const Vec& all = solver.eigenvalues();  // ascending, of A / scale
+  // Inverse iteration: shifts closer than 10 eps apart are moved apart
+  // (LAPACK's stein), and every vector is made orthogonal to those before
+  // it, so that a repeated eigenvalue gets an orthonormal basis of its
+  // eigenspace.
+  // It runs on T / ||T||_inf, whose eigenvalues lie in [-1, 1]: a solution
+  // grows by at most 1 / eps.
+  T norm = 0;
+  for (Index i = 0; i < n; ++i)
+    norm = std::max(norm, std::abs(diagonal(i)) + (i > 0 ? std::abs(off(i - 1)) : T(0)) +
+                              (i + 1 < n ? std::abs(off(i)) : T(0)));
+  Square Y = Square::Identity(n, count);  // A = 0: any orthonormal basis
+  const T eps = std::numeric_limits<T>::epsilon();
+  const Vec scaled_diagonal = diagonal / norm, scaled_off = off / norm;
+  T previous_shift = 0;
+  for (Index k = 0; k < count && norm > T(0) && std::isfinite(norm); ++k) {
+    T shift = all(n - 1 - k) / norm;
+    if (k > 0) shift = std::min(shift, previous_shift - T(10) * eps * std::abs(previous_shift));
+    previous_shift = shift;
+    const ShiftedTridiagonal<T> factors(scaled_diagonal.data(), scaled_off.data(), n, shift, eps);
+    auto y = Y.col(k);
+    // A start with components along every eigenvector (deterministic).
+    std::uint32_t state = 0x9e3779b9u ^ (static_cast<std::uint32_t>(k) * 2654435761u);
+    for (Index i = 0; i < n; ++i) {
+      state = state * 1664525u + 1013904223u;
+      y(i) = T(0.5) + static_cast<T>(state >> 8) * T(1.0 / 16777216.0);
+    }
+    for (int iteration = 0; iteration < 3; ++iteration) {
+      y /= y.norm();
+      factors.solve(y.data());
+      for (int pass = 0; pass < 2 && k > 0; ++pass) y -= Y.leftCols(k) * (Y.leftCols(k).transpose() * y);
+    }
+    y /= y.norm();
+  }
+  for (Index k = 0; k < count; ++k) values[k] = scale > T(0) ? all(n - 1 - k) * scale : all(n - 1 - k);
+  // The tridiagonal matrix's eigenvectors back to A's: Q Y.
+  Y.applyOnTheLeft(tridiagonal.matrixQ());
+  Mutable<T>(vectors, n, count, Eigen::OuterStride<>(ldv)) = Y;
   return solver.info() == Eigen::Success;
 }
 
@@ -335,6 +452,7 @@ constexpr Kernels<T> kTable{VAEKIT_STRINGIFY(VAEKIT_ISA),
                             &gemm<T>,
                             &rank_update<T>,
                             &symmetric_eigen<T>,
+                            &leading_eigen<T>,
                             &orthonormalise<T>,
                             &centre<T>,
                             &gram_posterior<T>,

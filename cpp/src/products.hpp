@@ -98,6 +98,26 @@ bool symmetric_eigen(const Eigen::MatrixBase<A>& a, Vector<typename A::Scalar>& 
   return converged;
 }
 
+// The `count` largest eigenvalues of the symmetric matrix a (both triangles
+// filled), descending, and their orthonormal eigenvectors as vectors'
+// columns, by kernels<T>().leading_eigen. False when the iteration did not
+// converge.
+template <class A>
+bool leading_symmetric_eigen(const Eigen::MatrixBase<A>& a, Index count, Vector<typename A::Scalar>& values,
+                             Matrix<typename A::Scalar>& vectors) {
+  using T = typename A::Scalar;
+  const Index n = a.rows();
+  require(a.cols() == n, "leading_symmetric_eigen: the matrix is not square");
+  require(count >= 0 && count <= n, "leading_symmetric_eigen: count must be in [0, n]");
+  values.resize(count);
+  RowMatrix<T> rows(n, count);
+  const Operand<T> A_ = operand_of(a);  // symmetric: a or its transpose alike
+  const bool converged =
+      n == 0 || kernels<T>().leading_eigen(n, A_.data, A_.ld, count, values.data(), rows.data(), count);
+  vectors = rows;
+  return converged;
+}
+
 // Replaces the columns of the m x n matrix q (m >= n, column-major, unit
 // inner stride) by the first n columns of Q of its Householder QR,
 // q = Q R, and returns R's diagonal, by kernels<T>().orthonormalise.

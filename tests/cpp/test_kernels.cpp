@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <Eigen/LU>
+#include <Eigen/QR>
 
 #include <cmath>
 #include <cstdint>
@@ -246,6 +247,45 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
     T nan = std::numeric_limits<T>::quiet_NaN();
     kernels.activate(&nan, 1, 1, nullptr, Activation::ReLU);
     EXPECT_TRUE(std::isnan(nan));  // a diverged layer stays visible
+  }
+  // leading_eigen: the largest eigenpairs of symmetric matrices with a gap,
+  // with none (eigenvalues 1.005 apart in ratio) and with a repeated
+  // eigenvalue, against their construction A = Q diag(lambda) Q^T: the
+  // values, orthonormal vectors and residuals ||A v - lambda v||.
+  for (const int spectrum : {0, 1, 2}) {
+    const Index n = 90, count = 12;
+    Eigen::MatrixXd q = random_normal<double>(n, n, 40).householderQr().householderQ();
+    Eigen::VectorXd lambda(n);
+    for (Index i = 0; i < n; ++i) {
+      lambda(i) = spectrum == 0 ? (i < 10 ? 50.0 - i : 1.0 / (1 + i))
+                                : spectrum == 1 ? 10.0 * std::pow(1.005, -double(i)) : (i < 4 ? 7.0 : 3.0 - 0.01 * i);
+    }
+    const RowMatrix<T> a = (q * lambda.asDiagonal() * q.transpose()).template cast<T>();
+    Vector<T> values(count);
+    RowMatrix<T> vectors(n, count);
+    ASSERT_TRUE(kernels.leading_eigen(n, a.data(), n, count, values.data(), vectors.data(), count));
+    const Eigen::MatrixXd v = vectors.template cast<double>();
+    const double scale = lambda.maxCoeff();
+    for (Index k = 0; k < count; ++k) {
+      SCOPED_TRACE(::testing::Message() << "spectrum " << spectrum << " k " << k);
+      EXPECT_NEAR(values(k), lambda(k), tolerance * 10 * scale);
+      EXPECT_LT((a.template cast<double>() * v.col(k) - double(values(k)) * v.col(k)).norm(), tolerance * 10 * scale);
+    }
+    EXPECT_LT((v.transpose() * v - Eigen::MatrixXd::Identity(count, count)).cwiseAbs().maxCoeff(), tolerance * 10);
+    // Scaled by 1e-15 (float: squares near its smallest normal numbers) or
+    // 0: the same vectors, or any orthonormal ones, and nothing overflows.
+    for (const T factor : {T(1e-15), T(0)}) {
+      const RowMatrix<T> small = a * factor;
+      ASSERT_TRUE(kernels.leading_eigen(n, small.data(), n, count, values.data(), vectors.data(), count));
+      const Eigen::MatrixXd w = vectors.template cast<double>();
+      ASSERT_TRUE(w.allFinite() && values.allFinite());
+      EXPECT_LT((w.transpose() * w - Eigen::MatrixXd::Identity(count, count)).cwiseAbs().maxCoeff(), tolerance * 10);
+      if (factor == T(0)) {
+        EXPECT_EQ(values.cwiseAbs().maxCoeff(), T(0));
+      } else if (spectrum != 2) {  // distinct eigenvalues: the same vectors up to sign
+        EXPECT_LT(((w.transpose() * v).cwiseAbs().colwise().sum().array() - 1).abs().maxCoeff(), 0.01);
+      }
+    }
   }
   // column_sums, against Eigen in double.
   for (const Index rows : {Index(0), Index(1), Index(29)}) {
