@@ -189,24 +189,34 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
   // it still needs project past max_products. Their count is projected from
   // the Ritz values of the last ritz_pairs(w, .) call, as for a Chebyshev
   // polynomial: the residuals shrink by about exp(-2 sqrt(gamma)) per block
-  // product, gamma = theta_d / theta_{d+1} - 1 (S is positive semi-definite),
-  // and from the residuals' own decline since the previous check, whichever
-  // is faster. Without a gap after the d-th eigenvalue both are slow from the
-  // start, and the caller's direct solver then beats finishing (a smooth
+  // product, gamma = (theta_d - theta_{b+1}) / (theta_{b+1} - theta_min)
+  // (a block of b >= d columns: the gap that matters is the d-th eigenvalue's
+  // to the (b+1)-th), and from the residuals' own decline since the previous
+  // check, whichever is faster; a decline slower than e^-0.1 per product
+  // means it stalled (float32's rounding can hold the residuals just above
+  // the tolerance). Without a gap after the d-th eigenvalue both are slow from
+  // the start, and the caller's direct solver then beats finishing (a smooth
   // spectrum, eigenvalue 20 / 21 = 1.005, D = 784: 0.15 s before the
   // iteration gave up after 50 block products, against 0.05 s direct).
   double last_worst = -1;
   Index last_products = 0;
   auto hopeless = [&](Index w, double worst) {
     double rate = 0;  // log of the residuals' shrinking per block product
-    const double next = static_cast<double>(small_values(w - 1 - d));
-    if (w > d && next > 0) rate = 2.0 * std::sqrt(std::max(static_cast<double>(small_values(w - d)) / next - 1, 0.0));
-    if (last_worst > 0 && products > last_products)
-      rate = std::max(rate, std::log(last_worst / worst) / static_cast<double>(products - last_products));
+    const Index next_index = std::max(b, d);  // theta_{max(b, d) + 1}, 0-based from the top
+    if (w > next_index + 1) {
+      const double theta_d = small_values(w - d), next = small_values(w - 1 - next_index), lowest = small_values(0);
+      if (next > lowest) rate = 2.0 * std::sqrt(std::max((theta_d - next) / (next - lowest), 0.0));
+    }
+    bool stalled = false;  // at the precision's floor, or making no progress
+    if (last_worst > 0 && products > last_products) {
+      const double observed = std::log(last_worst / worst) / static_cast<double>(products - last_products);
+      stalled = observed < 0.1;
+      rate = std::max(rate, observed);
+    }
     last_worst = worst;
     last_products = products;
-    return may_give_up &&
-           (rate <= 0 || static_cast<double>(products) + std::log(worst) / rate > static_cast<double>(max_products));
+    return may_give_up && (stalled || rate <= 0 ||
+                           static_cast<double>(products) + std::log(worst) / rate > static_cast<double>(max_products));
   };
   while (true) {
     // Convergence is checked at a third and two thirds of each cycle as well
