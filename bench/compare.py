@@ -19,7 +19,8 @@ Rows (select with --rows):
   deep      Autoencoder and VAE 784-512-256-20 (2 threads)
   encode    transform of 60,000 x 784 against PyTorch encoding in batches of 1,024
   latency   one-sample transform from Python against PyTorch's one-sample encode
-  ppca      closed form (every sklearn svd_solver), score_samples, EM iteration
+  ppca      closed form against sklearn's PCA solvers on three spectra (rank 50 + noise, a
+            smooth one without a gap, low rank; interleaved rounds), score_samples, EM iteration
             (complete, and 10% missing, each against the same iteration in numpy:
             bench/numpy_ppca.py, a port of cpp/src/ppca_em.cpp's and ppca_em_missing.cpp's EM), float64 and float32
   isa       the vae128 2-thread row with VAEKIT_ISA=baseline, avx2, avx512 (one
@@ -28,35 +29,63 @@ Rows (select with --rows):
             pybind11 and Eigen needed; a few minutes; without them the fastest
             instruction set is the reference)
   memory    peak resident memory of a VAE fit on 60,000 x 784 float32 (subprocess)
+  peers     the four rows below: vaekit against the strongest CPU peers, the best of
+            JAX (bench/jax_peer.py: the epoch ONE jax.jit over lax.scan of pre-shuffled
+            full batches, optax.adam; the last partial batch left out, so its samples/s
+            count the samples it trained on), PyTorch eager (flush_denormal) and
+            torch.compile (the loss with its backward, and Adam's step, compiled; left
+            out, with the error in the note, when compiling fails); the same model and
+            initialisation in all three; ratio: vaekit / the best peer. Each
+            row and thread count runs in a child process pinned to that many cores
+            (OMP_NUM_THREADS and BLAS threads set, XLA_FLAGS before JAX is imported),
+            all frameworks there in interleaved rounds after a warm-up of each (which
+            holds the compile times); note: each framework's share of the SGEMM peak
+            (numpy float32 2048 x 2048 products at the row's thread count), counting
+            3 x 2 x the forward pass's multiply-adds per trained sample (2 x the
+            encoder's per encoded sample)
+  peer-dense    VAE 784-400-20 Bernoulli, batch 128, 2 and 1 threads, on dense rows in
+                (0, 1) (dense_unit_rows)
+  peer-images   the same on the binarised images, 2 threads
+  peer-tabular  VAE 100-64-8, Gaussian decoder with a learned scalar variance (vaekit's
+                default decoder_variance="scalar", starting at the data's mean feature
+                variance), batch 128, 2 and 1 threads, on 60,000 x 100 standardised rows
+  peer-encode   transform of 30,000 x 784 dense rows, 2 and 1 threads (JAX: one compiled
+                call on the whole array; PyTorch: batches of 1,024, inference_mode)
 
 Training data: 60,000 x 784 float32 synthetic stand-in for statically
 binarised MNIST (smoothed random blobs inside a disc, thresholded to about
 19% ones, the border always zero) so that float32 training can drift into
 denormal numbers as it does on MNIST.
 
-    python bench/compare.py                 # everything (about 15 min on 2 cores)
-    python bench/compare.py --quick         # small sizes, a smoke run (about 1-2 min)
+    python bench/compare.py                 # everything (about 30 min on 2 cores)
+    python bench/compare.py --quick         # small sizes, a smoke run (about 5 min)
     python bench/compare.py --rows vae128 encode latency
+    python bench/compare.py --rows peers    # or some of peer-dense peer-images peer-tabular peer-encode
 
-PyTorch and scikit-learn are bench-only dependencies; rows whose reference is
-not installed are skipped.
+PyTorch, JAX (with optax) and scikit-learn are bench-only dependencies (the
+"bench" extra); rows whose reference is not installed are skipped, or show
+vaekit alone, with a note.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
+from typing import Callable, NamedTuple
 
 import numpy as np
 
-ROWS = ("vae128", "noflush", "vae32", "deep", "encode", "latency", "ppca", "isa", "memory")
+PEER_ROWS = ("peer-dense", "peer-images", "peer-tabular", "peer-encode")
+ROWS = ("vae128", "noflush", "vae32", "deep", "encode", "latency", "ppca", "isa", "memory", *PEER_ROWS)
 MB = 1024.0 * 1024.0
+LOG_2PI = math.log(2.0 * math.pi)
 
 
 # ----------------------------------------------------------------------------- data
@@ -68,6 +97,22 @@ def dense_rows(n, D=784, latent=20, seed=0):
     rng = np.random.default_rng(seed)
     H = np.tanh(rng.standard_normal((n, latent)) @ rng.standard_normal((latent, 64)))
     return (H @ rng.standard_normal((64, D)) + 0.1 * rng.standard_normal((n, D))).astype(np.float32)
+
+
+def dense_unit_rows(n, D=784, seed=0):
+    """dense_rows squashed into (0, 1) for a Bernoulli likelihood (soft
+    targets, as vaekit and the peers accept): the logistic function of the
+    rows divided by their standard deviation."""
+    X = dense_rows(n, D, seed=seed)
+    X /= X.std()
+    return (1.0 / (1.0 + np.exp(-X))).astype(np.float32)
+
+
+def tabular_rows(n, D=100, latent=8, seed=0):
+    """dense_rows with ``latent`` latent dimensions, standardised: every
+    feature of mean 0 and variance 1, for a Gaussian likelihood."""
+    X = dense_rows(n, D, latent, seed)
+    return ((X - X.mean(axis=0)) / X.std(axis=0)).astype(np.float32)
 
 
 def binarized_images(n, seed=0, ones_fraction=0.19):
@@ -135,10 +180,10 @@ def vaekit_epochs(make_estimator, X, epochs):
     return warm_up, times, estimator
 
 
-def vaekit_vae(hidden, batch_size, n_threads):
+def vaekit_vae(hidden, batch_size, n_threads, n_components=20, likelihood="bernoulli"):
     import vaekit
 
-    return lambda: vaekit.VAE(20, hidden_layer_sizes=hidden, likelihood="bernoulli", batch_size=batch_size,
+    return lambda: vaekit.VAE(n_components, hidden_layer_sizes=hidden, likelihood=likelihood, batch_size=batch_size,
                               learning_rate=1e-3, n_threads=n_threads, random_state=0, dtype=np.float32)
 
 
@@ -159,10 +204,16 @@ def torch_models():
 
     class TorchVAE(nn.Module):
         """pytorch/examples' VAE (vae/main.py), generalised to several hidden
-        layers, with the decoder returning logits (Bernoulli with logits)."""
+        layers, with the decoder returning logits (Bernoulli with logits), or
+        with likelihood="gaussian" the mean of a Gaussian whose one learned
+        log-variance starts at initial_log_variance (vaekit's default
+        decoder_variance="scalar"); the negative ELBO with every constant."""
 
-        def __init__(self, hidden=(400,), d=20, D=784):
+        def __init__(self, hidden=(400,), d=20, D=784, likelihood="bernoulli", initial_log_variance=0.0):
             super().__init__()
+            self.log_variance = None
+            if likelihood == "gaussian":
+                self.log_variance = nn.Parameter(torch.tensor(float(initial_log_variance)))
             sizes = [D, *hidden]
             self.encoder = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU())])
             self.fc_mean = nn.Linear(sizes[-1], d)
@@ -178,10 +229,14 @@ def torch_models():
         def loss(self, x):
             mu, logvar = self.encode(x)
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-            logits = self.decoder(z)
-            bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+            out = self.decoder(z)
+            if self.log_variance is None:
+                reconstruction = F.binary_cross_entropy_with_logits(out, x, reduction="sum")
+            else:
+                reconstruction = 0.5 * (torch.sum((x - out).square()) * torch.exp(-self.log_variance)
+                                        + x.numel() * (self.log_variance + LOG_2PI))
             kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-            return bce + kld
+            return reconstruction + kld
 
     class TorchAutoencoder(nn.Module):
         def __init__(self, hidden=(512, 256), d=20, D=784):
@@ -204,33 +259,64 @@ def torch_models():
 
 class TorchTrainer:
     """PyTorch training over pre-made batches (a list of tensors sharing X's
-    memory), Adam 1e-3, one epoch per ``epoch()`` call."""
+    memory), Adam 1e-3, one epoch per ``epoch()`` call (its seconds; the mean
+    loss per sample is appended to ``losses``). With ``compiled``, the
+    model's loss (forward and backward) and Adam's step go through
+    torch.compile, which compiles at the first epoch. ``model_options`` go
+    to ``model_class``."""
 
-    def __init__(self, model_class, hidden, X, batch_size, n_threads, flush_denormal):
+    def __init__(self, model_class, hidden, X, batch_size, n_threads, flush_denormal, compiled=False,
+                 **model_options):
         import torch
 
         self.torch = torch
         self.n_threads = n_threads
         self.flush_denormal = flush_denormal
         torch.manual_seed(0)
-        self.model = model_class(hidden)
+        self.model = model_class(hidden, D=X.shape[1], **model_options)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.loss, self.step = self.model.loss, self.optimizer.step
+        if compiled:
+            self.loss, self.step = torch.compile(self.loss), torch.compile(self.step)
         self.batches = list(torch.split(torch.from_numpy(X), batch_size))
+        self.samples = X.shape[0]  # per epoch
+        self.losses = []
 
     def epoch(self):
         torch = self.torch
         torch.set_num_threads(self.n_threads)
         torch.set_flush_denormal(self.flush_denormal)
+        losses = []
         try:
             start = time.perf_counter()
             for batch in self.batches:
                 self.optimizer.zero_grad(set_to_none=True)
-                loss = self.model.loss(batch)
+                loss = self.loss(batch)
                 loss.backward()
-                self.optimizer.step()
-            return time.perf_counter() - start
+                self.step()
+                losses.append(loss.detach())
+            seconds = time.perf_counter() - start
         finally:
             torch.set_flush_denormal(False)
+        self.losses.append(float(torch.stack(losses).sum()) / self.samples)
+        return seconds
+
+
+def torch_encoder(model, X, batch_size=1024, compiled=False):
+    """A function computing the posterior means of all of X with ``model``
+    in batches under inference_mode (``model.encode`` through torch.compile
+    with ``compiled``)."""
+    import torch
+
+    model.eval()
+    encode = torch.compile(model.encode) if compiled else model.encode
+    data = torch.from_numpy(X)
+
+    def run():
+        with torch.inference_mode():
+            return torch.cat([encode(batch)[0] for batch in torch.split(data, batch_size)])
+
+    return run
 
 
 # ----------------------------------------------------------------------------- results
@@ -294,8 +380,8 @@ def ratio_of_medians_stat(numerator, denominator):
                  numerator.max / denominator.min])
 
 
-def epochs_text(warm_up, times):
-    return "epochs " + ", ".join(f"{t:.2f}" for t in [warm_up, *times]) + " s"
+def epochs_text(warm_up, times, label="epochs"):
+    return f"{label} " + ", ".join(f"{t:.2f}" for t in [warm_up, *times]) + " s"
 
 
 # ----------------------------------------------------------------------------- rows
@@ -352,11 +438,16 @@ GOALS = {
 
 
 def have_torch():
-    try:
-        import torch  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    from importlib.util import find_spec
+
+    return find_spec("torch") is not None
+
+
+def put_bench_on_path():
+    """Lets this directory's modules (bench_ppca, numpy_ppca, jax_peer) be imported from any working directory."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
 
 
 def row_encode(table, X, repeats):
@@ -375,13 +466,7 @@ def row_encode(table, X, repeats):
     TorchVAE, _ = torch_models()
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    model = TorchVAE((400,)).eval()
-    data = torch.from_numpy(X)
-
-    def encode():
-        with torch.inference_mode():
-            return torch.cat([model.encode(batch)[0] for batch in torch.split(data, 1024)])
-
+    encode = torch_encoder(TorchVAE((400,)), X)
     encode()
     ref = repeat_time(encode, repeats)
     ref_stat = throughput_stat(X.shape[0], ref)
@@ -443,11 +528,53 @@ def row_latency(table, X, calls):
 
 # ----------------------------------------------------------------------------- PPCA
 
+# The spectra of the closed-form rows: bench_ppca.make_data's rank 50 plus
+# noise; a smooth spectrum without a gap (eigenvalue i = 10 / 1.005^i, so
+# eigenvalue d / eigenvalue d + 1 = 1.005); d strong directions over flat noise.
+SPECTRA = ("rank 50 + noise", "smooth, no gap", "low rank")
+
+
+def spectrum_data(n, D, d, spectrum, dtype, seed=0):
+    """n x D rows with one of SPECTRA's covariance spectra, mean 3."""
+    if spectrum == SPECTRA[0]:
+        put_bench_on_path()
+        from bench_ppca import make_data
+        return make_data(n, D, dtype=dtype, seed=seed)
+    rng = np.random.default_rng(seed)
+    if spectrum == SPECTRA[1]:
+        variances = 10.0 * 1.005 ** -np.arange(D)
+    else:
+        variances = np.concatenate([np.linspace(50.0, 10.0, d), np.full(D - d, 0.5)])
+    basis, _ = np.linalg.qr(rng.standard_normal((D, D)))
+    X = (rng.standard_normal((n, D)) * np.sqrt(variances)) @ basis.T + 3.0
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def row_ppca_closed_form(table, PPCA, PCA, X, spectrum, size, d, repeats):
+    """vaekit's closed form against scikit-learn's PCA solvers in interleaved
+    rounds (svd_solver="full", LAPACK's SVD of all of X, is left out: it is
+    never the fastest for n >> D and takes ~10x longer)."""
+    fits = {"vaekit": lambda: PPCA(d).fit(X)}
+    for solver in ("covariance_eigh", "randomized", "arpack"):
+        fits[solver] = lambda solver=solver: PCA(d, svd_solver=solver, random_state=0).fit(X)
+    times = {label: [] for label in fits}
+    for _ in range(repeats):
+        for label, fit in fits.items():
+            time.sleep(0.2)  # OpenBLAS's and OpenMP's threads spin after a run, taking the next one's cores
+            times[label].extend(repeat_time(fit, 1))
+    ours = Stat(times.pop("vaekit"))
+    solvers = {label: Stat(values) for label, values in times.items()}
+    fastest = min(solvers, key=lambda label: solvers[label].median)
+    others = ", ".join(f"{label} {solvers[label].median:.3f} s" for label in solvers)
+    table.add(f"PPCA closed form {size}, d={d}, spectrum {spectrum}", ours, solvers[fastest], "s",
+              ratio_of_medians_stat(solvers[fastest], ours), 1.0,
+              f"fastest sklearn PCA: {fastest}; all: {others}; interleaved rounds")
+
+
 def row_ppca(table, quick, repeats):
     from vaekit import PPCA
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bench_ppca import make_data
+    put_bench_on_path()
     from numpy_ppca import (MissingEMState, check_missing_em_reference, numpy_em_estep_complete,
                             numpy_em_estep_missing, numpy_em_iteration_complete, numpy_em_iteration_missing,
                             starting_point)
@@ -461,19 +588,13 @@ def row_ppca(table, quick, repeats):
     print("    " + check_note, flush=True)
     for dtype in (np.float64, np.float32):
         name = np.dtype(dtype).name
-        X = make_data(n, D, dtype=dtype)
         size = f"{n:,} x {D} {name}"
-        ours = Stat(repeat_time(lambda: PPCA(d).fit(X), repeats))
         if PCA is not None:
-            solvers = {}
-            for solver in ("covariance_eigh", "full", "randomized", "arpack"):
-                reps = 1 if solver == "full" and not quick else repeats
-                solvers[solver] = Stat(repeat_time(lambda: PCA(d, svd_solver=solver, random_state=0).fit(X), reps))
-            fastest = min(solvers, key=lambda s: solvers[s].median)
-            others = ", ".join(f"{s} {solvers[s].median:.2f} s" for s in solvers)
-            table.add(f"PPCA closed form {size}, d={d}", ours, solvers[fastest], "s",
-                      ratio_of_medians_stat(solvers[fastest], ours), 1.0,
-                      f"fastest sklearn PCA: {fastest}; all: {others}")
+            for spectrum in SPECTRA:
+                row_ppca_closed_form(table, PPCA, PCA, spectrum_data(n, D, d, spectrum, dtype), spectrum, size, d,
+                                     repeats)
+        X = spectrum_data(n, D, d, SPECTRA[0], dtype)
+        if PCA is not None:
             pca = PCA(d, svd_solver="covariance_eigh").fit(X)
             model = PPCA(d).fit(X)
             ours_score = Stat(repeat_time(lambda: model.score_samples(X), repeats))
@@ -516,7 +637,7 @@ def row_ppca(table, quick, repeats):
         table.add(f"PPCA EM iteration, 10% missing, {size}", ours_missing, ref_missing, "s",
                   ratio_of_medians_stat(ref_missing, ours_missing), 2.0,
                   "numpy vectorised port of fit_em_missing (M-step + E-step + log-lik.); " + check_note)
-        del X, X_missing, state
+        X = X_missing = state = None  # freed before the next dtype's data
 
 
 # ----------------------------------------------------------------------------- subprocess rows
@@ -690,6 +811,217 @@ def row_memory(table, n, epochs):
               f"{during_fit:.0f} MB of it during fit; VmHWM reset {'yes' if r['hwm_reset'] else 'no'}")
 
 
+# ----------------------------------------------------------------------------- peers: JAX, PyTorch, torch.compile
+
+class PeerRow(NamedTuple):
+    """One row of the peers comparison (the module docstring's peer-* rows)."""
+    label: str  # the data, for the figure
+    data: Callable  # n -> float32 array (n, D)
+    D: int
+    n: int  # rows of the data (3,000 with --quick)
+    hidden: tuple
+    n_components: int
+    likelihood: str
+    threads: tuple  # a child process each
+    goal: float  # minimum ratio vaekit / best peer
+    encode: bool = False  # transform instead of training
+
+
+PEERS = {
+    "peer-dense": PeerRow("dense", dense_unit_rows, 784, 60_000, (400,), 20, "bernoulli", (2, 1), 1.3),
+    "peer-images": PeerRow("binarised images", binarized_images, 784, 60_000, (400,), 20, "bernoulli", (2,), 1.5),
+    "peer-tabular": PeerRow("tabular", tabular_rows, 100, 60_000, (64,), 8, "gaussian", (2, 1), 1.5),
+    "peer-encode": PeerRow("dense", dense_unit_rows, 784, 30_000, (400,), 20, "bernoulli", (2, 1), 1.5, True),
+}
+PEER_BATCH_SIZE = 128
+
+
+def vae_flops_per_sample(D, hidden, n_components, training=True):
+    """Floating-point operations per sample: 2 x the multiply-adds of the
+    forward pass (encoder D-hidden-2d, decoder d-hidden-D), x 3 for
+    training (the forward pass, and the backward pass's two products per
+    layer); for encoding, 2 x the encoder's multiply-adds."""
+    def multiply_adds(sizes):
+        return sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+    encoder = multiply_adds([D, *hidden, 2 * n_components])
+    if not training:
+        return 2 * encoder
+    return 3 * 2 * (encoder + multiply_adds([n_components, *hidden[::-1], D]))
+
+
+def sgemm_gflops(size=2048, repeats=5):
+    """The machine's SGEMM peak at this process's BLAS thread count: GFLOP/s
+    of numpy's float32 size x size products, the best of ``repeats``."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    a @ b
+    return 2.0 * size ** 3 / min(repeat_time(lambda: a @ b, repeats)) / 1e9
+
+
+def initial_log_variance(X):
+    """vaekit's start of a learned decoder variance: the log of the mean variance of X's features."""
+    return float(np.log(X.var(axis=0, dtype=np.float64).mean()))
+
+
+class Timed:
+    """A call with the trainers' interface: ``epoch()`` runs it once and
+    returns its seconds; ``samples`` per call; ``losses``: the mean loss per
+    sample of each epoch so far, from ``loss_curve()`` (none without it)."""
+
+    def __init__(self, function, samples, loss_curve=None):
+        self.function = function
+        self.samples = samples
+        self.loss_curve = loss_curve
+
+    @property
+    def losses(self):
+        return [] if self.loss_curve is None else [float(v) for v in self.loss_curve()]
+
+    def epoch(self):
+        start = time.perf_counter()
+        self.function()
+        return time.perf_counter() - start
+
+
+def peer_runners(spec, X, n_threads):
+    """vaekit and the installed peers on X for one row: name -> an object with
+    ``epoch()`` (seconds of one timed call), ``samples`` (per call) and
+    ``losses``; and name -> why a peer is missing."""
+    runners, missing = {}, {}
+    n = X.shape[0]
+    estimator = vaekit_vae(spec.hidden, PEER_BATCH_SIZE, n_threads, spec.n_components, spec.likelihood)()
+    if spec.encode:
+        estimator.partial_fit(X[:8192])
+        runners["vaekit"] = Timed(lambda: estimator.transform(X), n)
+    else:
+        runners["vaekit"] = Timed(lambda: estimator.partial_fit(X), n, lambda: estimator.loss_curve_)
+    log_variance = initial_log_variance(X)  # for a Gaussian likelihood
+    put_bench_on_path()
+    try:
+        from jax_peer import JaxVAE
+    except ImportError as error:
+        missing["jax"] = f"not installed ({error})"
+    else:
+        model = JaxVAE(X, spec.hidden, spec.n_components, spec.likelihood, PEER_BATCH_SIZE, log_variance)
+        runners["jax"] = Timed(model.encoder(X), n) if spec.encode else model
+    if not have_torch():
+        missing["torch"] = "not installed"
+        return runners, missing
+    import torch
+
+    torch.set_num_threads(n_threads)
+    TorchVAE, _ = torch_models()
+    options = dict(d=spec.n_components, likelihood=spec.likelihood, initial_log_variance=log_variance)
+    for name, compiled in (("torch", False), ("torch.compile", True)):
+        if spec.encode:
+            torch.manual_seed(0)
+            model = TorchVAE(spec.hidden, D=X.shape[1], **options)
+            runners[name] = Timed(torch_encoder(model, X, compiled=compiled), n)
+        else:
+            runners[name] = TorchTrainer(TorchVAE, spec.hidden, X, PEER_BATCH_SIZE, n_threads, True, compiled,
+                                         **options)
+    return runners, missing
+
+
+def interleaved_rounds(runners, rounds):
+    """A warm-up call of each runner (JAX's and torch.compile's compile times
+    fall in it), then ``rounds`` rounds of one call of each in turn, so that
+    all see the same load on a shared machine. Returns name -> seconds of
+    each call (warm-up first), and name -> the error of each peer whose
+    warm-up failed (left out of the rounds)."""
+    times, failed = {}, {}
+    for name, runner in runners.items():
+        try:
+            times[name] = [runner.epoch()]
+        except Exception as error:  # torch.compile without a working C++ compiler, for one
+            if name == "vaekit":
+                raise
+            message = (str(error).strip().splitlines() or [""])[0][:160]
+            failed[name] = f"failed, left out: {type(error).__name__}: {message}"
+    for _ in range(rounds):
+        for name, seconds in times.items():
+            seconds.append(runners[name].epoch())
+    return times, failed
+
+
+def thread_environment(n_threads):
+    """A child's environment for n_threads threads: OpenMP's and the BLAS
+    libraries' thread counts, JAX on the CPU, and at one thread XLA's
+    multi-threaded Eigen off (XLA_FLAGS are read when JAX is imported). XLA
+    sizes its thread pools by the cores the process may run on, which the
+    child pins (child_peers); "intra_op_parallelism_threads" is TensorFlow's
+    option, not an XLA flag, and is not set."""
+    env = {name: str(n_threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["JAX_PLATFORMS"] = "cpu"
+    if n_threads == 1:
+        env["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), "--xla_cpu_multi_thread_eigen=false"]))
+    return env
+
+
+def child_peers(row, n_threads, n, rounds):
+    """--child-peers: one peers row at one thread count; prints JSON. The
+    process is pinned to n_threads cores before vaekit, JAX or PyTorch is
+    imported, so that their thread pools are sized and placed inside them."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n_threads])
+    spec = PEERS[row]
+    X = spec.data(n)
+    peak = sgemm_gflops()
+    runners, missing = peer_runners(spec, X, n_threads)
+    times, failed = interleaved_rounds(runners, rounds)
+    results = {name: dict(times=seconds, samples=runners[name].samples, losses=runners[name].losses,
+                          traces=getattr(runners[name], "traces", None)) for name, seconds in times.items()}
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    print(json.dumps(dict(peak_gflops=peak, results=results, missing={**missing, **failed}, cpus=cpus)))
+
+
+def row_peers(table, row, quick, rounds):
+    """One peers row (PEERS[row]) at each of its thread counts, a child process
+    each; the reference is the fastest peer."""
+    spec = PEERS[row]
+    n = 3000 if quick else spec.n
+    flops = vae_flops_per_sample(spec.D, spec.hidden, spec.n_components, training=not spec.encode)
+    arch = "-".join(str(s) for s in (spec.D, *spec.hidden, spec.n_components))
+    task = "encode (transform)" if spec.encode else f"{spec.likelihood} train b{PEER_BATCH_SIZE}"
+    for n_threads in spec.threads:
+        figure = f"peers: VAE {arch} {task}, {spec.label} {n:,} x {spec.D}, {n_threads}t"
+        try:
+            r = run_child(["--child-peers", row, str(n_threads), str(n), str(rounds)], thread_environment(n_threads))
+        except RuntimeError as error:
+            print(f"    {figure}: {error}", flush=True)
+            continue
+        print(f"    child pinned to cores {r['cpus']}", flush=True)
+        for name, why in r["missing"].items():
+            print(f"    {name}: {why}", flush=True)
+        stats = {}
+        for name, result in r["results"].items():
+            times = result["times"]
+            stats[name] = throughput_stat(result["samples"], times[1:])
+            details = [epochs_text(times[0], times[1:], "calls" if spec.encode else "epochs")]
+            if result["losses"]:
+                details.append(f"mean loss per sample: first epoch {result['losses'][0]:.2f}, "
+                               f"last {result['losses'][-1]:.2f}")
+            if result["traces"] is not None:
+                details.append(f"epoch traced and compiled {result['traces']} time(s)")
+            print(f"    {name} {n_threads}t: " + "; ".join(details), flush=True)
+
+        def share(stat):
+            return f"{stat.median * flops / (r['peak_gflops'] * 1e9):.0%}"
+
+        ours = stats.pop("vaekit")
+        peak = f"SGEMM peak {r['peak_gflops']:.0f} GFLOP/s at {n_threads}t, vaekit at {share(ours)} of it"
+        missing = "; ".join(f"{name} {why}" for name, why in r["missing"].items())
+        if not stats:
+            table.add(figure, ours, None, "samples/s", None,
+                      note="; ".join(filter(None, ["no peer ran", peak, missing])))
+            continue
+        best = max(stats, key=lambda name: stats[name].median)
+        peers = ", ".join(f"{name} {stat.median:,.0f} ({share(stat)})" for name, stat in stats.items())
+        table.add(figure, ours, stats[best], "samples/s", ratio_of_medians_stat(ours, stats[best]), spec.goal,
+                  "; ".join(filter(None, [f"reference: {best}, the fastest of {peers}", peak, missing])))
+
+
 # ----------------------------------------------------------------------------- main
 
 def cpu_description():
@@ -700,6 +1032,16 @@ def cpu_description():
     except (OSError, StopIteration):
         model = platform.processor() or "unknown"
     return f"CPU {model}, {os.cpu_count()} logical cores"
+
+
+def peer_versions():
+    """JAX's and optax's versions, read without importing JAX (it runs in the peers' child processes only)."""
+    from importlib import metadata
+
+    try:
+        return f"jax {metadata.version('jax')}, jaxlib {metadata.version('jaxlib')}, optax {metadata.version('optax')}"
+    except metadata.PackageNotFoundError as error:
+        return f"{error.name} not installed: the peer-* rows run without JAX"
 
 
 def describe_environment():
@@ -718,6 +1060,7 @@ def describe_environment():
         lines.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads by default)")
     else:
         lines.append("torch not installed: PyTorch rows show vaekit only")
+    lines.append(peer_versions())
     lines.append(cpu_description())
     return "; ".join(lines)
 
@@ -725,17 +1068,22 @@ def describe_environment():
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats: a smoke run")
-    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS), metavar="ROW",
-                        help="rows to run: " + ", ".join(ROWS) + " (default: all)")
+    parser.add_argument("--rows", nargs="+", choices=(*ROWS, "peers"), default=list(ROWS), metavar="ROW",
+                        help="rows to run: " + ", ".join(ROWS) + ", peers (all peer-* rows) (default: all)")
     parser.add_argument("--epochs", type=int, default=None, help="timed epochs after the warm-up (default 3; 1 quick)")
     parser.add_argument("--repeats", type=int, default=None, help="repeats of the non-training timings (default 5)")
     parser.add_argument("--child-train", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-memory", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-peers", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_train:
         return child_training(*args.child_train)
     if args.child_memory:
         return child_memory(*args.child_memory)
+    if args.child_peers:
+        row, *numbers = args.child_peers
+        return child_peers(row, *map(int, numbers))
+    rows = list(dict.fromkeys(name for row in args.rows for name in (PEER_ROWS if row == "peers" else (row,))))
 
     epochs = args.epochs or (1 if args.quick else 3)
     repeats = args.repeats or (2 if args.quick else 5)
@@ -749,7 +1097,7 @@ def main():
           f"({time.perf_counter() - start:.1f} s to make)", flush=True)
     table = Table()
     timings = {}
-    for row in args.rows:
+    for row in rows:
         started = time.perf_counter()
         print(f"== {row}", flush=True)
         if row == "vae128":
@@ -772,11 +1120,13 @@ def main():
             row_isa(table, n, epochs)
         elif row == "memory":
             row_memory(table, n, 1 if args.quick else 2)
+        elif row in PEERS:
+            row_peers(table, row, args.quick, repeats if PEERS[row].encode else epochs)
         timings[row] = time.perf_counter() - started
         # The machine may be shared: a load above the threads we use means the timings were disturbed.
         print("    load average after this row (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()),
               flush=True)
-    print(f"\nrow times: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) +
+    print("\nrow times: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) +
           f"; total {sum(timings.values()):.0f} s")
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {describe_environment()}\n")
     table.print_markdown()
