@@ -16,7 +16,6 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
-#include <vector>
 
 #include "affine_kernel.hpp"
 #include "bernoulli.hpp"
@@ -104,9 +103,8 @@ template <class T>
 class ShiftedTridiagonal {
  public:
   ShiftedTridiagonal(const T* d, const T* e, Index n, T shift, T tiny)
-      : n_(n), d_(d, d + n), l_(e, e + std::max<Index>(n - 1, 0)), u_(l_), u2_(std::max<Index>(n - 2, 0), T(0)),
-        swap_(std::max<Index>(n - 1, 0), false) {
-    for (T& value : d_) value -= shift;
+      : n_(n), d_(Vec::Map(d, n).array() - shift), l_(Vec::Map(e, std::max<Index>(n - 1, 0))), u_(l_),
+        u2_(Vec::Zero(std::max<Index>(n - 2, 0))), swap_(Flags::Zero(std::max<Index>(n - 1, 0))) {
     for (Index i = 0; i + 1 < n; ++i) {
       if (std::abs(d_[i]) >= std::abs(l_[i])) {
         if (d_[i] != T(0)) {
@@ -127,11 +125,11 @@ class ShiftedTridiagonal {
           u2_[i] = u_[i + 1];
           u_[i + 1] = -factor * u_[i + 1];
         }
-        swap_[i] = true;
+        swap_[i] = 1;
       }
     }
-    for (T& pivot : d_)
-      if (std::abs(pivot) < tiny) pivot = pivot < T(0) ? -tiny : tiny;
+    for (Index i = 0; i < n; ++i)
+      if (std::abs(d_[i]) < tiny) d_[i] = d_[i] < T(0) ? -tiny : tiny;
   }
   // b = (T - shift I)^-1 b.
   void solve(T* b) const {
@@ -150,9 +148,13 @@ class ShiftedTridiagonal {
   }
 
  private:
+  // Eigen's vectors, not std::vector: Eigen is renamed per instruction set,
+  // the standard library's out-of-line code is not (tests/python/test_isa.py).
+  using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  using Flags = Eigen::Matrix<unsigned char, Eigen::Dynamic, 1>;
   Index n_;
-  std::vector<T> d_, l_, u_, u2_;
-  std::vector<bool> swap_;
+  Vec d_, l_, u_, u2_;
+  Flags swap_;
 };
 
 template <class T>
