@@ -25,15 +25,10 @@ inline bool pass_worth_parallel(Index rows, Index cols) {
 template <class T>
 void add_bias_and_activate(T* Y, Index rows, Index cols, const T* b, Activation activation, bool parallel) {
   const detail::Kernels<T>& kernels = detail::kernels<T>();
-  if (!(parallel && pass_worth_parallel(rows, cols))) {
-    kernels.activate(Y, rows, cols, b, activation);
-    return;
-  }
-#pragma omp parallel
+#pragma omp parallel if (parallel && pass_worth_parallel(rows, cols))
   {
-    const Index t = detail::thread_id(), team = detail::team_size();
-    const Index begin = rows * t / team, end = rows * (t + 1) / team;
-    kernels.activate(Y + begin * cols, end - begin, cols, b, activation);
+    const detail::RowSlice slice = detail::this_thread_rows(rows);
+    kernels.activate(Y + slice.begin * cols, slice.size(), cols, b, activation);
   }
 }
 
@@ -42,15 +37,10 @@ template <class T>
 void multiply_by_derivative(T* G, const T* Y, Index rows, Index cols, Activation activation, bool parallel) {
   if (activation == Activation::Identity) return;
   const detail::Kernels<T>& kernels = detail::kernels<T>();
-  if (!(parallel && pass_worth_parallel(rows, cols))) {
-    kernels.activation_gradient(G, Y, rows * cols, activation);
-    return;
-  }
-#pragma omp parallel
+#pragma omp parallel if (parallel && pass_worth_parallel(rows, cols))
   {
-    const Index t = detail::thread_id(), team = detail::team_size();
-    const Index begin = rows * t / team, end = rows * (t + 1) / team;
-    kernels.activation_gradient(G + begin * cols, Y + begin * cols, (end - begin) * cols, activation);
+    const detail::RowSlice slice = detail::this_thread_rows(rows);
+    kernels.activation_gradient(G + slice.begin * cols, Y + slice.begin * cols, slice.size() * cols, activation);
   }
 }
 
