@@ -442,6 +442,71 @@ bool adam(T* params, const T* gradient, const T* gradient2, const T* decay_mask,
                                                             b1, b2, step_size, eps_hat, decay);
 }
 
+// Standard normal draws for kernels.hpp's `normal`: Philox4x32-10 (random.hpp)
+// on a chunk of counters at once, so that the rounds' 32 x 32 -> 64-bit
+// products vectorise, then Box-Muller on the chunk: the radius
+// sqrt(-2 log u1) in double (u1 from 53 bits, as Philox::uniform; Eigen's
+// vectorised log), the angle 2 pi u2 in T (Eigen's vectorised sin and cos
+// for float). Block p of the stream gives draws 2p (r cos) and 2p + 1
+// (r sin): Philox::normal's order.
+template <class T>
+void normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t first_block, T* out, Index n) {
+  constexpr Index kBlocks = 64;  // Philox blocks (two draws each) per chunk
+  constexpr std::uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
+  constexpr std::uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
+  alignas(64) std::uint32_t c0[kBlocks], c1[kBlocks], c2[kBlocks], c3[kBlocks];
+  alignas(64) double u_radius[kBlocks];
+  alignas(64) T u_angle[kBlocks];
+  using DoubleArray = Eigen::Array<double, kBlocks, 1>;
+  using Array = Eigen::Array<T, kBlocks, 1>;
+  alignas(64) double radius[kBlocks];
+  alignas(64) T sine[kBlocks], cosine[kBlocks];
+  for (Index done = 0; done < n; done += 2 * kBlocks) {
+    const std::uint64_t position = first_block + static_cast<std::uint64_t>(done / 2);
+    for (Index i = 0; i < kBlocks; ++i) {
+      const std::uint64_t counter = position + static_cast<std::uint64_t>(i);
+      c0[i] = static_cast<std::uint32_t>(counter);
+      c1[i] = static_cast<std::uint32_t>(counter >> 32);
+      c2[i] = static_cast<std::uint32_t>(stream);
+      c3[i] = static_cast<std::uint32_t>(stream >> 32);
+    }
+    std::uint32_t k0 = static_cast<std::uint32_t>(seed), k1 = static_cast<std::uint32_t>(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      for (Index i = 0; i < kBlocks; ++i) {
+        const std::uint64_t p0 = static_cast<std::uint64_t>(kMul0) * c0[i];
+        const std::uint64_t p1 = static_cast<std::uint64_t>(kMul1) * c2[i];
+        const std::uint32_t next0 = static_cast<std::uint32_t>(p1 >> 32) ^ c1[i] ^ k0;
+        const std::uint32_t next2 = static_cast<std::uint32_t>(p0 >> 32) ^ c3[i] ^ k1;
+        c1[i] = static_cast<std::uint32_t>(p1);
+        c3[i] = static_cast<std::uint32_t>(p0);
+        c0[i] = next0;
+        c2[i] = next2;
+      }
+      k0 += kWeyl0;
+      k1 += kWeyl1;
+    }
+    for (Index i = 0; i < kBlocks; ++i) {
+      const std::uint64_t bits1 = (static_cast<std::uint64_t>(c0[i] >> 5) << 26) | (c1[i] >> 6);
+      const std::uint64_t bits2 = (static_cast<std::uint64_t>(c2[i] >> 5) << 26) | (c3[i] >> 6);
+      u_radius[i] = (static_cast<double>(bits1) + 0.5) * (1.0 / 9007199254740992.0);
+      u_angle[i] = static_cast<T>(6.283185307179586476925286766559 *
+                                  ((static_cast<double>(bits2) + 0.5) * (1.0 / 9007199254740992.0)));
+    }
+    const Eigen::Map<const Array, Eigen::Aligned64> angle(u_angle);
+    Eigen::Map<DoubleArray, Eigen::Aligned64> radius_map(radius);
+    Eigen::Map<Array, Eigen::Aligned64> sine_map(sine), cosine_map(cosine);
+    radius_map = (-2.0 * Eigen::Map<const DoubleArray, Eigen::Aligned64>(u_radius).log()).sqrt();
+    sine_map = angle.sin();
+    cosine_map = angle.cos();
+    const Index count = std::min<Index>(2 * kBlocks, n - done);
+    T* target = out + done;
+    for (Index j = 0; j < count; ++j) {
+      const Index i = j / 2;
+      target[j] = static_cast<T>(radius[i]) * (j % 2 == 0 ? cosine[i] : sine[i]);
+    }
+  }
+}
+
 #define VAEKIT_STRINGIFY_(x) #x
 #define VAEKIT_STRINGIFY(x) VAEKIT_STRINGIFY_(x)
 
@@ -466,7 +531,8 @@ constexpr Kernels<T> kTable{VAEKIT_STRINGIFY(VAEKIT_ISA),
                             &adam<T>,
                             &add<T>,
                             &compress_rows<T>,
-                            &all_finite<T>};
+                            &all_finite<T>,
+                            &normal<T>};
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "vaekit/activation.hpp"
 
@@ -136,6 +137,11 @@ struct Kernels {
   bool (*compress_rows)(const T* X, Index rows, Index x_stride, Index n, int* index, T* value, Index* start);
   // Whether none of the n values is NaN or infinite (vaekit::all_finite).
   bool (*all_finite)(const T* values, Index n);
+  // Standard normal draws into out[0..n): the draws of Philox(seed,
+  // stream).fill_normal (random.hpp) from its block first_block on (draws
+  // 2 first_block on), up to the rounding of log, sin and cos, whose angle
+  // is computed in T. One stream's draws, whatever n and the ISA.
+  void (*normal)(std::uint64_t seed, std::uint64_t stream, std::uint64_t first_block, T* out, Index n);
 };
 
 // The kernels this process uses (chosen once, thread-safe).

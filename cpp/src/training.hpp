@@ -612,9 +612,8 @@ void NeuralModel<T, Model>::train(BlockSource<T>& data, const TrainingOptions& o
         const std::uint64_t stream = (epoch_id << 32) | static_cast<std::uint64_t>(batch_index);
         if (noise_per_row > 0) {
           // The draws of the whole batch come from one stream: the same noise
-          // whatever the thread count.
-          Philox rng(noise_seed, stream);
-          rng.fill_normal(eps.data(), rows * noise_per_row);
+          // whatever the thread count (the kernel: Philox's, vectorised).
+          detail::kernels<T>().normal(noise_seed, stream, 0, eps.data(), rows * noise_per_row);
         }
         const BatchLoss terms =
             slicer.run(rows, gradient.data(), n_parameters(), [&](int slice, Index begin, Index count, T* target) {

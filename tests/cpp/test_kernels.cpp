@@ -412,6 +412,47 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
   }
 }
 
+// The normal kernel gives Philox::fill_normal's draws (random.hpp, scalar,
+// in double) up to rounding, from any block on and for any count.
+template <class T>
+void check_normal(const detail::Kernels<T>& kernels) {
+  SCOPED_TRACE(kernels.isa);
+  // float: the angle is rounded to float (2^-24 of 2 pi), so sin and cos
+  // move by up to about 4e-7 each; the radius is at most 8.6.
+  const double tolerance = std::is_same_v<T, float> ? 1e-5 : 1e-13;
+  for (const std::uint64_t seed : {std::uint64_t(0), std::uint64_t(0x9E3779B97F4A7C15ull)}) {
+    for (const std::uint64_t stream : {std::uint64_t(0), std::uint64_t(1), (std::uint64_t(7) << 32) | 12345u}) {
+      for (const Index n : {Index(1), Index(2), Index(127), Index(128), Index(129), Index(1000)}) {
+        std::vector<T> expected(n), got(n, T(NAN));
+        Philox(seed, stream).fill_normal(expected.data(), n);
+        kernels.normal(seed, stream, 0, got.data(), n);
+        for (Index i = 0; i < n; ++i) {
+          ASSERT_NEAR(got[i], expected[i], tolerance * (1 + std::abs(double(expected[i])))) << i << " of " << n;
+        }
+        // From block 5 on: draws 10 on of the same stream.
+        if (n > 12) {
+          std::vector<T> tail(n - 10);
+          kernels.normal(seed, stream, 5, tail.data(), n - 10);
+          for (Index i = 0; i + 10 < n; ++i) ASSERT_NEAR(tail[i], expected[i + 10], tolerance * 10) << i;
+        }
+      }
+    }
+  }
+  // The moments of many draws: mean 0, variance 1, kurtosis 3 (4 sigma).
+  const Index n = 1 << 18;
+  std::vector<T> draws(n);
+  kernels.normal(42, 3, 0, draws.data(), n);
+  double sum = 0, squares = 0, fourth = 0;
+  for (const T v : draws) {
+    sum += v;
+    squares += double(v) * v;
+    fourth += double(v) * v * v * v;
+  }
+  EXPECT_LT(std::abs(sum / n), 4.0 / std::sqrt(double(n)));
+  EXPECT_LT(std::abs(squares / n - 1.0), 4.0 * std::sqrt(2.0 / n));
+  EXPECT_LT(std::abs(fourth / n - 3.0), 4.0 * std::sqrt(96.0 / n));
+}
+
 TEST(Kernels, EveryInstructionSetMatchesTheReferences) {
   int checked = 0;
   for (const char* isa : kIsas) {
@@ -419,6 +460,8 @@ TEST(Kernels, EveryInstructionSetMatchesTheReferences) {
       EXPECT_EQ(std::string(kernels->isa), isa);
       check_isa(*kernels, 1e-3);
       check_isa(*detail::kernels_for<double>(isa), 1e-11);
+      check_normal(*kernels);
+      check_normal(*detail::kernels_for<double>(isa));
       ++checked;
     }
   }
