@@ -100,6 +100,12 @@ struct DataBlock {
       require(all_finite<T>(ConstRowMatrixRef<T>(view)), name + " contains NaN or infinity");
       return;
     }
+    // Contiguous rows all finite (the common case): one pass, no per-row work.
+    if (stride == cols && all_finite(values, rows * cols)) {
+      if (observed)
+        for (Index j = 0; j < cols; ++j) (*observed)[j] += rows;
+      return;
+    }
     bool saw_infinity = false;
     for (Index i = 0; i < rows; ++i) {
       const T* row = values + i * stride;
