@@ -50,6 +50,10 @@ struct AffineKernel {
   using HalfPacket = typename Eigen::internal::unpacket_traits<Packet>::half;
   static constexpr int P = Eigen::internal::unpacket_traits<Packet>::size;
   static constexpr int kHalf = Eigen::internal::unpacket_traits<HalfPacket>::size;
+  // AVX-512's quarter packet (4 floats, 2 doubles), so that a tail such as
+  // 100 = 96 + 4 columns takes no scalar path; elsewhere the half packet again.
+  using QuarterPacket = typename Eigen::internal::unpacket_traits<HalfPacket>::half;
+  static constexpr int kQuarter = Eigen::internal::unpacket_traits<QuarterPacket>::size;
   // Rows per group: 2 x kRows accumulators plus three registers must fit the
   // register file (32 vector registers with AVX-512 or NEON, else 16).
 #if defined(EIGEN_VECTORIZE_AVX512) || defined(EIGEN_VECTORIZE_NEON)
@@ -61,25 +65,43 @@ struct AffineKernel {
 #endif
   static constexpr Index kChunk = 256;
 
+  // Where a dense product's sums start (the sparse one's SumStart): the
+  // bias, Y (the product is added to it) or zero; and whether X is given
+  // transposed (kTransX: x[r][k] at X[k * x_stride + r], for the training
+  // pass's X^T G).
+  using Start = SumStart;
+
+  // x[r][k] of a row group starting at x.
+  template <bool kTransX>
+  static T x_at(const T* x, Index x_stride, Index r, Index k) {
+    return kTransX ? x[k * x_stride + r] : x[r * x_stride + k];
+  }
+  // The first row of the row group starting at row r.
+  template <bool kTransX>
+  static const T* group(const T* X, Index x_stride, Index r) {
+    return kTransX ? X + r : X + r * x_stride;
+  }
+
   // Rows [0, R) of a group, columns [j, j + N * size(Pk)), k in [k0, k1);
-  // the accumulators start from the bias (k0 == 0) or from Y (b == nullptr:
-  // always from Y, which the product is then added to).
-  template <int R, class Pk, int N>
-  static void tile(const T* x, Index x_stride, const T* W, Index n_out, const T* b, T* Y, Index j, Index k0,
-                   Index k1) {
+  // the accumulators start at k0 == 0 from `start`, after it from Y.
+  template <int R, class Pk, int N, bool kTransX>
+  static void tile(const T* x, Index x_stride, const T* W, Index n_out, Start start, const T* b, T* Y, Index j,
+                   Index k0, Index k1) {
     using namespace Eigen::internal;
     constexpr int S = unpacket_traits<Pk>::size;
-    const bool from_bias = k0 == 0 && b != nullptr;
+    const Start from = k0 == 0 ? start : Start::Output;
     Pk acc[R][N];
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < N; ++c)
-        acc[r][c] = from_bias ? ploadu<Pk>(b + j + c * S) : ploadu<Pk>(Y + r * n_out + j + c * S);
+        acc[r][c] = from == Start::Bias   ? ploadu<Pk>(b + j + c * S)
+                    : from == Start::Zero ? pset1<Pk>(T(0))
+                                          : ploadu<Pk>(Y + r * n_out + j + c * S);
     for (Index k = k0; k < k1; ++k) {
       const T* w = W + k * n_out + j;
       Pk wk[N];
       for (int c = 0; c < N; ++c) wk[c] = ploadu<Pk>(w + c * S);
       for (int r = 0; r < R; ++r) {
-        const Pk a = pset1<Pk>(x[r * x_stride + k]);
+        const Pk a = pset1<Pk>(x_at<kTransX>(x, x_stride, r, k));
         for (int c = 0; c < N; ++c) acc[r][c] = pmadd(a, wk[c], acc[r][c]);
       }
     }
@@ -88,49 +110,70 @@ struct AffineKernel {
   }
 
   // One column panel for rows [0, rows): kRows rows at a time, then the rest.
-  template <class Pk, int N, int R = kRows>
-  static void panel(const T* X, Index rows, Index x_stride, const T* W, Index n_out, const T* b, T* Y, Index j,
-                    Index k0, Index k1) {
+  template <class Pk, int N, bool kTransX, int R = kRows>
+  static void panel(const T* X, Index rows, Index x_stride, const T* W, Index n_out, Start start, const T* b, T* Y,
+                    Index j, Index k0, Index k1) {
     Index r = 0;
-    for (; r + R <= rows; r += R) tile<R, Pk, N>(X + r * x_stride, x_stride, W, n_out, b, Y + r * n_out, j, k0, k1);
+    for (; r + R <= rows; r += R)
+      tile<R, Pk, N, kTransX>(group<kTransX>(X, x_stride, r), x_stride, W, n_out, start, b, Y + r * n_out, j, k0, k1);
     if constexpr (R > 1) {
-      if (r < rows) panel<Pk, N, R / 2>(X + r * x_stride, rows - r, x_stride, W, n_out, b, Y + r * n_out, j, k0, k1);
+      if (r < rows)
+        panel<Pk, N, kTransX, R / 2>(group<kTransX>(X, x_stride, r), rows - r, x_stride, W, n_out, start, b,
+                                     Y + r * n_out, j, k0, k1);
     }
   }
 
-  // Columns [begin, end) of Y; begin must be a multiple of P and end either a
-  // multiple of P or n_out, so that each column is covered by a packet tile
-  // exactly when it is in the whole product (run() below).
-  static void run_columns(const T* X, Index rows, Index x_stride, const T* W, const T* b, Index n_in, Index n_out,
-                          T* Y, Index begin, Index end) {
+  // Columns [begin, end) of Y = op(X) W (+ b or + Y, see Start); begin must
+  // be a multiple of P and end either a multiple of P or n_out, so that each
+  // column is covered by a packet tile exactly when it is in the whole
+  // product (run() below).
+  template <bool kTransX>
+  static void run_columns(const T* X, Index rows, Index x_stride, const T* W, Start start, const T* b, Index n_in,
+                          Index n_out, T* Y, Index begin, Index end) {
     for (Index k0 = 0; k0 < n_in; k0 += kChunk) {
       const Index k1 = std::min(n_in, k0 + kChunk);
-      // Column panels: two packets wide, then one packet, then half packets,
-      // then single columns; which one covers column j depends on n_out only.
+      // Column panels: two packets wide, then one packet, then half and
+      // quarter packets, then single columns; which one covers column j
+      // depends on n_out only.
       Index j = begin;
       if (rows == 1) {
         // One row (a one-sample transform): kWide packets per tile, so that
         // kWide multiply-add chains run at once instead of two waiting on
         // their own latency. Each entry's operations are unchanged.
-        for (; j + kWide * P <= end; j += kWide * P) tile<1, Packet, kWide>(X, x_stride, W, n_out, b, Y, j, k0, k1);
+        for (; j + kWide * P <= end; j += kWide * P)
+          tile<1, Packet, kWide, kTransX>(X, x_stride, W, n_out, start, b, Y, j, k0, k1);
       }
-      for (; j + 2 * P <= end; j += 2 * P) panel<Packet, 2>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
+      for (; j + 2 * P <= end; j += 2 * P)
+        panel<Packet, 2, kTransX>(X, rows, x_stride, W, n_out, start, b, Y, j, k0, k1);
       if (j + P <= end) {
-        panel<Packet, 1>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
+        panel<Packet, 1, kTransX>(X, rows, x_stride, W, n_out, start, b, Y, j, k0, k1);
         j += P;
       }
       if constexpr (kHalf < P) {
-        for (; j + kHalf <= end; j += kHalf) panel<HalfPacket, 1>(X, rows, x_stride, W, n_out, b, Y, j, k0, k1);
+        for (; j + kHalf <= end; j += kHalf)
+          panel<HalfPacket, 1, kTransX>(X, rows, x_stride, W, n_out, start, b, Y, j, k0, k1);
       }
+      if constexpr (kQuarter < kHalf) {
+        for (; j + kQuarter <= end; j += kQuarter)
+          panel<QuarterPacket, 1, kTransX>(X, rows, x_stride, W, n_out, start, b, Y, j, k0, k1);
+      }
+      const Start from = k0 == 0 ? start : Start::Output;
       for (; j < end; ++j) {
         for (Index r = 0; r < rows; ++r) {
-          const T* x = X + r * x_stride;
-          T acc = k0 == 0 && b != nullptr ? b[j] : Y[r * n_out + j];
-          for (Index k = k0; k < k1; ++k) acc = acc + x[k] * W[k * n_out + j];
+          T acc = from == Start::Bias ? b[j] : from == Start::Zero ? T(0) : Y[r * n_out + j];
+          for (Index k = k0; k < k1; ++k) acc = acc + x_at<kTransX>(X, x_stride, r, k) * W[k * n_out + j];
           Y[r * n_out + j] = acc;
         }
       }
     }
+  }
+
+  // The inference product: columns [begin, end) of Y = X W + b (b ==
+  // nullptr: Y += X W).
+  static void run_columns(const T* X, Index rows, Index x_stride, const T* W, const T* b, Index n_in, Index n_out,
+                          T* Y, Index begin, Index end) {
+    run_columns<false>(X, rows, x_stride, W, b != nullptr ? Start::Bias : Start::Output, b, n_in, n_out, Y, begin,
+                       end);
   }
 
   // Y (rows x n_out, row-major) = X W + b, with X's rows x_stride apart and W
@@ -157,8 +200,6 @@ struct AffineKernel {
 #else
   static constexpr int kSparseWide = 8;
 #endif
-
-  using Start = SumStart;
 
   template <class Pk, int N>
   static void sparse_tile(const int* index, const T* value, Index count, const T* W, Index n_out, Start start,
@@ -214,6 +255,10 @@ struct AffineKernel {
       if constexpr (kHalf < P) {
         for (; j + kHalf <= end; j += kHalf)
           sparse_tile<HalfPacket, 1>(index, value, count, W, n_out, start, b, y, j);
+      }
+      if constexpr (kQuarter < kHalf) {
+        for (; j + kQuarter <= end; j += kQuarter)
+          sparse_tile<QuarterPacket, 1>(index, value, count, W, n_out, start, b, y, j);
       }
       for (; j < end; ++j) {
         T acc = start == Start::Bias ? b[j] : start == Start::Output ? y[j] : T(0);

@@ -388,26 +388,33 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
                                 T(0.999), T(0.01), T(1e-3), T(-10)));
     }
   }
-  // gemm, every transpose combination, with alpha and beta.
-  const Index m = 9, n = 11, k = 23;
-  const RowMatrix<T> A = random_normal<T>(m, k, 8), B = random_normal<T>(k, n, 9), C0 = random_normal<T>(m, n, 10);
-  const RowMatrix<T> At = A.transpose(), Bt = B.transpose();
-  const RowMatrix<double> expected =
-      0.5 * A.template cast<double>() * B.template cast<double>() + 2.0 * C0.template cast<double>();
-  for (const bool trans_a : {false, true}) {
-    for (const bool trans_b : {false, true}) {
-      RowMatrix<T> C = C0;
-      kernels.gemm(trans_a, trans_b, m, n, k, T(0.5), trans_a ? At.data() : A.data(), trans_a ? m : k,
-                   trans_b ? Bt.data() : B.data(), trans_b ? k : n, T(2), C.data(), n);
-      EXPECT_LT((C.template cast<double>() - expected).cwiseAbs().maxCoeff(), tolerance)
-          << trans_a << trans_b;
-      RowMatrix<T> fresh = RowMatrix<T>::Constant(m, n, NAN);  // beta = 0 never reads C
-      kernels.gemm(trans_a, trans_b, m, n, k, T(1), trans_a ? At.data() : A.data(), trans_a ? m : k,
-                   trans_b ? Bt.data() : B.data(), trans_b ? k : n, T(0), fresh.data(), n);
-      EXPECT_LT((fresh.template cast<double>() - A.template cast<double>() * B.template cast<double>())
-                    .cwiseAbs()
-                    .maxCoeff(),
-                tolerance);
+  // gemm, every transpose combination, with alpha and beta. The shapes take
+  // both routes of alpha = 1, beta = 0 (gemm's affine_product_pays): the
+  // register-blocked kernel for small products (its packet tiles, tails and
+  // k-chunks of 256), Eigen's GEMM for larger ones.
+  struct Shape {
+    Index m, n, k;
+  };
+  for (const Shape shape : {Shape{9, 11, 23}, Shape{20, 37, 70}, Shape{37, 100, 300}, Shape{130, 70, 600}}) {
+    const Index m = shape.m, n = shape.n, k = shape.k;
+    const RowMatrix<T> A = random_normal<T>(m, k, 8), B = random_normal<T>(k, n, 9), C0 = random_normal<T>(m, n, 10);
+    const RowMatrix<T> At = A.transpose(), Bt = B.transpose();
+    const RowMatrix<double> product = A.template cast<double>() * B.template cast<double>();
+    const RowMatrix<double> expected = 0.5 * product + 2.0 * C0.template cast<double>();
+    // The sums' rounding grows with k.
+    const double scaled = tolerance * std::sqrt(static_cast<double>(k) / 23.0);
+    for (const bool trans_a : {false, true}) {
+      for (const bool trans_b : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << m << " x " << n << " x " << k << " " << trans_a << trans_b);
+        RowMatrix<T> C = C0;
+        kernels.gemm(trans_a, trans_b, m, n, k, T(0.5), trans_a ? At.data() : A.data(), trans_a ? m : k,
+                     trans_b ? Bt.data() : B.data(), trans_b ? k : n, T(2), C.data(), n);
+        EXPECT_LT((C.template cast<double>() - expected).cwiseAbs().maxCoeff(), scaled);
+        RowMatrix<T> fresh = RowMatrix<T>::Constant(m, n, NAN);  // beta = 0 never reads C
+        kernels.gemm(trans_a, trans_b, m, n, k, T(1), trans_a ? At.data() : A.data(), trans_a ? m : k,
+                     trans_b ? Bt.data() : B.data(), trans_b ? k : n, T(0), fresh.data(), n);
+        EXPECT_LT((fresh.template cast<double>() - product).cwiseAbs().maxCoeff(), scaled);
+      }
     }
   }
 }
