@@ -82,8 +82,14 @@ void affine_product(bool trans_a, bool trans_b, Index m, Index n, Index k, const
     // instruction set outside its namespace (tests/python/test_isa.py).
     thread_local Eigen::Matrix<T, Eigen::Dynamic, 1> transposed;
     if (transposed.size() < k * n) transposed.resize(k * n);
-    for (Index j = 0; j < n; ++j)
-      for (Index i = 0; i < k; ++i) transposed[i * n + j] = B[j * ldb + i];
+    // In strips of 8 rows of the copy: each row of B gives 8 consecutive
+    // values, written down 8 rows that are each filled in order.
+    T* out = transposed.data();
+    for (Index i0 = 0; i0 < k; i0 += 8) {
+      const Index i1 = std::min<Index>(k, i0 + 8);
+      for (Index j = 0; j < n; ++j)
+        for (Index i = i0; i < i1; ++i) out[i * n + j] = B[j * ldb + i];
+    }
     W = transposed.data();
   }
   if (trans_a) AffineKernel<T>::template run_columns<true>(A, m, lda, W, SumStart::Zero, nullptr, k, n, C, 0, n);
