@@ -49,14 +49,20 @@ Vector<T> column_means(ConstRowMatrixRef<T> X) {
 
 namespace {
 
-// The scatter sum (x - mu)(x - mu)^T of X's rows (lower triangle filled),
-// centred block by block so that no copy of X is made and no cancellation
-// from a large mean creeps in; each thread accumulates a symmetric rank-k
-// update (half the flops of a general product).
+// The scatter sum (x - c)(x - c)^T of X's rows about c (lower triangle
+// filled), centred block by block so that no copy of X is made and no
+// cancellation from a large mean creeps in; each thread accumulates a
+// symmetric rank-k update (half the flops of a general product). With
+// `sums`, also the column sums of x - c, in double, from the same pass.
+// mean_and_covariance's largest correction n delta^T delta, relative to the
+// scatter's trace, before it centres again.
+constexpr double kMaxShiftCorrection = 1e-2;
+
 template <class T>
-Matrix<T> scatter_of(ConstRowMatrixRef<T> X, const Vector<T>& mean) {
+Matrix<T> scatter_of(ConstRowMatrixRef<T> X, const Vector<T>& c, Eigen::VectorXd* sums = nullptr) {
   const Index n = X.rows(), D = X.cols();
   Matrix<T> total = Matrix<T>::Zero(D, D);
+  if (sums) *sums = Eigen::VectorXd::Zero(D);
   const Index block_rows = reduction_block_rows<T>(n, D);
   const int blocks = static_cast<int>((n + block_rows - 1) / block_rows);
   // Work: the rank-k updates, n D (D + 1) flops (one triangle of 2 n D^2),
@@ -65,20 +71,58 @@ Matrix<T> scatter_of(ConstRowMatrixRef<T> X, const Vector<T>& mean) {
 #pragma omp parallel if(worth_parallel(work))
   {
     Matrix<T> local = Matrix<T>::Zero(D, D);
+    Eigen::VectorXd local_sums = Eigen::VectorXd::Zero(sums ? D : 0);
     RowMatrix<T> centred(std::min(block_rows, n), D);
     const auto centre = kernels<T>().centre;
 #pragma omp for schedule(static)
     for (int b = 0; b < blocks; ++b) {
       const Index start = static_cast<Index>(b) * block_rows;
       const Index rows = std::min(block_rows, n - start);
-      for (Index r = 0; r < rows; ++r) centre(X.row(start + r).data(), mean.data(), D, centred.row(r).data(), nullptr);
+      for (Index r = 0; r < rows; ++r) centre(X.row(start + r).data(), c.data(), D, centred.row(r).data(), nullptr);
+      if (sums) local_sums += centred.topRows(rows).template cast<double>().colwise().sum().transpose();
       rank_update_lower(centred.topRows(rows), local);
     }
 #pragma omp critical(vaekit_covariance)
-    total.template triangularView<Eigen::Lower>() += local;
+    {
+      total.template triangularView<Eigen::Lower>() += local;
+      if (sums) *sums += local_sums;
+    }
   }
   return total;
 }
+
+}  // namespace
+
+template <class T>
+Vector<T> mean_and_covariance(ConstRowMatrixRef<T> X, Matrix<T>& S) {
+  const Index n = X.rows(), D = X.cols();
+  // c: the mean of rows spread evenly through X (sorted data included). The
+  // mean mu = c + delta then follows from the column sums of x - c, and
+  // sum (x - mu)(x - mu)^T = sum (x - c)(x - c)^T - n delta delta^T. While
+  // the correction is a small part of the scatter (delta: about the standard
+  // deviation / sqrt(sampled rows)) it cancels no digits; otherwise X is
+  // centred again on mu, as a second pass would.
+  const Index sampled = std::min(n, reduction_block_rows<T>(n, D));
+  Eigen::VectorXd c_sum = Eigen::VectorXd::Zero(D);
+  for (Index i = 0; i < sampled; ++i) c_sum += X.row(i * n / sampled).transpose().template cast<double>();
+  const Vector<T> c = (c_sum / static_cast<double>(sampled)).template cast<T>();
+  Eigen::VectorXd sums;
+  S = scatter_of<T>(X, c, &sums);
+  const Eigen::VectorXd delta = sums / static_cast<double>(n);
+  const Vector<T> mean = (c.template cast<double>() + delta).template cast<T>();
+  const double correction = static_cast<double>(n) * delta.squaredNorm();
+  const double trace = S.diagonal().template cast<double>().sum();
+  if (!(correction <= kMaxShiftCorrection * trace)) {
+    if (mean.allFinite()) S = scatter_of<T>(X, mean);  // (not finite: the caller says what is wrong with X)
+  } else {
+    S.template triangularView<Eigen::Lower>() -=
+        (static_cast<double>(n) * delta * delta.transpose()).template cast<T>();
+  }
+  S.template triangularView<Eigen::Lower>() *= T(1) / static_cast<T>(n);
+  return mean;
+}
+
+namespace {
 
 // Sample covariance S = 1/n sum (x - mu)(x - mu)^T (lower triangle filled).
 template <class T>
@@ -502,6 +546,7 @@ namespace vaekit::detail::ppca {
   template bool scan_values<T>(ConstRowMatrixRef<T>, bool, const char*);             \
   template Vector<T> column_means<T>(ConstRowMatrixRef<T>);                          \
   template FittedParameters<T> fit_closed_form<T>(ConstRowMatrixRef<T>, const Vector<T>&, Index);  \
+  template Vector<T> mean_and_covariance<T>(ConstRowMatrixRef<T>, Matrix<T>&);                       \
   template FittedParameters<T> fit_closed_form_covariance<T>(Matrix<T>&, const Vector<T>&, Index);   \
   template FittedParameters<T> fit_closed_form_sparse<T>(const CsrMatrixView<T>&, const Vector<T>&, double, Index);
 VAEKIT_PPCA_CLOSED_FORM(float)

@@ -86,6 +86,11 @@ bool scan_values(ConstRowMatrixRef<T> X, bool allow_nan, const char* what);
 // Column means of X, accumulated in double.
 template <class T>
 Vector<T> column_means(ConstRowMatrixRef<T> X);
+// X's column means and its sample covariance S (D x D, lower triangle)
+// from one pass over X (two when its rows' mean is far from that of the
+// rows it samples first). Not finite when X is not (nor is S, then).
+template <class T>
+Vector<T> mean_and_covariance(ConstRowMatrixRef<T> X, Matrix<T>& S);
 // Closed-form maximum likelihood (eqs. 7-8) of complete data X with its
 // column means `mean`, for d components.
 template <class T>

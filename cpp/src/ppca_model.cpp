@@ -102,6 +102,14 @@ PPCA<T> PPCA<T>::fit(ConstRowMatrixRef<T> X, const PPCAOptions& options) {
   check_fit_sizes(static_cast<double>(X.rows()), X.cols(), options);
   detail::ThreadScope threads(options.n_threads);
   const bool em = options.method == PPCAMethod::EM;
+  if (!em && X.rows() >= X.cols()) {
+    // The closed form from the covariance: mean and covariance from one
+    // pass, then (not finite) a scan says what is wrong with X.
+    Matrix<T> S;
+    const Vector<T> mean = ppca::mean_and_covariance<T>(X, S);
+    require(mean.allFinite() || !ppca::scan_values<T>(X, /*allow_nan=*/true, "X"), ppca::kNeedsCompleteData);
+    return from_fitted(ppca::fit_closed_form_covariance<T>(S, mean, d));
+  }
   // One pass for the mean, which also tells whether every value is finite
   // (NaN and +-inf propagate into it); only then is X scanned again to say what is wrong.
   const Vector<T> column_mean = ppca::column_means<T>(X);

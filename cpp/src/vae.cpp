@@ -189,6 +189,7 @@ void VAE<T>::reserve(VAEWorkspace<T>& workspace, Index rows) const {
   encoder_.reserve(workspace.encoder, rows);
   decoder_.reserve(workspace.decoder, latent_rows);
   workspace.latent.resize(latent_rows * config_.n_components);
+  workspace.latent_std.resize(rows * config_.n_components);
   workspace.row_log_likelihood.resize(latent_rows);
   if (n_log_variance() > 0) workspace.log_variance_gradient.resize(latent_rows * config_.n_features);
   workspace.scratch.resize(config_.n_features);
@@ -234,12 +235,17 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in
   encoder_.forward(params, input, rows, workspace.encoder, /*parallel=*/false);
   const auto E = encoder_.output(workspace.encoder, rows);
 
-  // Reparameterisation: z_ij = h_i + exp(log k_i^2 / 2) * eps_ij.
+  // Reparameterisation: z_ij = h_i + k_i * eps_ij, k_i = exp(log k_i^2 / 2)
+  // (one vectorised exp per latent value, kept for the gradient below).
   Eigen::Map<RowMatrix<T>> Z(workspace.latent.data(), latent_rows, d);
   const Eigen::Map<const RowMatrix<T>> Eps(eps, latent_rows, d);
+  Eigen::Map<RowMatrix<T>> K(workspace.latent_std.data(), rows, d);
+  for (Index i = 0; i < rows; ++i)
+    for (Index c = 0; c < d; ++c) K(i, c) = T(0.5) * clamp_log_variance(E(i, d + c));  // (a NaN stays NaN)
+  K = K.array().exp();
   for (Index i = 0; i < rows; ++i) {
     for (Index c = 0; c < d; ++c) {
-      const T h = E(i, c), k = std::exp(T(0.5) * clamp_log_variance(E(i, d + c)));
+      const T h = E(i, c), k = K(i, c);
       for (Index j = 0; j < S; ++j) Z(i * S + j, c) = h + k * Eps(i * S + j, c);
     }
   }
@@ -309,8 +315,7 @@ detail::BatchLoss VAE<T>::batch_loss_and_gradient(const T* params, const T* X_in
     for (Index j = 0; j < S; ++j) log_likelihood += workspace.row_log_likelihood(i * S + j);
     for (Index c = 0; c < d; ++c) {
       const T h = E(i, c), raw = E(i, d + c);
-      const T log_variance = clamp_log_variance(raw), variance = std::exp(log_variance);
-      const T k = std::exp(T(0.5) * log_variance);
+      const T log_variance = clamp_log_variance(raw), k = K(i, c), variance = k * k;
       kl += 0.5 * (static_cast<double>(h) * h + variance - log_variance - 1.0);
       T sum_gz = 0, sum_gz_eps = 0;
       for (Index j = 0; j < S; ++j) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "numeric.hpp"
+#include "ppca_detail.hpp"
 #include "sparse.hpp"
 #include "test_util.hpp"
 #include "vaekit/ppca.hpp"
@@ -76,6 +77,35 @@ TEST(PPCAClosedForm, MatchesTippingBishopFromTheSampleCovariance) {
   EXPECT_LT((WWt - reference).norm(), 1e-9 * reference.norm());
   // The d largest eigenvalues of C = W W^T + sigma^2 I are those of S.
   for (Index k = 0; k < d; ++k) EXPECT_NEAR(model.explained_variance()(k), values(k), 1e-9 * values(0));
+}
+
+// mean_and_covariance (the closed form's one pass): float32 rows with a
+// large mean give the two-pass double covariance within float's rounding,
+// both when the rows it samples first have about the mean (one pass and a
+// correction) and when they sit 100 away from the rest (it centres again).
+TEST(PPCAClosedForm, OnePassCovarianceMatchesTheTwoPassReference) {
+  const Index n = 3000, D = 784;
+  const Index sampled = std::min(n, detail::ppca::reduction_block_rows<float>(n, D));
+  ASSERT_LT(sampled, n);  // the test needs rows it does not sample
+  for (const bool far : {false, true}) {
+    SCOPED_TRACE(far ? "sampled rows far from the mean" : "sampled rows near the mean");
+    RowMatrix<double> X = structured_data(n, D, 71);
+    X.array() += 1000.0;
+    if (far)
+      for (Index i = 0; i < sampled; ++i) X.row(i * n / sampled).array() += 100.0;
+    const RowMatrix<float> Xf = X.cast<float>();
+    Matrix<float> S;
+    const Vector<float> mean = detail::ppca::mean_and_covariance<float>(Xf, S);
+
+    const Eigen::MatrixXd data = Xf.cast<double>();
+    const Eigen::VectorXd mean_ref = data.colwise().mean().transpose();
+    const Eigen::MatrixXd centred = data.rowwise() - mean_ref.transpose();
+    const Eigen::MatrixXd S_ref = centred.transpose() * centred / static_cast<double>(n);
+    EXPECT_LT((mean.cast<double>() - mean_ref).cwiseAbs().maxCoeff(), 2e-4);  // float's spacing at 1000: 6e-5
+    const Eigen::MatrixXd error = S.cast<double>() - S_ref;
+    EXPECT_LT(error.triangularView<Eigen::Lower>().toDenseMatrix().cwiseAbs().maxCoeff(),
+              1e-5 * S_ref.cwiseAbs().maxCoeff());
+  }
 }
 
 TEST(PPCALogLikelihood, MatchesTheDenseGaussianDensity) {

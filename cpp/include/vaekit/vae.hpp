@@ -144,6 +144,7 @@ template <class T>
 struct VAEWorkspace {
   MLPWorkspace<T> encoder, decoder;
   Vector<T> latent;               // z, (rows * n_mc_samples) x d
+  Vector<T> latent_std;           // k = exp(log k^2 / 2) (clamped), rows x d
   Vector<T> row_log_likelihood;   // log p(x|z) per latent row
   Vector<T> log_variance_gradient;  // (rows * n_mc_samples) x D, Scalar/Diagonal only
   Vector<T> scratch;                // D values for the likelihood's element-wise passes
