@@ -25,6 +25,17 @@
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 #endif
 
+// The register tiles' loops over rows and packets (constant trip counts)
+// unrolled whatever the optimisation level, so that the accumulators stay in
+// registers (x86-64's baseline kernels compile at -O2: CMakeLists.txt).
+#if defined(__clang__)
+#define VAEKIT_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define VAEKIT_UNROLL _Pragma("GCC unroll 16")
+#else
+#define VAEKIT_UNROLL
+#endif
+
 namespace vaekit::detail::VAEKIT_ISA {
 
 using Index = KernelIndex;
@@ -91,22 +102,22 @@ struct AffineKernel {
     constexpr int S = unpacket_traits<Pk>::size;
     const Start from = k0 == 0 ? start : Start::Output;
     Pk acc[R][N];
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < N; ++c)
+    VAEKIT_UNROLL for (int r = 0; r < R; ++r)
+      VAEKIT_UNROLL for (int c = 0; c < N; ++c)
         acc[r][c] = from == Start::Bias   ? ploadu<Pk>(b + j + c * S)
                     : from == Start::Zero ? pset1<Pk>(T(0))
                                           : ploadu<Pk>(Y + r * n_out + j + c * S);
     for (Index k = k0; k < k1; ++k) {
       const T* w = W + k * n_out + j;
       Pk wk[N];
-      for (int c = 0; c < N; ++c) wk[c] = ploadu<Pk>(w + c * S);
-      for (int r = 0; r < R; ++r) {
+      VAEKIT_UNROLL for (int c = 0; c < N; ++c) wk[c] = ploadu<Pk>(w + c * S);
+      VAEKIT_UNROLL for (int r = 0; r < R; ++r) {
         const Pk a = pset1<Pk>(x_at<kTransX>(x, x_stride, r, k));
-        for (int c = 0; c < N; ++c) acc[r][c] = pmadd(a, wk[c], acc[r][c]);
+        VAEKIT_UNROLL for (int c = 0; c < N; ++c) acc[r][c] = pmadd(a, wk[c], acc[r][c]);
       }
     }
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < N; ++c) pstoreu(Y + r * n_out + j + c * S, acc[r][c]);
+    VAEKIT_UNROLL for (int r = 0; r < R; ++r)
+      VAEKIT_UNROLL for (int c = 0; c < N; ++c) pstoreu(Y + r * n_out + j + c * S, acc[r][c]);
   }
 
   // One column panel for rows [0, rows): kRows rows at a time, then the rest.
@@ -127,9 +138,11 @@ struct AffineKernel {
   // be a multiple of P and end either a multiple of P or n_out, so that each
   // column is covered by a packet tile exactly when it is in the whole
   // product (run() below).
+  // Not inlined: the inference pass (affine) and gemm share one copy of the
+  // tiles per instruction set (each inlined copy costs the wheel ~20 KB).
   template <bool kTransX>
-  static void run_columns(const T* X, Index rows, Index x_stride, const T* W, Start start, const T* b, Index n_in,
-                          Index n_out, T* Y, Index begin, Index end) {
+  EIGEN_DONT_INLINE static void run_columns(const T* X, Index rows, Index x_stride, const T* W, Start start,
+                                            const T* b, Index n_in, Index n_out, T* Y, Index begin, Index end) {
     for (Index k0 = 0; k0 < n_in; k0 += kChunk) {
       const Index k1 = std::min(n_in, k0 + kChunk);
       // Column panels: two packets wide, then one packet, then half and
