@@ -388,10 +388,11 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
                                 T(0.999), T(0.01), T(1e-3), T(-10)));
     }
   }
-  // gemm, every transpose combination, with alpha and beta. The shapes take
-  // both routes of alpha = 1, beta = 0 (gemm's affine_product_pays): the
-  // register-blocked kernel for small products (its packet tiles, tails and
-  // k-chunks of 256), Eigen's GEMM for larger ones.
+  // gemm, every transpose combination, with alpha and beta. In float the
+  // shapes take both routes of alpha = 1, beta = 0 (gemm's
+  // affine_product_pays): the register-blocked kernel for small products
+  // (its packet tiles, tails and k-chunks of 256), Eigen's GEMM for larger
+  // ones; double takes Eigen's.
   struct Shape {
     Index m, n, k;
   };
