@@ -25,7 +25,6 @@
 namespace vaekit::detail::VAEKIT_ISA {
 namespace {
 
-
 template <class T>
 void affine(const T* X, Index rows, Index x_stride, const T* W, const T* b, Index n_in, Index n_out, T* Y,
             Index begin, Index end) {
