@@ -49,15 +49,15 @@ Vector<T> column_means(ConstRowMatrixRef<T> X) {
 
 namespace {
 
+// mean_and_covariance's largest correction n delta^T delta, relative to the
+// scatter's trace, before it centres again.
+constexpr double kMaxShiftCorrection = 1e-2;
+
 // The scatter sum (x - c)(x - c)^T of X's rows about c (lower triangle
 // filled), centred block by block so that no copy of X is made and no
 // cancellation from a large mean creeps in; each thread accumulates a
 // symmetric rank-k update (half the flops of a general product). With
 // `sums`, also the column sums of x - c, in double, from the same pass.
-// mean_and_covariance's largest correction n delta^T delta, relative to the
-// scatter's trace, before it centres again.
-constexpr double kMaxShiftCorrection = 1e-2;
-
 template <class T>
 Matrix<T> scatter_of(ConstRowMatrixRef<T> X, const Vector<T>& c, Eigen::VectorXd* sums = nullptr) {
   const Index n = X.rows(), D = X.cols();
@@ -123,14 +123,6 @@ Vector<T> mean_and_covariance(ConstRowMatrixRef<T> X, Matrix<T>& S) {
 }
 
 namespace {
-
-// Sample covariance S = 1/n sum (x - mu)(x - mu)^T (lower triangle filled).
-template <class T>
-Matrix<T> covariance_of(ConstRowMatrixRef<T> X, const Vector<T>& mean) {
-  Matrix<T> S = scatter_of<T>(X, mean);
-  S.template triangularView<Eigen::Lower>() *= T(1) / static_cast<T>(X.rows());
-  return S;
-}
 
 // The d leading eigenpairs (eigenvalues descending) of a symmetric positive
 // semi-definite D x D operator given by its products, apply(Q, Y): Y = S Q
@@ -325,20 +317,8 @@ void leading_eigenpairs(Matrix<T>& S, Index d, Vector<T>& values, Matrix<T>& vec
     full_solver();
 }
 
-// The d leading eigenpairs of the sample covariance (n >= D): an
-// eigendecomposition of the D x D covariance, O(n D^2 + D^3). Returns the
-// covariance's trace (the sum of all its eigenvalues).
-template <class T>
-double covariance_eigenpairs(ConstRowMatrixRef<T> X, const Vector<T>& mean, Index d, Vector<T>& top_values,
-                             Matrix<T>& top_vectors) {
-  Matrix<T> S = covariance_of<T>(X, mean);
-  const double trace = S.diagonal().template cast<double>().sum();
-  leading_eigenpairs<T>(S, d, top_values, top_vectors);
-  top_values = top_values.cwiseMax(T(0));
-  return trace;
-}
-
-// The same for n < D: the thin SVD Xc = U S V^T of the centred data through
+// The d leading eigenpairs of the sample covariance for n < D (n >= D:
+// mean_and_covariance, then fit_closed_form_covariance): the thin SVD Xc = U S V^T of the centred data through
 // the eigendecomposition of the n x n Gram matrix Xc Xc^T = U S^2 U^T,
 // O(n^2 D); the right singular vectors follow as V = Xc^T U S^-1. Only the d
 // leading pairs are used and the discarded eigenvalues enter through the
@@ -404,10 +384,10 @@ FittedParameters<T> closed_form_from_eigenpairs(Vector<T> mean, const Vector<T>&
 template <class T>
 FittedParameters<T> fit_closed_form(ConstRowMatrixRef<T> X, const Vector<T>& mean, Index d) {
   const Index n = X.rows(), D = X.cols();
+  require(n < D, "fit_closed_form: n >= D goes through mean_and_covariance and fit_closed_form_covariance");
   Vector<T> top_values(d);
   Matrix<T> top_vectors(D, d);
-  const double trace = n >= D ? covariance_eigenpairs<T>(X, mean, d, top_values, top_vectors)
-                              : gram_eigenpairs<T>(X, mean, d, top_values, top_vectors);
+  const double trace = gram_eigenpairs<T>(X, mean, d, top_values, top_vectors);
   return closed_form_from_eigenpairs<T>(mean, top_values, top_vectors, trace);
 }
 

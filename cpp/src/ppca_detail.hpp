@@ -92,7 +92,8 @@ Vector<T> column_means(ConstRowMatrixRef<T> X);
 template <class T>
 Vector<T> mean_and_covariance(ConstRowMatrixRef<T> X, Matrix<T>& S);
 // Closed-form maximum likelihood (eqs. 7-8) of complete data X with its
-// column means `mean`, for d components.
+// column means `mean`, for d components, when n < D (through the Gram
+// matrix; n >= D: mean_and_covariance, then fit_closed_form_covariance).
 template <class T>
 FittedParameters<T> fit_closed_form(ConstRowMatrixRef<T> X, const Vector<T>& mean, Index d);
 // The same from the covariance S (D x D, lower triangle; overwritten).

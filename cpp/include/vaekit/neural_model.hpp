@@ -100,8 +100,8 @@ struct DataBlock {
       require(all_finite<T>(ConstRowMatrixRef<T>(view)), name + " contains NaN or infinity");
       return;
     }
-    // Contiguous rows all finite (the common case): one pass, no per-row work.
-    if (stride == cols && all_finite(values, rows * cols)) {
+    // All finite (the common case): one pass, no per-row work.
+    if (all_finite<T>(ConstRowMatrixRef<T>(view))) {
       if (observed)
         for (Index j = 0; j < cols; ++j) (*observed)[j] += rows;
       return;
