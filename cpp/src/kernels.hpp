@@ -77,11 +77,12 @@ struct Kernels {
   // The `count` largest eigenvalues of the symmetric n x n matrix A (row-
   // major, lda; its lower triangle is read) in descending order into values,
   // and their orthonormal eigenvectors into vectors' columns (n x count,
-  // row-major, ldv): Householder tridiagonalisation, the tridiagonal
-  // matrix's eigenvalues alone by implicit QR, and inverse iteration for the
-  // wanted vectors (LAPACK's syevx route: O(n^3) once, O(n^2 count) after).
-  // False when the QR iteration did not converge.
-  bool (*leading_eigen)(Index n, const T* A, Index lda, Index count, T* values, T* vectors, Index ldv);
+  // row-major, ldv), and with smallest != nullptr the smallest eigenvalue:
+  // Householder tridiagonalisation, the tridiagonal matrix's wanted
+  // eigenvalues by bisection, and inverse iteration for their vectors
+  // (LAPACK's syevx route: O(n^3) once, O(n^2 count) after). False, with
+  // NaN outputs, when A is not finite.
+  bool (*leading_eigen)(Index n, const T* A, Index lda, Index count, T* values, T* vectors, Index ldv, T* smallest);
   // Overwrites the m x n matrix A (row-major, lda; m >= n) with the first
   // n columns of Q of its Householder QR, A = Q R, and writes R's diagonal
   // (n) into r_diagonal: an orthonormal basis of A's columns when none of

@@ -100,11 +100,11 @@ bool symmetric_eigen(const Eigen::MatrixBase<A>& a, Vector<typename A::Scalar>& 
 
 // The `count` largest eigenvalues of the symmetric matrix a (both triangles
 // filled), descending, and their orthonormal eigenvectors as vectors'
-// columns, by kernels<T>().leading_eigen. False when the iteration did not
-// converge.
+// columns, and with smallest != nullptr the smallest eigenvalue, by
+// kernels<T>().leading_eigen. False (and NaN) when a is not finite.
 template <class A>
 bool leading_symmetric_eigen(const Eigen::MatrixBase<A>& a, Index count, Vector<typename A::Scalar>& values,
-                             Matrix<typename A::Scalar>& vectors) {
+                             Matrix<typename A::Scalar>& vectors, typename A::Scalar* smallest = nullptr) {
   using T = typename A::Scalar;
   const Index n = a.rows();
   require(a.cols() == n, "leading_symmetric_eigen: the matrix is not square");
@@ -112,8 +112,9 @@ bool leading_symmetric_eigen(const Eigen::MatrixBase<A>& a, Index count, Vector<
   values.resize(count);
   RowMatrix<T> rows(n, count);
   const Operand<T> A_ = operand_of(a);  // symmetric: a or its transpose alike
+  if (n == 0 && smallest != nullptr) *smallest = T(0);
   const bool converged =
-      n == 0 || kernels<T>().leading_eigen(n, A_.data, A_.ld, count, values.data(), rows.data(), count);
+      n == 0 || kernels<T>().leading_eigen(n, A_.data, A_.ld, count, values.data(), rows.data(), count, smallest);
   vectors = rows;
   return converged;
 }

@@ -483,7 +483,9 @@ TEST(PPCAEM, FromMissingValueStatisticsFollowsTheInMemoryFit) {
   const PPCA<double> reference = PPCA<double>::fit(X, options);
   Index calls = 0;
   const auto blocks = [&](const Matrix<double>& W, const Vector<double>& mean, double noise_variance) {
-    if (calls++ == 0) EXPECT_EQ(W.size(), 0);
+    if (calls++ == 0) {
+      EXPECT_EQ(W.size(), 0);
+    }
     PPCAMissingStatistics<double> total = PPCAMissingStatistics<double>::of(X.topRows(0), W, mean, noise_variance);
     for (Index start = 0; start < X.rows(); start += 70) {
       total.merge(PPCAMissingStatistics<double>::of(X.middleRows(start, std::min<Index>(70, X.rows() - start)), W,
