@@ -156,16 +156,6 @@ template <class T>
 using Mutable = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned,
                            Eigen::OuterStride<>>;
 
-template <class T>
-bool symmetric_eigen(Index n, const T* A, Index lda, T* values, T* vectors, Index ldv) {
-  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> a = RowMap<T>(A, n, n, Eigen::OuterStride<>(lda));
-  Eigen::SelfAdjointEigenSolver<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> solver(
-      a, vectors == nullptr ? Eigen::EigenvaluesOnly : Eigen::ComputeEigenvectors);
-  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(values, n) = solver.eigenvalues();
-  if (vectors != nullptr) Mutable<T>(vectors, n, n, Eigen::OuterStride<>(ldv)) = solver.eigenvectors();
-  return solver.info() == Eigen::Success;
-}
-
 // The tridiagonal matrix T - shift I (diagonal d, both off-diagonals e)
 // factored as P L U with partial pivoting, and solves with it (LAPACK's
 // gttrf and gttrs): U has two superdiagonals, L one subdiagonal (its
@@ -660,7 +650,6 @@ constexpr Kernels<T> kTable{VAEKIT_STRINGIFY(VAEKIT_ISA),
                             &affine_sparse<T>,
                             &gemm<T>,
                             &rank_update<T>,
-                            &symmetric_eigen<T>,
                             &leading_eigen<T>,
                             &orthonormalise<T>,
                             &centre<T>,

@@ -68,12 +68,6 @@ struct Kernels {
   // trans_a): the lower triangle (column <= row), or the upper one when
   // `upper`. The other triangle is not touched.
   void (*rank_update)(bool upper, bool trans_a, Index n, Index k, T alpha, const T* A, Index lda, T* C, Index ldc);
-  // The eigenvalues of the symmetric n x n matrix A (row-major, lda; its
-  // lower triangle is read) in ascending order into values (n), and, unless
-  // vectors == nullptr, the orthonormal eigenvectors into vectors' columns
-  // (n x n, row-major, ldv). False when the iteration did not converge (the
-  // outputs are then Eigen's last iterate, e.g. NaN for a non-finite A).
-  bool (*symmetric_eigen)(Index n, const T* A, Index lda, T* values, T* vectors, Index ldv);
   // The `count` largest eigenvalues of the symmetric n x n matrix A (row-
   // major, lda; its lower triangle is read) in descending order into values,
   // and their orthonormal eigenvectors into vectors' columns (n x count,

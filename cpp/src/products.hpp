@@ -75,29 +75,6 @@ void rank_update_lower(const Eigen::MatrixBase<A>& a, C&& c, typename A::Scalar 
   kernels<T>().rank_update(upper, A_.transposed, n, k, alpha, A_.data, A_.ld, c.data(), n > 1 ? c.outerStride() : 1);
 }
 
-// The eigenvalues of the symmetric matrix a (both triangles filled), in
-// ascending order, and, when vectors != nullptr, its orthonormal
-// eigenvectors as vectors' columns, by kernels<T>().symmetric_eigen. False
-// when the iteration did not converge (the outputs are still sized and set).
-template <class A>
-bool symmetric_eigen(const Eigen::MatrixBase<A>& a, Vector<typename A::Scalar>& values,
-                     Matrix<typename A::Scalar>* vectors) {
-  using T = typename A::Scalar;
-  const Index n = a.rows();
-  require(a.cols() == n, "symmetric_eigen: the matrix is not square");
-  values.resize(n);
-  if (n == 0) {
-    if (vectors) vectors->resize(0, 0);
-    return true;
-  }
-  const Operand<T> A_ = operand_of(a);  // symmetric: a or its transpose alike
-  if (vectors == nullptr) return kernels<T>().symmetric_eigen(n, A_.data, A_.ld, values.data(), nullptr, 0);
-  RowMatrix<T> rows(n, n);
-  const bool converged = kernels<T>().symmetric_eigen(n, A_.data, A_.ld, values.data(), rows.data(), n);
-  *vectors = rows;
-  return converged;
-}
-
 // The `count` largest eigenvalues of the symmetric matrix a (both triangles
 // filled), descending, and their orthonormal eigenvectors as vectors'
 // columns, and with smallest != nullptr the smallest eigenvalue, by

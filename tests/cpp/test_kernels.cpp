@@ -98,30 +98,6 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
       }
     }
   }
-  // symmetric_eigen: A V = V diag(values), V orthonormal, values ascending.
-  {
-    const Index n = 23;
-    const RowMatrix<T> G = random_normal<T>(n, n, 14);
-    const RowMatrix<T> A = G.transpose() * G;
-    Vector<T> values(n);
-    RowMatrix<T> V(n, n);
-    ASSERT_TRUE(kernels.symmetric_eigen(n, A.data(), n, values.data(), V.data(), n));
-    const double scale = A.template cast<double>().norm();
-    EXPECT_LT((A.template cast<double>() * V.template cast<double>() -
-               V.template cast<double>() * values.template cast<double>().asDiagonal())
-                  .cwiseAbs()
-                  .maxCoeff(),
-              tolerance * scale);
-    EXPECT_LT((V.template cast<double>().transpose() * V.template cast<double>() -
-               Eigen::MatrixXd::Identity(n, n))
-                  .cwiseAbs()
-                  .maxCoeff(),
-              tolerance * 10);
-    for (Index i = 1; i < n; ++i) EXPECT_LE(values(i - 1), values(i));
-    Vector<T> only(n);
-    ASSERT_TRUE(kernels.symmetric_eigen(n, A.data(), n, only.data(), nullptr, 0));
-    EXPECT_LT((only - values).template cast<double>().cwiseAbs().maxCoeff(), tolerance * scale);
-  }
   // orthonormalise: Q^T Q = I, and Q R = A with R = Q^T A upper triangular, diag(R) as returned.
   {
     const Index m = 31, n = 9;
