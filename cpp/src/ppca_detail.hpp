@@ -40,9 +40,10 @@ constexpr const char* kNeedsCompleteData =
 inline Index block_count(Index n) { return (n + kBlockRows - 1) / kBlockRows; }
 
 // Rows per block in the passes that sum Eigen products over blocks of
-// centred rows (the scatter of the moments, PPCA::scatter_product): about
-// 4 MB of rows, at least kBlockRows, and at most an even share of the n rows
-// among the threads. Each product allocates Eigen's packing buffers; where
+// centred rows (the scatter of the moments, PPCA::scatter_product): at most
+// about 4 MB of rows, at least kBlockRows, and as many blocks for each
+// thread, so that a static schedule ends together (45 blocks of 60,000 rows
+// kept one thread waiting a block's time). Each product allocates Eigen's packing buffers; where
 // glibc's dynamic mmap threshold is off (MALLOC_TRIM_THRESHOLD_ set, as a
 // dask worker's nanny does) each such allocation is a fresh mmap whose pages
 // fault in again, which doubled these passes with 256-row blocks (a rank-k
@@ -50,9 +51,11 @@ inline Index block_count(Index n) { return (n + kBlockRows - 1) / kBlockRows; }
 template <class T>
 Index reduction_block_rows(Index n, Index D) {
   constexpr double kBytes = 4.0 * (1 << 20);
-  const Index by_size = static_cast<Index>(kBytes / (static_cast<double>(std::max<Index>(D, 1)) * sizeof(T)));
-  const Index share = (n + detail::max_threads() - 1) / detail::max_threads();
-  return std::max(kBlockRows, std::min(by_size, share));
+  const Index by_size =
+      std::max<Index>(1, static_cast<Index>(kBytes / (static_cast<double>(std::max<Index>(D, 1)) * sizeof(T))));
+  const Index threads = detail::max_threads();
+  const Index per_thread = std::max<Index>(1, (n + threads * by_size - 1) / (threads * by_size));
+  return std::max(kBlockRows, (n + threads * per_thread - 1) / (threads * per_thread));
 }
 
 // Smallest noise variance we allow: a tiny fraction of the largest variance in
