@@ -6,9 +6,9 @@
 
 // Every matrix product through Eigen's GEMM, however small: below its
 // default threshold (m + n + k < 20) Eigen evaluates coefficient by
-// coefficient, vectorised from the first 64-byte-aligned destination entry
-// on, so that a product's last bit depended on where the result sat (FMA in
-// the vector part, not in the peeled entries): a loaded model's sample()
+// coefficient, vectorised from the first aligned destination entry on, so
+// that a product's last bit depended on where the result sat (FMA in the
+// vector part, not in the peeled entries): a loaded model's sample()
 // differed from the original's. GEMM's packing makes it independent.
 #define EIGEN_GEMM_TO_COEFFBASED_THRESHOLD 0
 #include <Eigen/Cholesky>

@@ -212,9 +212,9 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
   // descending order of Ritz value: theta, U = V Y and SU = S U; values and
   // vectors get the d leading ones. Returns the largest of their residuals
   // ||S u - theta u|| over its tolerance: converged when at most 1. Only the
-  // pairs used are computed (leading_eigen): all of H's eigenvectors by QR
-  // made each block product 2-3x dearer (a smooth spectrum, D = 784, float:
-  // 12 block products took 52 ms with them, 41 ms without).
+  // pairs used are computed (leading_eigen), not all of H's eigenvectors by
+  // QR (a smooth spectrum, D = 784, float: 12 block products took 52 ms
+  // with them, 41 ms without).
   auto ritz_pairs = [&](Index w, Index count) {
     const Index wanted = std::min(w, std::max(count, next_index + 1));
     detail::leading_symmetric_eigen(H.topLeftCorner(w, w), wanted, ritz_values, Y, &lowest_ritz_value);
@@ -303,8 +303,9 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
 // (lower triangle given; the upper is filled here), eigenvalues descending:
 // krylov_eigenpairs with products by S, where the direct solver's
 // tridiagonalisation costs 4/3 D^3 flops of matrix-vector work (0.04 s at
-// D = 784 in double, several seconds at D = 3000; the eigenvectors of all of S would
-// cost 4x more, which the direct solver avoids: kernels' leading_eigen).
+// D = 784 in double, several seconds at D = 3000; the eigenvectors of all
+// of S would cost 4x more, which the direct solver avoids: kernels'
+// leading_eigen).
 // Matrices up to 40 block widths, and a spectrum that gives the iteration no
 // gap in time, go to the direct solver, so the result is always the exact
 // decomposition to working precision.

@@ -43,11 +43,12 @@ inline Index block_count(Index n) { return (n + kBlockRows - 1) / kBlockRows; }
 // centred rows (the scatter of the moments, PPCA::scatter_product): at most
 // about 4 MB of rows, at least kBlockRows, and as many blocks for each
 // thread, so that a static schedule ends together (45 blocks of 60,000 rows
-// kept one thread waiting a block's time). Each product allocates Eigen's packing buffers; where
-// glibc's dynamic mmap threshold is off (MALLOC_TRIM_THRESHOLD_ set, as a
-// dask worker's nanny does) each such allocation is a fresh mmap whose pages
-// fault in again, which doubled these passes with 256-row blocks (a rank-k
-// update of 25,000 x 200: 0.053 s against 0.029 s; 0.035 s with 2,048-row blocks).
+// kept one thread waiting a block's time). Each product allocates Eigen's
+// packing buffers; where glibc's dynamic mmap threshold is off
+// (MALLOC_TRIM_THRESHOLD_ set, as a dask worker's nanny does) each such
+// allocation is a fresh mmap whose pages fault in again, which doubled
+// these passes with 256-row blocks (a rank-k update of 25,000 x 200:
+// 0.053 s against 0.029 s; 0.035 s with 2,048-row blocks).
 template <class T>
 Index reduction_block_rows(Index n, Index D) {
   constexpr double kBytes = 4.0 * (1 << 20);

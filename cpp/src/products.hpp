@@ -90,10 +90,10 @@ bool leading_symmetric_eigen(const Eigen::MatrixBase<A>& a, Index count, Vector<
   RowMatrix<T> rows(n, count);
   const Operand<T> A_ = operand_of(a);  // symmetric: a or its transpose alike
   if (n == 0 && smallest != nullptr) *smallest = T(0);
-  const bool converged =
+  const bool finite =
       n == 0 || kernels<T>().leading_eigen(n, A_.data, A_.ld, count, values.data(), rows.data(), count, smallest);
   vectors = rows;
-  return converged;
+  return finite;
 }
 
 // Replaces the columns of the m x n matrix q (m >= n, column-major, unit
