@@ -281,7 +281,9 @@ TEST(InitialDecoderVariance, IsTheDataMeanFeatureVarianceAtAnyScale) {
     }
     VAE<double> one_row(config);  // one row has no variance: noise_variance
     one_row.initialize(5, X.topRows(1));
-    if (variance != DecoderVariance::Network) EXPECT_NEAR(one_row.noise_variance()(0), 0.7, 1e-12);
+    if (variance != DecoderVariance::Network) {
+      EXPECT_NEAR(one_row.noise_variance()(0), 0.7, 1e-12);
+    }
   }
   VAEConfig fixed;
   fixed.n_features = 3;
@@ -456,7 +458,9 @@ TEST(MissingValues, TrainOnPartialRowsInBatchesOfAnySize) {
   EXPECT_TRUE(imputed.allFinite());
   for (Index i = 0; i < X.rows(); ++i)
     for (Index j = 0; j < X.cols(); ++j)
-      if (!std::isnan(X(i, j))) EXPECT_EQ(imputed(i, j), X(i, j));
+      if (!std::isnan(X(i, j))) {
+        EXPECT_EQ(imputed(i, j), X(i, j));
+      }
   const Vector<double> scores = model.score_samples(X, 2, 1);
   EXPECT_EQ(scores(7), 0.0);
   X.col(3).setConstant(NAN);  // a feature observed nowhere
