@@ -5,7 +5,6 @@
 #include "vaekit/ppca.hpp"
 
 #include <Eigen/Cholesky>
-#include <Eigen/Eigenvalues>
 
 #include <algorithm>
 #include <cmath>
@@ -26,8 +25,13 @@ PPCA<T>::PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance)
   require(std::isfinite(noise_variance_) && noise_variance_ > 0, "PPCA: noise_variance must be positive and finite");
   require(components_.allFinite() && mean_.allFinite(), "PPCA: parameters must be finite");
   // No rotation here: a model built from given parameters keeps them as given.
-  Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(components_ * components_.transpose(), Eigen::EigenvaluesOnly);
-  explained_variance_ = (eigen.eigenvalues().reverse().array().max(T(0)) + noise_variance_).matrix();
+  // The eigenvalues of W^T W are those of the d x d matrix W W^T (descending).
+  const Index d = components_.rows();
+  Vector<T> values;
+  Matrix<T> vectors;
+  require(detail::leading_symmetric_eigen(Matrix<T>(components_ * components_.transpose()), d, values, vectors),
+          "PPCA: components are too large (W^T W overflows)");
+  explained_variance_ = (values.array().max(T(0)) + noise_variance_).matrix();
   cache_posterior();
 }
 
@@ -62,17 +66,18 @@ void PPCA<T>::finalize() {
   // from the eigendecomposition of the d x d matrix W^T W. The column signs are
   // fixed so that each column's largest-magnitude entry is positive.
   const Matrix<T> W = components_.transpose();
-  Eigen::SelfAdjointEigenSolver<Matrix<T>> eigen(W.transpose() * W);
   const Index d = W.cols();
-  Matrix<T> rotated(W.rows(), d);
+  Vector<T> values;  // descending
+  Matrix<T> vectors;
+  require(detail::leading_symmetric_eigen(Matrix<T>(W.transpose() * W), d, values, vectors),
+          "PPCA: components are too large (W^T W overflows)");
+  Matrix<T> rotated = W * vectors;
   explained_variance_.resize(d);
   for (Index k = 0; k < d; ++k) {
-    const Index source = d - 1 - k;  // eigenvalues ascend
-    rotated.col(k) = W * eigen.eigenvectors().col(source);
     Index largest;
     rotated.col(k).cwiseAbs().maxCoeff(&largest);
     if (rotated(largest, k) < 0) rotated.col(k) = -rotated.col(k);
-    explained_variance_(k) = std::max(eigen.eigenvalues()(source), T(0)) + noise_variance_;
+    explained_variance_(k) = std::max(values(k), T(0)) + noise_variance_;
   }
   components_ = rotated.transpose();
   cache_posterior();
