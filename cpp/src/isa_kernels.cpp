@@ -53,14 +53,11 @@ template <class T, class A, class B>
 void product(const A& a, const B& b, T alpha, T beta, T* C, Index m, Index n, Index ldc) {
   Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned, Eigen::OuterStride<>>
       c(C, m, n, Eigen::OuterStride<>(ldc));
-  if (beta == T(0)) {
-    if (alpha == T(1)) c.noalias() = a * b;
-    else c.noalias() = alpha * (a * b);
-    return;
-  }
-  if (beta != T(1)) c *= beta;
-  if (alpha == T(1)) c.noalias() += a * b;
-  else c.noalias() += alpha * (a * b);
+  // One product expression per layout of the operands (Eigen's
+  // `c.noalias() = a * b` also zeroes c, then accumulates with alpha = 1).
+  if (beta == T(0)) c.setZero();
+  else if (beta != T(1)) c *= beta;
+  c.noalias() += alpha * (a * b);
 }
 
 // Whether C = op(A) op(B) goes through the register-blocked kernel rather
