@@ -25,7 +25,8 @@ PPCA<T>::PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance)
   require(std::isfinite(noise_variance_) && noise_variance_ > 0, "PPCA: noise_variance must be positive and finite");
   require(components_.allFinite() && mean_.allFinite(), "PPCA: parameters must be finite");
   // No rotation here: a model built from given parameters keeps them as given.
-  // The eigenvalues of W^T W are those of the d x d matrix W W^T (descending).
+  // The explained variances: the eigenvalues of the d x d matrix W^T W
+  // (components_ holds W^T), descending, plus sigma^2.
   const Index d = components_.rows();
   Vector<T> values;
   Matrix<T> vectors;

@@ -109,18 +109,20 @@ TEST(PPCAClosedForm, OnePassCovarianceMatchesTheTwoPassReference) {
 }
 
 TEST(PPCAModel, ExplainedVarianceIsTheComponentsSpectrumPlusTheNoise) {
-  // A model from given parameters: the eigenvalues of W W^T (Eigen's full
-  // solver as the reference), descending, plus sigma^2. Components whose
-  // W W^T overflows are refused, in either precision.
-  const RowMatrix<double> W = random_normal<double>(4, 30, 11, 1.5);
+  // A model from given parameters (components = W^T, d x D): the eigenvalues
+  // of W^T W (Eigen's full solver as the reference), descending, plus
+  // sigma^2. Components whose W^T W overflows are refused, in either precision.
+  const RowMatrix<double> components = random_normal<double>(4, 30, 11, 1.5);
   const Vector<double> mean = Vector<double>::LinSpaced(30, -1.0, 1.0);
-  const PPCA<double> model(W, mean, 0.25);
-  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> reference(W * W.transpose(), Eigen::EigenvaluesOnly);
+  const PPCA<double> model(components, mean, 0.25);
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> reference(components * components.transpose(),
+                                                                 Eigen::EigenvaluesOnly);
   ASSERT_EQ(model.explained_variance().size(), 4);
   for (Index k = 0; k < 4; ++k)
     EXPECT_NEAR(model.explained_variance()(k), reference.eigenvalues()(3 - k) + 0.25, 1e-12 * reference.eigenvalues()(3));
-  EXPECT_THROW(PPCA<double>(RowMatrix<double>(W * 1e160), mean, 0.25), InvalidArgument);
-  EXPECT_THROW(PPCA<float>(RowMatrix<float>(W.cast<float>() * 1e20f), mean.cast<float>(), 0.25f), InvalidArgument);
+  EXPECT_THROW(PPCA<double>(RowMatrix<double>(components * 1e160), mean, 0.25), InvalidArgument);
+  EXPECT_THROW(PPCA<float>(RowMatrix<float>(components.cast<float>() * 1e20f), mean.cast<float>(), 0.25f),
+               InvalidArgument);
 }
 
 TEST(PPCALogLikelihood, MatchesTheDenseGaussianDensity) {
