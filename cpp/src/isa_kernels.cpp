@@ -287,24 +287,19 @@ bool leading_eigen(Index n, const T* A, Index lda, Index count, T* values, T* ve
   if (!std::isfinite(scale)) {  // the outputs say so too
     const T nan = std::numeric_limits<T>::quiet_NaN();
     for (Index k = 0; k < count; ++k) values[k] = nan;
-    Mutable<T>(vectors, n, count, Eigen::OuterStride<>(ldv)).setConstant(nan);
+    if (vectors != nullptr) Mutable<T>(vectors, n, count, Eigen::OuterStride<>(ldv)).setConstant(nan);
     if (smallest != nullptr) *smallest = nan;
     return false;
   }
   if (scale > T(0)) a /= scale;
   const Eigen::Tridiagonalization<Square> tridiagonal(a);
   const Vec diagonal = tridiagonal.diagonal(), off = tridiagonal.subDiagonal();
-  // Inverse iteration: shifts closer than 10 eps apart are moved apart
-  // (LAPACK's stein), and every vector is made orthogonal to those before
-  // it, so that a repeated eigenvalue gets an orthonormal basis of its
-  // eigenspace.
-  // It runs on T / ||T||_inf, whose eigenvalues lie in [-1, 1]: a solution
-  // grows by at most 1 / eps.
+  // Bisection and inverse iteration run on T / ||T||_inf, whose eigenvalues
+  // lie in [-1, 1]: a solution grows by at most 1 / eps.
   T norm = 0;
   for (Index i = 0; i < n; ++i)
     norm = std::max(norm, std::abs(diagonal(i)) + (i > 0 ? std::abs(off(i - 1)) : T(0)) +
                               (i + 1 < n ? std::abs(off(i)) : T(0)));
-  Square Y = Square::Identity(n, count);  // A = 0: any orthonormal basis
   const T eps = std::numeric_limits<T>::epsilon();
   const Vec scaled_diagonal = diagonal / norm, scaled_off = off / norm;
   Eigen::ArrayXd top = Eigen::ArrayXd::Zero(count);  // of T / ||T||_inf
@@ -312,6 +307,15 @@ bool leading_eigen(Index n, const T* A, Index lda, Index count, T* values, T* ve
   if (norm > T(0))
     tridiagonal_top_eigenvalues<T>(scaled_diagonal.data(), scaled_off.data(), n, count, top.data(),
                                    smallest != nullptr ? &lowest : nullptr);
+  const double unscale = static_cast<double>(norm) * static_cast<double>(scale);
+  for (Index k = 0; k < count; ++k) values[k] = static_cast<T>(top(k) * unscale);
+  if (smallest != nullptr) *smallest = static_cast<T>(lowest * unscale);
+  if (vectors == nullptr) return true;
+  // Inverse iteration: shifts closer than 10 eps apart are moved apart
+  // (LAPACK's stein), and every vector is made orthogonal to those before
+  // it, so that a repeated eigenvalue gets an orthonormal basis of its
+  // eigenspace.
+  Square Y = Square::Identity(n, count);  // A = 0: any orthonormal basis
   T previous_shift = 0;
   for (Index k = 0; k < count && norm > T(0); ++k) {
     T shift = static_cast<T>(top(k));
@@ -332,9 +336,6 @@ bool leading_eigen(Index n, const T* A, Index lda, Index count, T* values, T* ve
     }
     y /= y.norm();
   }
-  const double unscale = static_cast<double>(norm) * static_cast<double>(scale);
-  for (Index k = 0; k < count; ++k) values[k] = static_cast<T>(top(k) * unscale);
-  if (smallest != nullptr) *smallest = static_cast<T>(lowest * unscale);
   // The tridiagonal matrix's eigenvectors back to A's: Q Y.
   Y.applyOnTheLeft(tridiagonal.matrixQ());
   Mutable<T>(vectors, n, count, Eigen::OuterStride<>(ldv)) = Y;

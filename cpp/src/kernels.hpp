@@ -71,7 +71,8 @@ struct Kernels {
   // The `count` largest eigenvalues of the symmetric n x n matrix A (row-
   // major, lda; its lower triangle is read) in descending order into values,
   // and their orthonormal eigenvectors into vectors' columns (n x count,
-  // row-major, ldv), and with smallest != nullptr the smallest eigenvalue:
+  // row-major, ldv; vectors == nullptr: the eigenvalues alone), and with
+  // smallest != nullptr the smallest eigenvalue:
   // Householder tridiagonalisation, the tridiagonal matrix's wanted
   // eigenvalues by bisection, and inverse iteration for their vectors
   // (LAPACK's syevx route: O(n^3) once, O(n^2 count) after). False, with

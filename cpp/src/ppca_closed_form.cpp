@@ -217,7 +217,7 @@ bool krylov_eigenpairs(Index D, Index d, Index block, Index min_capacity, Apply&
   // with them, 41 ms without).
   auto ritz_pairs = [&](Index w, Index count) {
     const Index wanted = std::min(w, std::max(count, next_index + 1));
-    detail::leading_symmetric_eigen(H.topLeftCorner(w, w), wanted, ritz_values, Y, &lowest_ritz_value);
+    detail::leading_symmetric_eigen(H.topLeftCorner(w, w), wanted, ritz_values, &Y, &lowest_ritz_value);
     theta = ritz_values.head(count);
     Y.conservativeResize(w, count);
     U.resize(D, count);
@@ -313,7 +313,7 @@ template <class T>
 void leading_eigenpairs(Matrix<T>& S, Index d, Vector<T>& values, Matrix<T>& vectors) {
   const Index D = S.rows();
   S.template triangularView<Eigen::StrictlyUpper>() = S.transpose();
-  auto full_solver = [&] { detail::leading_symmetric_eigen(S, d, values, vectors); };
+  auto full_solver = [&] { detail::leading_symmetric_eigen(S, d, values, &vectors); };
   const Index k = std::max<Index>(2 * d, d + 10);
   if (4 * k >= D || D <= 64) {
     full_solver();

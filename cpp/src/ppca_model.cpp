@@ -27,10 +27,9 @@ PPCA<T>::PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance)
   // No rotation here: a model built from given parameters keeps them as given.
   // The explained variances: the eigenvalues of the d x d matrix W^T W
   // (components_ holds W^T), descending, plus sigma^2.
-  const Index d = components_.rows();
   Vector<T> values;
-  Matrix<T> vectors;
-  require(detail::leading_symmetric_eigen(Matrix<T>(components_ * components_.transpose()), d, values, vectors),
+  require(detail::leading_symmetric_eigen(Matrix<T>(components_ * components_.transpose()), components_.rows(),
+                                          values, nullptr),
           "PPCA: components are too large (W^T W overflows)");
   explained_variance_ = (values.array().max(T(0)) + noise_variance_).matrix();
   cache_posterior();
@@ -70,7 +69,7 @@ void PPCA<T>::finalize() {
   const Index d = W.cols();
   Vector<T> values;  // descending
   Matrix<T> vectors;
-  require(detail::leading_symmetric_eigen(Matrix<T>(W.transpose() * W), d, values, vectors),
+  require(detail::leading_symmetric_eigen(Matrix<T>(W.transpose() * W), d, values, &vectors),
           "PPCA: components are too large (W^T W overflows)");
   Matrix<T> rotated = W * vectors;
   explained_variance_.resize(d);

@@ -76,23 +76,24 @@ void rank_update_lower(const Eigen::MatrixBase<A>& a, C&& c, typename A::Scalar 
 }
 
 // The `count` largest eigenvalues of the symmetric matrix a (both triangles
-// filled), descending, and their orthonormal eigenvectors as vectors'
-// columns, and with smallest != nullptr the smallest eigenvalue, by
-// kernels<T>().leading_eigen. False (and NaN) when a is not finite.
+// filled), descending; with vectors != nullptr their orthonormal
+// eigenvectors as its columns, and with smallest != nullptr the smallest
+// eigenvalue, by kernels<T>().leading_eigen. False (and NaN) when a is not
+// finite.
 template <class A>
 bool leading_symmetric_eigen(const Eigen::MatrixBase<A>& a, Index count, Vector<typename A::Scalar>& values,
-                             Matrix<typename A::Scalar>& vectors, typename A::Scalar* smallest = nullptr) {
+                             Matrix<typename A::Scalar>* vectors, typename A::Scalar* smallest = nullptr) {
   using T = typename A::Scalar;
   const Index n = a.rows();
   require(a.cols() == n, "leading_symmetric_eigen: the matrix is not square");
   require(count >= 0 && count <= n, "leading_symmetric_eigen: count must be in [0, n]");
   values.resize(count);
-  RowMatrix<T> rows(n, count);
+  RowMatrix<T> rows(vectors != nullptr ? n : 0, count);
   const Operand<T> A_ = operand_of(a);  // symmetric: a or its transpose alike
   if (n == 0 && smallest != nullptr) *smallest = T(0);
-  const bool finite =
-      n == 0 || kernels<T>().leading_eigen(n, A_.data, A_.ld, count, values.data(), rows.data(), count, smallest);
-  vectors = rows;
+  const bool finite = n == 0 || kernels<T>().leading_eigen(n, A_.data, A_.ld, count, values.data(),
+                                                           vectors != nullptr ? rows.data() : nullptr, count, smallest);
+  if (vectors != nullptr) *vectors = rows;
   return finite;
 }
 

@@ -241,6 +241,12 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
     RowMatrix<T> vectors(n, count);
     T smallest = NAN;
     ASSERT_TRUE(kernels.leading_eigen(n, a.data(), n, count, values.data(), vectors.data(), count, &smallest));
+    {  // vectors == nullptr: the same eigenvalues alone
+      Vector<T> values_only(count);
+      T smallest_only = NAN;
+      ASSERT_TRUE(kernels.leading_eigen(n, a.data(), n, count, values_only.data(), nullptr, count, &smallest_only));
+      EXPECT_TRUE(values_only == values && smallest_only == smallest) << "spectrum " << spectrum;
+    }
     const Eigen::MatrixXd v = vectors.template cast<double>();
     const double scale = lambda.maxCoeff();
     EXPECT_NEAR(smallest, lambda.minCoeff(), tolerance * 10 * scale) << "spectrum " << spectrum;
@@ -258,6 +264,9 @@ void check_isa(const detail::Kernels<T>& kernels, double tolerance) {
       EXPECT_FALSE(kernels.leading_eigen(n, bad.data(), n, count, bad_values.data(), bad_vectors.data(), count,
                                          &smallest));
       EXPECT_TRUE(bad_values.array().isNaN().all() && bad_vectors.array().isNaN().all() && std::isnan(smallest));
+      bad_values.setZero();
+      EXPECT_FALSE(kernels.leading_eigen(n, bad.data(), n, count, bad_values.data(), nullptr, count, nullptr));
+      EXPECT_TRUE(bad_values.array().isNaN().all());
     }
     // Scaled by 1e-15 (float: squares near its smallest normal numbers) or
     // 0: the same vectors, or any orthonormal ones, and nothing overflows.
