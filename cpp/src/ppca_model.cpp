@@ -17,6 +17,20 @@
 
 namespace vaekit {
 
+namespace {
+// The explained variances of components_ (which holds W^T): the eigenvalues of
+// the d x d matrix W^T W, descending, clamped at zero, plus sigma^2; with
+// vectors != nullptr, the matching eigenvectors as well.
+template <class T>
+Vector<T> explained_spectrum(const RowMatrix<T>& components, T noise_variance, Matrix<T>* vectors) {
+  Vector<T> values;
+  require(detail::leading_symmetric_eigen(Matrix<T>(components * components.transpose()), components.rows(), values,
+                                          vectors),
+          "PPCA: components are too large (W^T W overflows)");
+  return (values.array().max(T(0)) + noise_variance).matrix();
+}
+}  // namespace
+
 template <class T>
 PPCA<T>::PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance)
     : components_(std::move(components)), mean_(std::move(mean)), noise_variance_(noise_variance) {
@@ -25,13 +39,7 @@ PPCA<T>::PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance)
   require(std::isfinite(noise_variance_) && noise_variance_ > 0, "PPCA: noise_variance must be positive and finite");
   require(components_.allFinite() && mean_.allFinite(), "PPCA: parameters must be finite");
   // No rotation here: a model built from given parameters keeps them as given.
-  // The explained variances: the eigenvalues of the d x d matrix W^T W
-  // (components_ holds W^T), descending, plus sigma^2.
-  Vector<T> values;
-  require(detail::leading_symmetric_eigen(Matrix<T>(components_ * components_.transpose()), components_.rows(),
-                                          values, nullptr),
-          "PPCA: components are too large (W^T W overflows)");
-  explained_variance_ = (values.array().max(T(0)) + noise_variance_).matrix();
+  explained_variance_ = explained_spectrum(components_, noise_variance_, static_cast<Matrix<T>*>(nullptr));
   cache_posterior();
 }
 
@@ -65,19 +73,13 @@ void PPCA<T>::finalize() {
   // Rotate W to orthogonal columns sorted by length: W = U S V^T  ->  W V = U S,
   // from the eigendecomposition of the d x d matrix W^T W. The column signs are
   // fixed so that each column's largest-magnitude entry is positive.
-  const Matrix<T> W = components_.transpose();
-  const Index d = W.cols();
-  Vector<T> values;  // descending
   Matrix<T> vectors;
-  require(detail::leading_symmetric_eigen(Matrix<T>(W.transpose() * W), d, values, &vectors),
-          "PPCA: components are too large (W^T W overflows)");
-  Matrix<T> rotated = W * vectors;
-  explained_variance_.resize(d);
-  for (Index k = 0; k < d; ++k) {
+  explained_variance_ = explained_spectrum(components_, noise_variance_, &vectors);
+  Matrix<T> rotated = components_.transpose() * vectors;
+  for (Index k = 0; k < rotated.cols(); ++k) {
     Index largest;
     rotated.col(k).cwiseAbs().maxCoeff(&largest);
     if (rotated(largest, k) < 0) rotated.col(k) = -rotated.col(k);
-    explained_variance_(k) = std::max(values(k), T(0)) + noise_variance_;
   }
   components_ = rotated.transpose();
   cache_posterior();
