@@ -22,7 +22,7 @@ namespace {
 // the d x d matrix W^T W, descending, clamped at zero, plus sigma^2; with
 // vectors != nullptr, the matching eigenvectors as well.
 template <class T>
-Vector<T> explained_spectrum(const RowMatrix<T>& components, T noise_variance, Matrix<T>* vectors) {
+Vector<T> explained_spectrum(const RowMatrix<T>& components, T noise_variance, Matrix<T>* vectors = nullptr) {
   Vector<T> values;
   require(detail::leading_symmetric_eigen(Matrix<T>(components * components.transpose()), components.rows(), values,
                                           vectors),
@@ -39,7 +39,7 @@ PPCA<T>::PPCA(RowMatrix<T> components, Vector<T> mean, T noise_variance)
   require(std::isfinite(noise_variance_) && noise_variance_ > 0, "PPCA: noise_variance must be positive and finite");
   require(components_.allFinite() && mean_.allFinite(), "PPCA: parameters must be finite");
   // No rotation here: a model built from given parameters keeps them as given.
-  explained_variance_ = explained_spectrum(components_, noise_variance_, static_cast<Matrix<T>*>(nullptr));
+  explained_variance_ = explained_spectrum(components_, noise_variance_);
   cache_posterior();
 }
 
